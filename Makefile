@@ -1,0 +1,62 @@
+# Shop assistant: two commands matter on a fresh clone, `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV       := .venv
+RASA_VENV  := .venv-rasa
+PIP        := --disable-pip-version-check --no-input -q
+PIP_PIN    := pip==24.3.1
+RASA_ENV   := RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
+TRAIN_DATA := config.yml domain.yml $(wildcard data/*.yml)
+PYTEST_ARGS ?=
+
+.PHONY: help env run test lint train store chat bench-import clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints/app.txt
+	@py=$$(scripts/find-python310) && echo "creating $(VENV) with $$py" && $$py -m venv --clear $(VENV)
+	$(VENV)/bin/pip install $(PIP) "$(PIP_PIN)"
+	$(VENV)/bin/pip install $(PIP) -c constraints/app.txt -e ".[app,dev]"
+	@touch $@
+
+$(RASA_VENV)/.installed: pyproject.toml constraints/rasa.txt
+	@py=$$(scripts/find-python310) && echo "creating $(RASA_VENV) with $$py" && $$py -m venv --clear $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install $(PIP) "$(PIP_PIN)"
+	$(RASA_VENV)/bin/pip install $(PIP) -c constraints/rasa.txt -e ".[rasa]"
+	@touch $@
+
+env: $(VENV)/.installed $(RASA_VENV)/.installed ## create both virtual environments (if missing or outdated)
+
+store: $(VENV)/.installed ## create/migrate the store and load the shipped sample if it is empty
+	$(VENV)/bin/crm seed
+
+models/.trained: $(RASA_VENV)/.installed $(TRAIN_DATA)
+	@mkdir -p models
+	$(RASA_ENV) $(RASA_VENV)/bin/rasa train --out models --fixed-model-name shop-assistant
+	@touch $@
+
+train: models/.trained ## train the assistant's model (if its data changed)
+
+run: env store train ## create what is missing, then start the action server and the Rasa server
+	$(VENV)/bin/crm serve
+
+chat: $(VENV)/.installed ## chat with the running assistant in this terminal
+	$(VENV)/bin/crm chat
+
+lint: $(VENV)/.installed ## ruff and mypy
+	$(VENV)/bin/ruff check analytics bot actions tests bench
+	$(VENV)/bin/ruff format --check analytics bot actions tests bench
+	$(VENV)/bin/mypy
+
+test: env lint ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check PYTEST_ARGS='$(PYTEST_ARGS)'" >&2; exit 1; fi; \
+	exit $$rc
+
+bench-import: $(VENV)/.installed ## benchmark the full Online Retail import (SQLite and PostgreSQL)
+	$(VENV)/bin/python bench/import_speed.py
+
+clean: ## remove environments, store, models and caches
+	rm -rf $(VENV) $(RASA_VENV) var models .pytest_cache .mypy_cache .ruff_cache results

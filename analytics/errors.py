@@ -1,0 +1,39 @@
+"""Domain errors. Services raise these; the edges (actions, CLI, HTTP) turn them
+into a bot response, an exit code or a status."""
+
+from __future__ import annotations
+
+
+class CRMError(Exception):
+    """Base class of every error the analytics package raises on purpose."""
+
+
+class NotFound(CRMError):
+    """A customer, product or order that the store does not hold."""
+
+
+class OrderNotFound(NotFound):
+    def __init__(self, number: str) -> None:
+        super().__init__(f"No order with number {number!r} is in the store.")
+        self.number = number
+
+
+class CustomerNotFound(NotFound):
+    def __init__(self, customer: object) -> None:
+        super().__init__(f"No customer {customer!r} is in the store.")
+        self.customer = customer
+
+
+class InvalidInput(CRMError):
+    """Input that cannot be used; the message says what to fix."""
+
+
+class ImportFileError(InvalidInput):
+    """A data file that cannot be imported. ``line`` is the 1-based line in the
+    file (the header is line 1) when the problem is in one row."""
+
+    def __init__(self, path: object, message: str, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line

@@ -1,0 +1,1 @@
+"""The SQL customer store: models, migrations, repositories, unit of work."""

@@ -1,0 +1,320 @@
+"""Typed SQLAlchemy 2.0 models of the customer store.
+
+Timestamps are naive UTC ``datetime`` values: SQLite has no time zones, and
+one convention for both engines keeps comparisons simple. Money is
+``Numeric(12, 2)`` in the shop currency (GBP for the Online Retail data).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so Alembic migrations are the same on every engine.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(12, 2)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as VARCHAR + CHECK rather than a native PostgreSQL ENUM: adding a
+    # member later is then a plain migration on both engines.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class OrderStatus(str, enum.Enum):
+    PROCESSING = "processing"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class ReturnKind(str, enum.Enum):
+    CANCELLATION = "cancellation"
+    RETURN = "return"
+
+
+class ReturnStatus(str, enum.Enum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REFUNDED = "refunded"
+    REJECTED = "rejected"
+
+
+class EventKind(str, enum.Enum):
+    VIEW = "view"
+    CART_ADD = "cart_add"
+    RATING = "rating"
+
+
+class OfferKind(str, enum.Enum):
+    PERCENT_DISCOUNT = "percent_discount"
+    FIXED_DISCOUNT = "fixed_discount"
+    FREE_SHIPPING = "free_shipping"
+    WINBACK_COUPON = "winback_coupon"
+
+
+class Variant(str, enum.Enum):
+    TREATMENT = "treatment"
+    CONTROL = "control"
+
+
+class HandoffStatus(str, enum.Enum):
+    WAITING = "waiting"
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_ref: Mapped[Optional[str]] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    country: Mapped[Optional[str]] = mapped_column(String(64))
+    consent_marketing: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_profiling: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    orders: Mapped[list[Order]] = relationship(back_populates="customer")
+
+    def __repr__(self) -> str:
+        return f"Customer(id={self.id}, external_ref={self.external_ref!r})"
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),)
+
+    def __repr__(self) -> str:
+        return f"Product(sku={self.sku!r}, name={self.name!r})"
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"), index=True)
+    placed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"))
+    country: Mapped[Optional[str]] = mapped_column(String(64))
+    delivery_address: Mapped[Optional[str]] = mapped_column(Text)
+    shipping_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    carrier: Mapped[Optional[str]] = mapped_column(String(64))
+    tracking_number: Mapped[Optional[str]] = mapped_column(String(64))
+    shipped_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    estimated_delivery: Mapped[Optional[date]] = mapped_column(Date)
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    customer: Mapped[Optional[Customer]] = relationship(back_populates="orders")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.id"
+    )
+
+    __table_args__ = (Index("ix_orders_customer_placed", "customer_id", "placed_at"),)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0")) + (self.shipping_fee or 0)
+
+    def __repr__(self) -> str:
+        return f"Order(number={self.number!r}, status={self.status.value!r})"
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+    )
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class Return(Base):
+    """A cancellation or a return of goods; one row per product line."""
+
+    __tablename__ = "returns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[Optional[str]] = mapped_column(String(32), index=True)
+    kind: Mapped[ReturnKind] = mapped_column(_enum(ReturnKind, "return_kind"))
+    status: Mapped[ReturnStatus] = mapped_column(_enum(ReturnStatus, "return_status"))
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"), index=True)
+    order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[Optional[int]] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class CustomerEvent(Base):
+    """Behaviour beyond purchases: product views, cart adds, ratings."""
+
+    __tablename__ = "customer_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    product_id: Mapped[Optional[int]] = mapped_column(ForeignKey("products.id"))
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
+    value: Mapped[Optional[float]] = mapped_column(Float)
+    source: Mapped[Optional[str]] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Offer(Base):
+    """An offer rule: who it targets (segment / lifecycle / tier; empty means any)
+    and what it gives."""
+
+    __tablename__ = "offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[OfferKind] = mapped_column(_enum(OfferKind, "offer_kind"))
+    value: Mapped[Optional[Decimal]] = mapped_column(Money)
+    segment: Mapped[Optional[str]] = mapped_column(String(64))
+    lifecycle: Mapped[Optional[str]] = mapped_column(String(32))
+    tier: Mapped[Optional[str]] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    valid_from: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    valid_until: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    max_per_customer: Mapped[int] = mapped_column(Integer, default=1)
+    max_redemptions: Mapped[Optional[int]] = mapped_column(Integer)
+    holdout_share: Mapped[float] = mapped_column(Float, default=0.1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OfferAssignment(Base):
+    __tablename__ = "offer_assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    variant: Mapped[Variant] = mapped_column(_enum(Variant, "offer_variant"))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime)
+    shown_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    accepted_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    redeemed_order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id"))
+
+    __table_args__ = (UniqueConstraint("offer_id", "customer_id", name="uq_offer_assignments_offer_customer"),)
+
+
+class Conversation(Base):
+    """A chat conversation, keyed by the channel's sender id."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    last_event_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+
+    handoffs: Mapped[list[Handoff]] = relationship(back_populates="conversation")
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    status: Mapped[HandoffStatus] = mapped_column(_enum(HandoffStatus, "handoff_status"))
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    accepted_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    agent: Mapped[Optional[str]] = mapped_column(String(64))
+    resolved_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    resolution: Mapped[Optional[str]] = mapped_column(Text)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
+
+
+class ImportRun(Base):
+    """One run of a data import, with its cleaning report."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime] = mapped_column(DateTime)
+    rows_read: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class StoreSetting(Base):
+    """Small key/value facts about the store itself (e.g. the demo time shift)."""
+
+    __tablename__ = "store_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

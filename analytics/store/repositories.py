@@ -1,0 +1,80 @@
+"""Repositories: the queries services need, in one place per aggregate."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from analytics.store.models import Customer, Order, OrderLine, Product, StoreSetting
+
+
+class CustomerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, customer_id: int) -> Optional[Customer]:
+        return self.session.get(Customer, customer_id)
+
+    def by_external_ref(self, ref: str) -> Optional[Customer]:
+        return self.session.scalar(select(Customer).where(Customer.external_ref == ref))
+
+    def by_email(self, email: str) -> Optional[Customer]:
+        return self.session.scalar(select(Customer).where(func.lower(Customer.email) == email.strip().lower()))
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(Customer)) or 0
+
+
+class ProductRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_sku(self, sku: str) -> Optional[Product]:
+        return self.session.scalar(select(Product).where(Product.sku == sku.strip().upper()))
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(Product)) or 0
+
+
+class OrderRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_number(self, number: str) -> Optional[Order]:
+        return self.session.scalar(
+            select(Order)
+            .where(Order.number == number.strip())
+            .options(selectinload(Order.lines).selectinload(OrderLine.product))
+        )
+
+    def recent_for_customer(self, customer_id: int, limit: int = 5) -> list[Order]:
+        return list(
+            self.session.scalars(
+                select(Order)
+                .where(Order.customer_id == customer_id)
+                .order_by(Order.placed_at.desc())
+                .limit(limit)
+                .options(selectinload(Order.lines))
+            )
+        )
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(Order)) or 0
+
+
+class StoreSettingRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> Optional[str]:
+        row = self.session.get(StoreSetting, key)
+        return row.value if row else None
+
+    def set(self, key: str, value: str) -> None:
+        row = self.session.get(StoreSetting, key)
+        if row is None:
+            self.session.add(StoreSetting(key=key, value=value))
+        else:
+            row.value = value

@@ -1,0 +1,216 @@
+"""Start the two server processes of the assistant and watch them.
+
+The Rasa server runs in its own environment (``.venv-rasa``: Rasa 3.6 pins
+old libraries); the action server runs here, in the analytics environment,
+with rasa-sdk. This module starts both, waits until they answer, and prints
+where to talk to the bot. Tests use :func:`start_stack` with free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Optional
+
+import requests
+
+from analytics.settings import PROJECT_ROOT
+
+
+class ServeError(RuntimeError):
+    """A server could not be started; the message says why and where to look."""
+
+
+def rasa_executable() -> Path:
+    return Path(os.environ.get("CRM_RASA_BIN", PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"))
+
+
+def quiet_rasa_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def newest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise ServeError(f"no trained model in {models_dir}; run `make train` first.")
+    return models[-1]
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    actions_url: str
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float, name: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServeError(
+                f"the {name} exited with status {proc.returncode}; its log ({log}) ends with:\n{_tail(log)}"
+            )
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise ServeError(f"the {name} did not answer {url} within {timeout:.0f} s; see {log}:\n{_tail(log)}")
+
+
+def start_stack(
+    *,
+    model: Path,
+    rasa_port: int,
+    actions_port: int,
+    endpoints: Path,
+    credentials: Path = PROJECT_ROOT / "credentials.yml",
+    log_dir: Path = PROJECT_ROOT / "var" / "log",
+    env: Optional[dict[str, str]] = None,
+    timeout: float = 180.0,
+) -> Stack:
+    """Start the action server and the Rasa server and wait until both answer."""
+    rasa = rasa_executable()
+    if not rasa.exists():
+        raise ServeError(f"{rasa} is missing; run `make env` to create the Rasa environment.")
+    if not model.exists():
+        raise ServeError(f"model {model} does not exist; run `make train`.")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}")
+    handles: list[IO[bytes]] = []
+    try:
+        actions_log = log_dir / "actions.log"
+        out = actions_log.open("wb")
+        handles.append(out)
+        stack.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+        )
+        stack.logs.append(actions_log)
+        rasa_log = log_dir / "rasa.log"
+        out = rasa_log.open("wb")
+        handles.append(out)
+        stack.processes.append(
+            subprocess.Popen(
+                [
+                    str(rasa),
+                    "run",
+                    "--enable-api",
+                    "--cors",
+                    "*",
+                    "--interface",
+                    "127.0.0.1",
+                    "--port",
+                    str(rasa_port),
+                    "--model",
+                    str(model),
+                    "--endpoints",
+                    str(endpoints),
+                    "--credentials",
+                    str(credentials),
+                ],
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=quiet_rasa_env(env),
+            )
+        )
+        stack.logs.append(rasa_log)
+        _wait_for(f"{stack.actions_url}/health", stack.processes[0], actions_log, timeout, "action server")
+        _wait_for(f"{stack.rasa_url}/", stack.processes[1], rasa_log, timeout, "Rasa server")
+    except BaseException:
+        stack.stop()
+        raise
+    finally:
+        for handle in handles:
+            handle.close()
+    return stack
+
+
+@contextmanager
+def running_stack(**kwargs: object) -> Iterator[Stack]:
+    stack = start_stack(**kwargs)  # type: ignore[arg-type]
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def run_forever(*, rasa_port: int, actions_port: int, model: Optional[Path]) -> None:
+    model = model or newest_model()
+    print(f"starting the action server (:{actions_port}) and the Rasa server (:{rasa_port}) with {model.name} ...")
+    stack = start_stack(
+        model=model, rasa_port=rasa_port, actions_port=actions_port, endpoints=PROJECT_ROOT / "endpoints.yml"
+    )
+    print(
+        "\nThe assistant is up.\n"
+        f"  REST channel : POST {stack.rasa_url}/webhooks/rest/webhook\n"
+        f"  try it       : curl -s {stack.rasa_url}/webhooks/rest/webhook "
+        '-d \'{"sender": "me", "message": "where is my order 536365?"}\'\n'
+        "  or chat in a terminal: make shell\n"
+        f"  Rasa HTTP API: {stack.rasa_url}/status\n"
+        f"  action server: {stack.actions_url}/health\n"
+        f"  logs         : {', '.join(str(p) for p in stack.logs)}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    stopping = False
+
+    def _stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stopping:
+            for proc, log in zip(stack.processes, stack.logs):
+                if proc.poll() is not None:
+                    raise ServeError(f"a server exited with status {proc.returncode}; see {log}:\n{_tail(log)}")
+            time.sleep(0.5)
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
