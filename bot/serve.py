@@ -190,7 +190,7 @@ def run_forever(*, rasa_port: int, actions_port: int, model: Optional[Path]) -> 
         f"  REST channel : POST {stack.rasa_url}/webhooks/rest/webhook\n"
         f"  try it       : curl -s {stack.rasa_url}/webhooks/rest/webhook "
         '-d \'{"sender": "me", "message": "where is my order 536365?"}\'\n'
-        "  or chat in a terminal: make shell\n"
+        "  or chat in a terminal: make chat\n"
         f"  Rasa HTTP API: {stack.rasa_url}/status\n"
         f"  action server: {stack.actions_url}/health\n"
         f"  logs         : {', '.join(str(p) for p in stack.logs)}\n"

@@ -1,0 +1,56 @@
+"""The crm command line: clear errors with exit status 2, useful output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analytics.settings import get_settings
+from bot.cli import app
+from tests.conftest import SAMPLE, write_retail_csv
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    monkeypatch.setenv("CRM_SAMPLE_PATH", str(SAMPLE))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_commands_on_a_store_without_schema_say_how_to_create_it(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["order", "536365"])
+    assert result.exit_code == 2
+    assert "crm db upgrade" in result.output
+
+
+def test_seed_creates_the_store_and_loads_the_sample_once(cli: CliRunner) -> None:
+    first = cli.invoke(app, ["seed"])
+    assert first.exit_code == 0, first.output
+    assert "Cleaning report" in first.output and "300" in first.output
+    second = cli.invoke(app, ["seed"])
+    assert second.exit_code == 0
+    assert "nothing to seed" in second.output
+    shown = cli.invoke(app, ["order", "536365"])
+    assert shown.exit_code == 0
+    assert "delivered" in shown.output
+
+
+def test_importing_a_malformed_file_fails_with_the_line_and_exit_2(cli: CliRunner, tmp_path: Path) -> None:
+    assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    bad = write_retail_csv(
+        tmp_path / "bad.csv", [["1", "85123A", "HEART", "six", "2011-12-09 10:00:00", 2.55, "17850", "United Kingdom"]]
+    )
+    result = cli.invoke(app, ["import", "retail", str(bad)])
+    assert result.exit_code == 2
+    assert "line 2" in result.output and "Quantity 'six'" in result.output
+
+
+def test_an_unknown_order_is_reported_not_raised(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = cli.invoke(app, ["order", "999999"])
+    assert result.exit_code == 2
+    assert "No order with number '999999'" in result.output
