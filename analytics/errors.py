@@ -37,3 +37,11 @@ class ImportFileError(InvalidInput):
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line
+
+
+class NotFittedError(CRMError, ValueError, AttributeError):
+    """An estimator was used before ``fit``. Same bases as scikit-learn's, so
+    code that catches theirs catches ours."""
+
+    def __init__(self, estimator: object) -> None:
+        super().__init__(f"This {type(estimator).__name__} is not fitted yet; call fit(...) first.")

@@ -297,6 +297,37 @@ class Handoff(Base):
     conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
 
 
+class CustomerScore(Base):
+    """What the analytics refresh knows about a customer, one row each, so a chat
+    lookup is a single read. Replaced as a whole by every refresh."""
+
+    __tablename__ = "customer_scores"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(DateTime)
+    recency_days: Mapped[int] = mapped_column(Integer)
+    frequency: Mapped[int] = mapped_column(Integer)
+    monetary: Mapped[Decimal] = mapped_column(Money)
+    r_score: Mapped[int] = mapped_column(Integer)
+    f_score: Mapped[int] = mapped_column(Integer)
+    m_score: Mapped[int] = mapped_column(Integer)
+    rfm_segment: Mapped[str] = mapped_column(String(32), index=True)
+    cluster: Mapped[Optional[int]] = mapped_column(Integer)
+    cluster_label: Mapped[Optional[str]] = mapped_column(String(64))
+    spend_12m: Mapped[Decimal] = mapped_column(Money)
+    points: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(32), index=True)
+    next_tier: Mapped[Optional[str]] = mapped_column(String(32))
+    amount_to_next_tier: Mapped[Optional[Decimal]] = mapped_column(Money)
+    lifecycle: Mapped[str] = mapped_column(String(32), index=True)
+    p_alive: Mapped[Optional[float]] = mapped_column(Float)
+    expected_orders_30d: Mapped[Optional[float]] = mapped_column(Float)
+    expected_orders_90d: Mapped[Optional[float]] = mapped_column(Float)
+    clv_12m: Mapped[Optional[Decimal]] = mapped_column(Money)
+    churn_risk: Mapped[Optional[float]] = mapped_column(Float)
+    churn_reasons: Mapped[Optional[list[str]]] = mapped_column(JSON)
+
+
 class ImportRun(Base):
     """One run of a data import, with its cleaning report."""
 

@@ -7,7 +7,16 @@ from typing import Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from analytics.store.models import Customer, Order, OrderLine, Product, StoreSetting
+from analytics.store.models import (
+    Customer,
+    CustomerScore,
+    Offer,
+    OfferAssignment,
+    Order,
+    OrderLine,
+    Product,
+    StoreSetting,
+)
 
 
 class CustomerRepository:
@@ -78,3 +87,42 @@ class StoreSettingRepository:
             self.session.add(StoreSetting(key=key, value=value))
         else:
             row.value = value
+
+
+class ScoreRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, customer_id: int) -> Optional[CustomerScore]:
+        return self.session.get(CustomerScore, customer_id)
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(CustomerScore)) or 0
+
+
+class OfferRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_code(self, code: str) -> Optional[Offer]:
+        return self.session.scalar(select(Offer).where(Offer.code == code.strip().upper()))
+
+    def active(self) -> list[Offer]:
+        return list(self.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.id)))
+
+    def assignment(self, offer_id: int, customer_id: int) -> Optional[OfferAssignment]:
+        return self.session.scalar(
+            select(OfferAssignment).where(
+                OfferAssignment.offer_id == offer_id, OfferAssignment.customer_id == customer_id
+            )
+        )
+
+    def accepted_count(self, offer_id: int) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(OfferAssignment)
+                .where(OfferAssignment.offer_id == offer_id, OfferAssignment.accepted_at.is_not(None))
+            )
+            or 0
+        )

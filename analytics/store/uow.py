@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.repositories import (
     CustomerRepository,
+    OfferRepository,
     OrderRepository,
     ProductRepository,
+    ScoreRepository,
     StoreSettingRepository,
 )
 
@@ -31,6 +33,8 @@ class SqlAlchemyUnitOfWork:
     products: ProductRepository
     orders: OrderRepository
     settings: StoreSettingRepository
+    scores: ScoreRepository
+    offers: OfferRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -52,6 +56,8 @@ class SqlAlchemyUnitOfWork:
         self.products = ProductRepository(self.session)
         self.orders = OrderRepository(self.session)
         self.settings = StoreSettingRepository(self.session)
+        self.scores = ScoreRepository(self.session)
+        self.offers = OfferRepository(self.session)
         return self
 
     def __exit__(

@@ -1,0 +1,116 @@
+"""The data frames the analytics estimators take, read from the store.
+
+Estimators do not query the database: services load one of these frames
+through a unit of work and pass it in, so the estimators can be tested on
+small hand-made frames and benchmarked on synthetic ones.
+
+``orders`` frame (one row per order of a known customer)
+    customer_id : int64
+    order_id    : int64
+    placed_at   : datetime64[ns]
+    amount      : float64, merchandise value of the order (> 0), shop currency
+
+``lines`` frame (one row per order line of a known customer)
+    customer_id, order_id, placed_at : as above
+    product_id  : int64
+    category    : str
+    quantity    : int64 (> 0)
+    amount      : float64 (quantity x unit price)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from analytics.errors import InvalidInput
+from analytics.store.models import Order, OrderLine, Product
+from analytics.store.uow import SqlAlchemyUnitOfWork
+
+ORDER_COLUMNS = ("customer_id", "order_id", "placed_at", "amount")
+LINE_COLUMNS = ("customer_id", "order_id", "placed_at", "product_id", "category", "quantity", "amount")
+
+
+def check_orders(orders: pd.DataFrame, *, reference_date: Optional[pd.Timestamp] = None) -> pd.DataFrame:
+    """Validate an ``orders`` frame and return it with canonical dtypes.
+
+    Raises :class:`InvalidInput` with a message that says what to fix: missing
+    columns, an empty frame, missing values, non-positive amounts, or orders
+    placed after ``reference_date``.
+    """
+    if not isinstance(orders, pd.DataFrame):
+        raise InvalidInput(f"orders must be a pandas DataFrame with columns {', '.join(ORDER_COLUMNS)}.")
+    missing = [c for c in ORDER_COLUMNS if c not in orders.columns]
+    if missing:
+        raise InvalidInput(f"orders frame lacks column(s) {', '.join(missing)}; it needs {', '.join(ORDER_COLUMNS)}.")
+    if orders.empty:
+        raise InvalidInput("orders frame is empty: there is nothing to learn from. Import orders first.")
+    frame = orders.loc[:, list(ORDER_COLUMNS)].copy()
+    if frame.isna().any().any():
+        bad = frame.columns[frame.isna().any()].tolist()
+        raise InvalidInput(f"orders frame has missing values in {', '.join(bad)}; drop or fill those rows.")
+    frame["placed_at"] = pd.to_datetime(frame["placed_at"])
+    frame["amount"] = frame["amount"].astype("float64")
+    if not np.isfinite(frame["amount"]).all() or (frame["amount"] <= 0).any():
+        n = int((~np.isfinite(frame["amount"]) | (frame["amount"] <= 0)).sum())
+        raise InvalidInput(
+            f"{n} order(s) have a zero, negative or infinite amount; returns belong in the returns table, "
+            "not as negative orders."
+        )
+    if reference_date is not None and (frame["placed_at"] > reference_date).any():
+        n = int((frame["placed_at"] > reference_date).sum())
+        raise InvalidInput(f"{n} order(s) are placed after the reference date {reference_date}; pick a later date.")
+    frame["customer_id"] = frame["customer_id"].astype("int64")
+    frame["order_id"] = frame["order_id"].astype("int64")
+    return frame
+
+
+def load_orders(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None) -> pd.DataFrame:
+    """One row per order of a known customer, with its merchandise value."""
+    amount = func.sum(OrderLine.quantity * OrderLine.unit_price).label("amount")
+    stmt = (
+        select(Order.customer_id, Order.id.label("order_id"), Order.placed_at, amount)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.customer_id.is_not(None))
+        .group_by(Order.id, Order.customer_id, Order.placed_at)
+    )
+    if until is not None:
+        stmt = stmt.where(Order.placed_at <= until)
+    with uow:
+        rows = uow.session.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=list(ORDER_COLUMNS))
+    if frame.empty:
+        return frame.astype({"customer_id": "int64", "order_id": "int64", "amount": "float64"})
+    frame["amount"] = frame["amount"].astype("float64")
+    frame["placed_at"] = pd.to_datetime(frame["placed_at"])
+    return frame
+
+
+def load_lines(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None) -> pd.DataFrame:
+    """One row per order line of a known customer, with the product's category."""
+    stmt = (
+        select(
+            Order.customer_id,
+            Order.id.label("order_id"),
+            Order.placed_at,
+            OrderLine.product_id,
+            Product.category,
+            OrderLine.quantity,
+            (OrderLine.quantity * OrderLine.unit_price).label("amount"),
+        )
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(Order.customer_id.is_not(None))
+    )
+    if until is not None:
+        stmt = stmt.where(Order.placed_at <= until)
+    with uow:
+        rows = uow.session.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=list(LINE_COLUMNS))
+    frame["amount"] = frame["amount"].astype("float64")
+    frame["placed_at"] = pd.to_datetime(frame["placed_at"])
+    return frame
