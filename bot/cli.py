@@ -13,6 +13,7 @@ Errors print one line that says what to fix and exit with status 2.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
@@ -36,7 +37,11 @@ import_app = typer.Typer(help="Load data into the store.", no_args_is_help=True)
 sample_app = typer.Typer(help="The small dataset shipped with the project.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+analytics_app = typer.Typer(help="Customer analytics: scores, reports.", no_args_is_help=True)
+offers_app = typer.Typer(help="Offer rules and their A/B results.", no_args_is_help=True)
 app.add_typer(sample_app, name="sample")
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(offers_app, name="offers")
 
 if TYPE_CHECKING:
     from analytics.store.uow import SqlAlchemyUnitOfWork
@@ -150,7 +155,10 @@ def import_retail(
 def seed(
     full: Annotated[bool, typer.Option(help="Load the full Online Retail file instead of the shipped sample.")] = False,
 ) -> None:
-    """Migrate the store and, if it holds no orders, load the data the demo needs."""
+    """Make the store ready for the demo: migrate; if it has no orders, load data;
+    add the default offer rules; score customers if they have no scores."""
+    from analytics.offers import seed_offers
+    from analytics.refresh import refresh_scores
     from analytics.store.db import make_engine
     from analytics.store.migrate import upgrade
 
@@ -160,13 +168,22 @@ def seed(
     with uow:
         orders = uow.orders.count()
     if orders:
-        console.print(f"store already holds {orders:,} orders: nothing to seed")
-        return
-    path = settings.full_dataset_path if full else settings.sample_path
-    try:
-        run_import(settings, path, shift_to_now=True)
-    except CRMError as exc:
-        _fail(str(exc))
+        console.print(f"store already holds {orders:,} orders: no data to load")
+    else:
+        path = settings.full_dataset_path if full else settings.sample_path
+        try:
+            run_import(settings, path, shift_to_now=True)
+        except CRMError as exc:
+            _fail(str(exc))
+    with uow:
+        added = seed_offers(uow)
+        scored = uow.scores.count()
+        uow.commit()
+    if added:
+        console.print(f"added {added} default offer rule(s)")
+    if not scored:
+        result = refresh_scores(uow)
+        console.print(f"scored {len(result.scores):,} customers in {result.seconds['total']:.1f} s")
 
 
 @sample_app.command("build")
@@ -214,6 +231,99 @@ def serve(
         run_forever(rasa_port=rasa_port, actions_port=actions_port, model=model)
     except ServeError as exc:
         _fail(str(exc))
+
+
+@analytics_app.command("refresh")
+def analytics_refresh(
+    as_of: Annotated[
+        Optional[datetime], typer.Option(help="Reference date (default: the day after the newest order).")
+    ] = None,
+) -> None:
+    """Recompute every customer's RFM, segment, tier, CLV and churn risk and store them."""
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from analytics.refresh import STEPS, refresh_scores
+
+    uow = _uow(get_settings())
+    with Progress(
+        TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task("loading orders", total=len(STEPS))
+        try:
+            result = refresh_scores(
+                uow,
+                reference_date=as_of,
+                progress=lambda step, done, total: bar.update(task, description=step, completed=done),
+            )
+        except CRMError as exc:
+            _fail(str(exc))
+    scores = result.scores
+    console.print(
+        f"scored {len(scores):,} customers as of {result.reference_date:%Y-%m-%d} "
+        f"in {result.seconds.get('total', 0):.1f} s"
+    )
+    table = Table(title="Customers by RFM segment, tier and lifecycle")
+    table.add_column("RFM segment")
+    table.add_column("n", justify="right")
+    for name, n in scores["rfm_segment"].value_counts().items():
+        table.add_row(str(name), f"{n:,}")
+    console.print(table)
+    console.print("tiers: " + ", ".join(f"{k} {v:,}" for k, v in scores["tier"].value_counts().items()))
+    console.print("lifecycle: " + ", ".join(f"{k} {v:,}" for k, v in scores["lifecycle"].value_counts().items()))
+    console.print("clusters: " + "; ".join(f"{row.label} ({row.size:,})" for row in result.profiles.itertuples()))
+
+
+@analytics_app.command("report")
+def analytics_report(
+    out: Annotated[Path, typer.Option(help="Folder for report.html and its PNG figures.")] = Path("var/reports"),
+) -> None:
+    """Write the operators' report (segments, RFM heatmap, CLV distribution)."""
+    from analytics.report import write_report
+
+    try:
+        path = write_report(_uow(get_settings()), out)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {path}")
+
+
+@offers_app.command("seed")
+def offers_seed(
+    path: Annotated[
+        Optional[Path], typer.Argument(help="JSON file of offer rules (default: the shipped rules).")
+    ] = None,
+) -> None:
+    """Add offer rules whose codes the store does not have yet."""
+    from analytics.offers import DEFAULT_OFFERS, seed_offers
+
+    uow = _uow(get_settings())
+    try:
+        with uow:
+            added = seed_offers(uow, path or DEFAULT_OFFERS)
+            uow.commit()
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"added {added} offer rule(s)")
+
+
+@offers_app.command("uplift")
+def offers_uplift(window_days: int = 30) -> None:
+    """Conversion of treated vs control customers per offer, with a 95% interval."""
+    from analytics.offers import uplift_report
+
+    report = uplift_report(_uow(get_settings()), window_days=window_days)
+    if report.empty:
+        console.print("no offer has been assigned yet")
+        return
+    table = Table(title=f"Offer uplift (conversion = an order within {window_days} days)")
+    for column in ("offer", "treated", "converted", "control", "converted", "uplift", "95% interval"):
+        table.add_column(column, justify="right")
+    for row in report.itertuples():
+        table.add_row(
+            row.offer, f"{row.treated:,}", f"{row.treated_conversions:,}", f"{row.control:,}",
+            f"{row.control_conversions:,}", f"{row.uplift:+.1%}", f"[{row.ci_low:+.1%}, {row.ci_high:+.1%}]",
+        )  # fmt: skip
+    console.print(table)
 
 
 @app.command()

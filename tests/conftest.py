@@ -62,7 +62,7 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-def _postgres_schema_engine(database_url: str) -> tuple[Engine, str]:
+def postgres_schema_engine(database_url: str) -> tuple[Engine, str]:
     schema = f"t_{uuid.uuid4().hex[:10]}"
     setup = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with setup.connect() as conn:
@@ -79,7 +79,7 @@ def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     else:
         request.applymarker(pytest.mark.postgres)
-        engine, _ = _postgres_schema_engine(request.getfixturevalue("postgres_database"))
+        engine, _ = postgres_schema_engine(request.getfixturevalue("postgres_database"))
     upgrade(engine)
     yield engine
     engine.dispose()

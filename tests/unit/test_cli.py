@@ -33,7 +33,7 @@ def test_seed_creates_the_store_and_loads_the_sample_once(cli: CliRunner) -> Non
     assert "Cleaning report" in first.output and "300" in first.output
     second = cli.invoke(app, ["seed"])
     assert second.exit_code == 0
-    assert "nothing to seed" in second.output
+    assert "no data to load" in second.output
     shown = cli.invoke(app, ["order", "536365"])
     assert shown.exit_code == 0
     assert "delivered" in shown.output
