@@ -110,16 +110,17 @@ def choose_offer(uow: SqlAlchemyUnitOfWork, customer_id: int, now: datetime) -> 
     Returns ``None`` when no rule matches. Records the assignment (not the
     showing) the first time; the caller commits.
     """
-    if uow.customers.get(customer_id) is None:
+    customer, score = uow.scores.with_customer(customer_id)
+    if customer is None:
         raise CustomerNotFound(customer_id)
-    score = uow.scores.get(customer_id)
     if score is None:
         raise NotScored(customer_id)
+    assignments = uow.offers.assignments_of(customer_id)
     candidates = []
     for offer in uow.offers.active():
         if not (_valid(offer, now) and _matches(offer, score)):
             continue
-        existing = uow.offers.assignment(offer.id, customer_id)
+        existing = assignments.get(offer.id)
         used = 1 if existing is not None and existing.accepted_at is not None else 0
         if used >= offer.max_per_customer:
             continue
@@ -129,7 +130,7 @@ def choose_offer(uow: SqlAlchemyUnitOfWork, customer_id: int, now: datetime) -> 
     if not candidates:
         return None
     best = max(candidates, key=lambda o: (o.priority, o.value or Decimal(0), -o.id))
-    assignment = uow.offers.assignment(best.id, customer_id)
+    assignment = assignments.get(best.id)
     if assignment is None:
         assignment = OfferAssignment(
             offer_id=best.id,
@@ -138,7 +139,6 @@ def choose_offer(uow: SqlAlchemyUnitOfWork, customer_id: int, now: datetime) -> 
             assigned_at=now,
         )
         uow.session.add(assignment)
-        uow.session.flush()
     return OfferDecision(
         code=best.code,
         name=best.name,

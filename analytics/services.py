@@ -104,10 +104,9 @@ class SegmentView:
 
 
 def _score(uow: SqlAlchemyUnitOfWork, customer_id: int) -> tuple[Customer, CustomerScore]:
-    customer = uow.customers.get(customer_id)
+    customer, score = uow.scores.with_customer(customer_id)
     if customer is None:
         raise CustomerNotFound(customer_id)
-    score = uow.scores.get(customer_id)
     if score is None:
         raise NotScored(customer_id)
     return customer, score
@@ -159,7 +158,8 @@ def best_offer(uow: SqlAlchemyUnitOfWork, customer_id: int, now: Optional[dateti
     """
     with uow:
         decision = choose_offer(uow, customer_id, now or datetime.now())
-        uow.commit()
+        if uow.session.new:  # a first assignment to record
+            uow.commit()
         return decision
 
 

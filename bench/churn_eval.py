@@ -35,6 +35,8 @@ def main() -> None:
         sys.exit(f"error: {args.file} not found; pass --file with the full Online Retail CSV.")
 
     sys.path.insert(0, str(ROOT))
+    import numpy as np
+    import pandas as pd
     import sklearn
 
     from analytics.churn import ChurnModel, compare_models, time_split
@@ -57,8 +59,22 @@ def main() -> None:
         loaded = time.perf_counter() - start
         engine.dispose()
 
+    from analytics import clv
+
+    cutoff = pd.Timestamp(args.cutoff)
+
+    def bgnbd_p_alive(X: pd.DataFrame) -> np.ndarray:
+        """BG/NBD fitted on the orders up to the cutoff; P(alive) of each test customer."""
+        before = orders[orders["placed_at"] <= cutoff]
+        summary = clv.rfm_summary(before, cutoff, time_unit="D")
+        model = clv.BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+        s = summary.reindex(X.index)
+        return np.asarray(model.probability_alive(s["frequency"], s["recency"], s["T"]), dtype=float)
+
     start = time.perf_counter()
-    table = compare_models(orders, args.cutoff, horizon_days=args.horizon, lines=lines)
+    table = compare_models(
+        orders, args.cutoff, horizon_days=args.horizon, lines=lines, baselines={"BG/NBD P(alive)": bgnbd_p_alive}
+    )
     compared = time.perf_counter() - start
     info = table.attrs
 

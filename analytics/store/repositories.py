@@ -96,6 +96,15 @@ class ScoreRepository:
     def get(self, customer_id: int) -> Optional[CustomerScore]:
         return self.session.get(CustomerScore, customer_id)
 
+    def with_customer(self, customer_id: int) -> tuple[Optional[Customer], Optional[CustomerScore]]:
+        """The customer and their scores in one round trip (either may be missing)."""
+        row = self.session.execute(
+            select(Customer, CustomerScore)
+            .outerjoin(CustomerScore, CustomerScore.customer_id == Customer.id)
+            .where(Customer.id == customer_id)
+        ).first()
+        return (row[0], row[1]) if row is not None else (None, None)
+
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(CustomerScore)) or 0
 
@@ -109,6 +118,11 @@ class OfferRepository:
 
     def active(self) -> list[Offer]:
         return list(self.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.id)))
+
+    def assignments_of(self, customer_id: int) -> dict[int, OfferAssignment]:
+        """This customer's assignments, by offer id."""
+        rows = self.session.scalars(select(OfferAssignment).where(OfferAssignment.customer_id == customer_id))
+        return {a.offer_id: a for a in rows}
 
     def assignment(self, offer_id: int, customer_id: int) -> Optional[OfferAssignment]:
         return self.session.scalar(
