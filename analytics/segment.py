@@ -426,7 +426,8 @@ class CustomerSegmenter:
         self.categories_ = tuple(c[len(SHARE_PREFIX) :] for c in raw.columns if c.startswith(SHARE_PREFIX))
         self.scaler_ = StandardScaler().fit(self._logged(raw))
         X = self._scaled(raw)
-        n_distinct = len(np.unique(X, axis=0))
+        # distinct profiles, counted on at most 100,000 customers (enough to cap k; sorting 1M rows is slow)
+        n_distinct = len(np.unique(X[:100_000], axis=0))
         if n_distinct < k_lo:
             raise InvalidInput(
                 f"only {n_distinct} distinct customer profile(s) among {n} customers, fewer than the {k_lo} "
@@ -471,25 +472,26 @@ class CustomerSegmenter:
 
     def _kmeans(self, X: np.ndarray, k_lo: int, k_hi: int) -> tuple[np.ndarray, dict[int, float]]:
         large = len(X) > self.large_n
-        best: Optional[tuple[float, np.ndarray]] = None
+        # k is chosen on a seeded sample when there are many customers (silhouette is quadratic and
+        # a k-means per k on everybody is wasted work); only the chosen k is then fitted on everybody
+        search = X[self._sample(len(X), np.random.default_rng(self.random_state))] if large else X
+        best: Optional[tuple[float, int, np.ndarray]] = None
         scores: dict[int, float] = {}
         for k in range(k_lo, k_hi + 1):
-            model: KMeans | MiniBatchKMeans
-            if large:
-                model = MiniBatchKMeans(n_clusters=k, random_state=self.random_state, n_init=3, batch_size=4096)
-            else:
-                model = KMeans(n_clusters=k, random_state=self.random_state, n_init=4)
-            labels = model.fit_predict(X)
+            labels = KMeans(n_clusters=k, random_state=self.random_state, n_init=4).fit_predict(search)
             if len(np.unique(labels)) < 2:
                 continue
-            sample = self.sample_size if len(X) > self.sample_size else None
-            score = float(silhouette_score(X, labels, sample_size=sample, random_state=self.random_state))
+            sample = self.sample_size if len(search) > self.sample_size else None
+            score = float(silhouette_score(search, labels, sample_size=sample, random_state=self.random_state))
             scores[k] = score
             if best is None or score > best[0]:
-                best = (score, labels)
+                best = (score, k, labels)
         if best is None:  # pragma: no cover - guarded by the distinct-profile check
             raise InvalidInput("k-means found no split of these customers into two or more clusters.")
-        return best[1], scores
+        if not large:
+            return best[2], scores
+        model = MiniBatchKMeans(n_clusters=best[1], random_state=self.random_state, n_init=3, batch_size=4096)
+        return model.fit_predict(X), scores
 
     def _agglomerative(
         self, X: np.ndarray, k_lo: int, k_hi: int, rng: np.random.Generator

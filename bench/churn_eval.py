@@ -63,17 +63,28 @@ def main() -> None:
 
     cutoff = pd.Timestamp(args.cutoff)
 
+    before = orders[orders["placed_at"] <= cutoff]
+    summary = clv.rfm_summary(before, cutoff, time_unit="D")
+    bgnbd = clv.BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+
     def bgnbd_p_alive(X: pd.DataFrame) -> np.ndarray:
-        """BG/NBD fitted on the orders up to the cutoff; P(alive) of each test customer."""
-        before = orders[orders["placed_at"] <= cutoff]
-        summary = clv.rfm_summary(before, cutoff, time_unit="D")
-        model = clv.BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+        """BG/NBD fitted on the orders up to the cutoff: P(alive) of each test customer."""
         s = summary.reindex(X.index)
-        return np.asarray(model.probability_alive(s["frequency"], s["recency"], s["T"]), dtype=float)
+        return np.asarray(bgnbd.probability_alive(s["frequency"], s["recency"], s["T"]), dtype=float)
+
+    def bgnbd_expected(X: pd.DataFrame) -> np.ndarray:
+        """The same model's expected purchases in the horizon, as P(at least one) = 1 - exp(-E[N])."""
+        s = summary.reindex(X.index)
+        expected = bgnbd.conditional_expected_purchases(args.horizon, s["frequency"], s["recency"], s["T"])
+        return 1.0 - np.exp(-np.asarray(expected, dtype=float))
 
     start = time.perf_counter()
     table = compare_models(
-        orders, args.cutoff, horizon_days=args.horizon, lines=lines, baselines={"BG/NBD P(alive)": bgnbd_p_alive}
+        orders,
+        args.cutoff,
+        horizon_days=args.horizon,
+        lines=lines,
+        baselines={"BG/NBD P(alive)": bgnbd_p_alive, "BG/NBD expected purchases": bgnbd_expected},
     )
     compared = time.perf_counter() - start
     info = table.attrs
