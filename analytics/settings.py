@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         validation_alias="CRM_SAMPLE_PATH",
         description="The small attributed Online Retail sample shipped with the project.",
     )
+    artifacts_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "artifacts",
+        validation_alias="CRM_ARTIFACTS_DIR",
+        description="Versioned fitted models (recommender, basket rules) the action server loads.",
+    )
     full_dataset_path: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "datasets" / "online_retail_uci" / "online_retail_all_rows.csv.gz",
         validation_alias="CRM_FULL_DATASET_PATH",

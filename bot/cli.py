@@ -39,9 +39,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 analytics_app = typer.Typer(help="Customer analytics: scores, reports.", no_args_is_help=True)
 offers_app = typer.Typer(help="Offer rules and their A/B results.", no_args_is_help=True)
+recommend_app = typer.Typer(help="Product recommendations and frequently bought together.", no_args_is_help=True)
 app.add_typer(sample_app, name="sample")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(offers_app, name="offers")
+app.add_typer(recommend_app, name="recommend")
 
 if TYPE_CHECKING:
     from analytics.store.uow import SqlAlchemyUnitOfWork
@@ -184,6 +186,15 @@ def seed(
     if not scored:
         result = refresh_scores(uow)
         console.print(f"scored {len(result.scores):,} customers in {result.seconds['total']:.1f} s")
+    from analytics.artifacts import ArtifactNotFound
+    from analytics.recommendations import RECOMMENDER, default_artifacts, refresh_models
+
+    artifacts = default_artifacts()
+    try:
+        artifacts.current(RECOMMENDER)
+    except ArtifactNotFound:
+        info = refresh_models(uow, artifacts)
+        console.print(f"published recommender {info['recommender']} in {info['seconds']['total']:.1f} s")
 
 
 @sample_app.command("build")
@@ -324,6 +335,58 @@ def offers_uplift(window_days: int = 30) -> None:
             f"{row.control_conversions:,}", f"{row.uplift:+.1%}", f"[{row.ci_low:+.1%}, {row.ci_high:+.1%}]",
         )  # fmt: skip
     console.print(table)
+
+
+@recommend_app.command("refresh")
+def recommend_refresh() -> None:
+    """Refit the recommender and the basket rules and publish them as new artifact versions."""
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from analytics.recommendations import default_artifacts, refresh_models
+
+    uow = _uow(get_settings())
+    with Progress(
+        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task("starting", total=4)
+        try:
+            info = refresh_models(
+                uow,
+                default_artifacts(),
+                progress=lambda step, done, total: bar.update(task, description=step, completed=done),
+            )
+        except CRMError as exc:
+            _fail(str(exc))
+    console.print(
+        f"recommender {info['recommender']} ({info['customers']:,} customers x {info['products']:,} products) and "
+        f"basket rules {info['basket']} ({info['rules']:,} rules) published in {info['seconds']['total']:.1f} s"
+    )
+
+
+@recommend_app.command("for")
+def recommend_for_cmd(
+    customer: Annotated[str, typer.Argument(help="Customer number (as in the source data, e.g. 17850).")],
+    n: int = 5,
+    max_price: Optional[float] = None,
+    category: Optional[str] = None,
+) -> None:
+    """Show a customer's recommendations with their reasons."""
+    from analytics.recommendations import recommend_for
+
+    uow = _uow(get_settings())
+    with uow:
+        found = uow.customers.by_external_ref(customer)
+        customer_id = found.id if found is not None else None
+    if customer_id is None:
+        _fail(f"no customer {customer!r} in the store.")
+    try:
+        result = recommend_for(uow, customer_id, n=n, max_price=max_price, category=category)
+    except CRMError as exc:
+        _fail(str(exc))
+    if not result.items:
+        console.print(result.note or "nothing to recommend")
+    for item in result.items:
+        console.print(f"{item.sku:>8}  £{item.price:>7.2f}  {item.name}  [{item.category}]  - {item.reason}")
 
 
 @app.command()

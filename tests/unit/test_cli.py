@@ -16,6 +16,7 @@ from tests.conftest import SAMPLE, write_retail_csv
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     monkeypatch.setenv("CRM_SAMPLE_PATH", str(SAMPLE))
+    monkeypatch.setenv("CRM_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
@@ -54,3 +55,13 @@ def test_an_unknown_order_is_reported_not_raised(cli: CliRunner) -> None:
     result = cli.invoke(app, ["order", "999999"])
     assert result.exit_code == 2
     assert "No order with number '999999'" in result.output
+
+
+def test_seed_scores_customers_and_publishes_the_recommender(cli: CliRunner, tmp_path: Path) -> None:
+    assert cli.invoke(app, ["seed"]).exit_code == 0
+    assert (tmp_path / "artifacts" / "recommender" / "current").exists()
+    shown = cli.invoke(app, ["recommend", "for", "17850", "--n", "3"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("£") == 3
+    unknown = cli.invoke(app, ["recommend", "for", "99999999"])
+    assert unknown.exit_code == 2 and "no customer" in unknown.output
