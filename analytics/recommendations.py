@@ -183,20 +183,19 @@ def default_artifacts() -> ArtifactStore:
     return ArtifactStore(Path(get_settings().artifacts_dir), keep=5)
 
 
+def _product(bundle: RecommenderBundle, product_id: Any, reason: str) -> ProductSuggestion:
+    row = bundle.catalogue.loc[product_id]
+    return ProductSuggestion(
+        sku=str(row["sku"]),
+        name=str(row["name"]),
+        category=str(row["category"]),
+        price=float(row["unit_price"]),
+        reason=reason,
+    )
+
+
 def _suggestions(bundle: RecommenderBundle, recs: Recommendations) -> SuggestionList:
-    items = []
-    for rec in recs:
-        row = bundle.catalogue.loc[rec.item_id]
-        items.append(
-            ProductSuggestion(
-                sku=str(row["sku"]),
-                name=str(row["name"]),
-                category=str(row["category"]),
-                price=float(row["unit_price"]),
-                reason=rec.reason,
-            )
-        )
-    return SuggestionList(items, recs.empty_reason)
+    return SuggestionList([_product(bundle, rec.item_id, rec.reason) for rec in recs], recs.empty_reason)
 
 
 def _filters(max_price: Optional[float], category: Optional[str]) -> list[Any]:
@@ -265,16 +264,5 @@ def bought_together(skus: Iterable[str], *, n: int = 5, artifacts: Optional[Arti
     if not ids:
         raise InvalidInput("Name at least one product to find what goes with it.")
     result = rules.for_item(ids[0], n) if len(ids) == 1 else rules.for_basket(ids, n)
-    items = []
-    for suggestion in result:
-        row = bundle.catalogue.loc[suggestion.item]
-        items.append(
-            ProductSuggestion(
-                sku=str(row["sku"]),
-                name=str(row["name"]),
-                category=str(row["category"]),
-                price=float(row["unit_price"]),
-                reason=suggestion.reason,
-            )
-        )
+    items = [_product(bundle, suggestion.item, suggestion.reason) for suggestion in result]
     return SuggestionList(items, result.reason if not items else None)
