@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from analytics.errors import InvalidInput, NotFittedError
-from analytics.frames import check_orders
+from analytics.frames import check_lines, check_orders
 
 DateLike = Union[str, datetime, date, np.datetime64]
 Baseline = Callable[[pd.DataFrame], np.ndarray]
@@ -114,21 +114,7 @@ def _check_orders_frame(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_lines(lines: pd.DataFrame) -> pd.DataFrame:
-    needed = ("customer_id", "placed_at", "category")
-    if not isinstance(lines, pd.DataFrame):
-        raise InvalidInput(f"lines must be a pandas DataFrame with columns {', '.join(needed)} (or None).")
-    missing = [c for c in needed if c not in lines.columns]
-    if missing:
-        raise InvalidInput(
-            f"lines frame lacks column(s) {', '.join(missing)}; load it with analytics.frames.load_lines."
-        )
-    frame = lines.loc[:, list(needed)].copy()
-    if frame.isna().any().any():
-        bad = frame.columns[frame.isna().any()].tolist()
-        raise InvalidInput(f"lines frame has missing values in {', '.join(bad)}; drop or fill those rows.")
-    frame["placed_at"] = pd.to_datetime(frame["placed_at"])
-    frame["customer_id"] = frame["customer_id"].astype("int64")
-    return frame
+    return check_lines(lines, ("customer_id", "placed_at", "category"))
 
 
 def _check_X(X: Any, columns: Optional[list[str]] = None) -> pd.DataFrame:

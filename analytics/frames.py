@@ -35,6 +35,40 @@ ORDER_COLUMNS = ("customer_id", "order_id", "placed_at", "amount")
 LINE_COLUMNS = ("customer_id", "order_id", "placed_at", "product_id", "category", "quantity", "amount")
 
 
+def _check_frame(frame: pd.DataFrame, needed: tuple[str, ...], name: str, *, empty_hint: str) -> pd.DataFrame:
+    """The columns ``needed`` of ``frame`` with canonical dtypes, or an :class:`InvalidInput` saying
+    what to fix: not a DataFrame, missing columns, no rows, missing values, non-positive amounts."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(f"{name} must be a pandas DataFrame with columns {', '.join(needed)}.")
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"{name} frame lacks column(s) {', '.join(missing)}; it needs {', '.join(needed)} (see analytics.frames)."
+        )
+    if frame.empty:
+        raise InvalidInput(f"{name} frame is empty; {empty_hint}")
+    checked = frame.loc[:, list(needed)].copy()
+    if checked.isna().any().any():
+        bad = checked.columns[checked.isna().any()].tolist()
+        raise InvalidInput(f"{name} frame has missing values in {', '.join(bad)}; drop or fill those rows.")
+    if "placed_at" in checked:
+        checked["placed_at"] = pd.to_datetime(checked["placed_at"])
+    if "amount" in checked:
+        checked["amount"] = checked["amount"].astype("float64")
+        bad_amount = ~np.isfinite(checked["amount"]) | (checked["amount"] <= 0)
+        if bad_amount.any():
+            raise InvalidInput(
+                f"{int(bad_amount.sum())} {name} row(s) have a zero, negative or infinite amount; returns "
+                "belong in the returns table, not as negative sales."
+            )
+    for column in ("customer_id", "order_id", "product_id"):
+        if column in checked:
+            checked[column] = checked[column].astype("int64")
+    if "category" in checked:
+        checked["category"] = checked["category"].astype(str)
+    return checked
+
+
 def check_orders(orders: pd.DataFrame, *, reference_date: Optional[pd.Timestamp] = None) -> pd.DataFrame:
     """Validate an ``orders`` frame and return it with canonical dtypes.
 
@@ -42,31 +76,21 @@ def check_orders(orders: pd.DataFrame, *, reference_date: Optional[pd.Timestamp]
     columns, an empty frame, missing values, non-positive amounts, or orders
     placed after ``reference_date``.
     """
-    if not isinstance(orders, pd.DataFrame):
-        raise InvalidInput(f"orders must be a pandas DataFrame with columns {', '.join(ORDER_COLUMNS)}.")
-    missing = [c for c in ORDER_COLUMNS if c not in orders.columns]
-    if missing:
-        raise InvalidInput(f"orders frame lacks column(s) {', '.join(missing)}; it needs {', '.join(ORDER_COLUMNS)}.")
-    if orders.empty:
-        raise InvalidInput("orders frame is empty: there is nothing to learn from. Import orders first.")
-    frame = orders.loc[:, list(ORDER_COLUMNS)].copy()
-    if frame.isna().any().any():
-        bad = frame.columns[frame.isna().any()].tolist()
-        raise InvalidInput(f"orders frame has missing values in {', '.join(bad)}; drop or fill those rows.")
-    frame["placed_at"] = pd.to_datetime(frame["placed_at"])
-    frame["amount"] = frame["amount"].astype("float64")
-    if not np.isfinite(frame["amount"]).all() or (frame["amount"] <= 0).any():
-        n = int((~np.isfinite(frame["amount"]) | (frame["amount"] <= 0)).sum())
-        raise InvalidInput(
-            f"{n} order(s) have a zero, negative or infinite amount; returns belong in the returns table, "
-            "not as negative orders."
-        )
+    frame = _check_frame(
+        orders, ORDER_COLUMNS, "orders", empty_hint="there is nothing to learn from. Import orders first."
+    )
     if reference_date is not None and (frame["placed_at"] > reference_date).any():
         n = int((frame["placed_at"] > reference_date).sum())
         raise InvalidInput(f"{n} order(s) are placed after the reference date {reference_date}; pick a later date.")
-    frame["customer_id"] = frame["customer_id"].astype("int64")
-    frame["order_id"] = frame["order_id"].astype("int64")
     return frame
+
+
+def check_lines(
+    lines: pd.DataFrame, columns: tuple[str, ...] = LINE_COLUMNS, *, empty_hint: str = "pass lines=None instead."
+) -> pd.DataFrame:
+    """Validate the ``columns`` of a ``lines`` frame that a caller uses; same rules as
+    :func:`check_orders`."""
+    return _check_frame(lines, columns, "lines", empty_hint=empty_hint)
 
 
 def _read_frame(uow: SqlAlchemyUnitOfWork, stmt: Select[Any], columns: tuple[str, ...]) -> pd.DataFrame:

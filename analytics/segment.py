@@ -70,6 +70,7 @@ from sklearn.metrics import davies_bouldin_score, silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from analytics import frames
 from analytics.errors import InvalidInput, NotFittedError
 from analytics.frames import ORDER_COLUMNS, check_orders
 from analytics.rfm import resolve_reference_date, rfm_values
@@ -95,30 +96,13 @@ def check_lines(lines: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:
     """Validate a ``lines`` frame against its checked ``orders`` frame.
 
     Only ``customer_id``, ``category`` and ``amount`` are used. Raises
-    :class:`InvalidInput` for a missing column, an empty frame, missing
-    values, non-positive amounts, or lines of customers that have no order
-    (frames loaded with different filters).
+    :class:`InvalidInput` for what :func:`analytics.frames.check_lines`
+    refuses, or lines of customers that have no order (frames loaded with
+    different filters).
     """
-    needed = ("customer_id", "category", "amount")
-    if not isinstance(lines, pd.DataFrame):
-        raise InvalidInput(f"lines must be a pandas DataFrame with columns {', '.join(needed)} (or None).")
-    missing = [c for c in needed if c not in lines.columns]
-    if missing:
-        raise InvalidInput(f"lines frame lacks column(s) {', '.join(missing)}; it needs {', '.join(needed)}.")
-    if lines.empty:
-        raise InvalidInput("lines frame is empty; pass lines=None to segment on orders alone.")
-    frame = lines.loc[:, list(needed)].copy()
-    if frame.isna().any().any():
-        bad = frame.columns[frame.isna().any()].tolist()
-        raise InvalidInput(f"lines frame has missing values in {', '.join(bad)}; drop or fill those rows.")
-    frame["amount"] = frame["amount"].astype("float64")
-    bad_amount = ~np.isfinite(frame["amount"]) | (frame["amount"] <= 0)
-    if bad_amount.any():
-        raise InvalidInput(
-            f"{int(bad_amount.sum())} line(s) have a zero, negative or infinite amount; returns are not sale lines."
-        )
-    frame["customer_id"] = frame["customer_id"].astype("int64")
-    frame["category"] = frame["category"].astype(str)
+    frame = frames.check_lines(
+        lines, ("customer_id", "category", "amount"), empty_hint="pass lines=None to segment on orders alone."
+    )
     strangers = set(frame["customer_id"].unique()) - set(orders["customer_id"].unique())
     if strangers:
         example = sorted(strangers)[:3]

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from analytics.errors import InvalidInput
 from analytics.recommend.base import BECAUSE_YOU_BOUGHT, LIKE_YOU, Recommender, strongest_contributor
 from analytics.recommend.interactions import Interactions
-from analytics.recommend.neighbours import popularity_tie_break
+from analytics.recommend.neighbours import _ItemItemScorer, popularity_tie_break
 
 
 def _threads(num_threads: object) -> int:
@@ -179,7 +179,7 @@ class BPRRecommender(_FactorModel):
         self._store_factors(model)
 
 
-class ImplicitItemKNN(Recommender):
+class ImplicitItemKNN(_ItemItemScorer):
     """implicit's item-item nearest neighbours (``BM25Recommender``,
     ``TFIDFRecommender``, ``CosineRecommender``).
 
@@ -215,21 +215,6 @@ class ImplicitItemKNN(Recommender):
         model = _fit_quietly(makers[self.weighting], interactions.matrix)
         self.similarity_ = sp.csr_matrix(model.similarity, dtype=np.float32)
         self.tie_break_ = popularity_tie_break(interactions.matrix)
-
-    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
-        scores = (self.interactions_.matrix[rows] @ self.similarity_).toarray().astype("float64")
-        return scores + self.tie_break_
-
-    def _explain(self, row: int, cols: np.ndarray) -> list[tuple[str, int]]:
-        X = self.interactions_
-        seen = X.seen(row)
-        weights = X.matrix[row].data.astype("float64")
-        contributions = weights[:, None] * self.similarity_[seen][:, cols].toarray()
-        because, strength = strongest_contributor(contributions, seen)
-        return self._because_names(because, strength, BECAUSE_YOU_BOUGHT)
-
-    def _similar_scores(self, col: int) -> np.ndarray:
-        return np.asarray(self.similarity_[col].toarray()).ravel()
 
 
 __all__ = ["ALSRecommender", "BPRRecommender", "ImplicitItemKNN"]

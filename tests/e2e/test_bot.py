@@ -8,7 +8,6 @@ its REST channel like an integration would.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -122,4 +121,3 @@ def test_training_data_validates_and_every_response_is_used() -> None:
     # responses uttered with f"utter_order_{status}" are used through their status names
     uttered_by_actions |= {f"utter_order_{s}" for s in ("processing", "shipped", "delivered", "cancelled")}
     assert unused <= uttered_by_actions, f"responses nothing utters: {sorted(unused - uttered_by_actions)}"
-    assert os.environ.get("RASA_TELEMETRY_ENABLED") != "true"
