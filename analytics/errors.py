@@ -24,6 +24,24 @@ class CustomerNotFound(NotFound):
         self.customer = customer
 
 
+class ProductNotFound(NotFound):
+    def __init__(self, query: str) -> None:
+        super().__init__(f"No product matching {query!r} is in the catalog.")
+        self.query = query
+
+
+class NotAllowed(CRMError):
+    """A request the shop's rules refuse (e.g. cancelling an order that has shipped);
+    the message says why."""
+
+
+class IdentityNotVerified(CRMError):
+    """The details given do not identify a customer (the message never says which part was wrong)."""
+
+    def __init__(self) -> None:
+        super().__init__("These details do not match a customer of the shop.")
+
+
 class InvalidInput(CRMError):
     """Input that cannot be used; the message says what to fix."""
 

@@ -98,6 +98,17 @@ class Variant(str, enum.Enum):
     CONTROL = "control"
 
 
+class PrivacyRequestKind(str, enum.Enum):
+    EXPORT = "export"
+    DELETION = "deletion"
+
+
+class PrivacyRequestStatus(str, enum.Enum):
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
 class HandoffStatus(str, enum.Enum):
     WAITING = "waiting"
     ACTIVE = "active"
@@ -349,3 +360,75 @@ class StoreSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class PrivacyRequest(Base):
+    """A customer's request to see or erase their data, made from a verified conversation;
+    an operator (or a job) completes it."""
+
+    __tablename__ = "privacy_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[PrivacyRequestKind] = mapped_column(_enum(PrivacyRequestKind, "privacy_request_kind"))
+    status: Mapped[PrivacyRequestStatus] = mapped_column(_enum(PrivacyRequestStatus, "privacy_request_status"))
+    channel: Mapped[Optional[str]] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    completed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class ForecastRun(Base):
+    """One run of the demand forecasts (one frequency, every series of every level)."""
+
+    __tablename__ = "forecast_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    freq: Mapped[str] = mapped_column(String(8))
+    history_end: Mapped[date] = mapped_column(Date)
+    horizon: Mapped[int] = mapped_column(Integer)
+    n_series: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    series: Mapped[list[ForecastSeries]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class ForecastSeries(Base):
+    """One forecast series of a run: the shop, a category or a product, with the model
+    the backtest chose and its backtest error."""
+
+    __tablename__ = "forecast_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id", ondelete="CASCADE"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    measure: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(200))
+    backtest_mase: Mapped[Optional[float]] = mapped_column(Float)
+    n_observations: Mapped[int] = mapped_column(Integer)
+
+    run: Mapped[ForecastRun] = relationship(back_populates="series")
+    points: Mapped[list[DemandForecast]] = relationship(
+        back_populates="series", cascade="all, delete-orphan", order_by="DemandForecast.step"
+    )
+
+    __table_args__ = (UniqueConstraint("run_id", "level", "key", "measure", name="uq_forecast_series_run_level_key"),)
+
+
+class DemandForecast(Base):
+    """One forecast period of a series: point forecast and prediction interval."""
+
+    __tablename__ = "demand_forecasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("forecast_series.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[date] = mapped_column(Date)
+    point: Mapped[float] = mapped_column(Float)
+    lower: Mapped[float] = mapped_column(Float)
+    upper: Mapped[float] = mapped_column(Float)
+    interval_level: Mapped[float] = mapped_column(Float)
+
+    series: Mapped[ForecastSeries] = relationship(back_populates="points")
