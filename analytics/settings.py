@@ -42,6 +42,18 @@ class Settings(BaseSettings):
         validation_alias="CRM_FULL_DATASET_PATH",
         description="The full UCI Online Retail file, when it is available.",
     )
+    token_secret: str = Field(
+        default="",
+        validation_alias="CRM_TOKEN_SECRET",
+        description=(
+            "Secret that signs customers' chat-session tokens (HS256). Empty: a random one is created "
+            "once in var/token-secret and shared by every process of this installation."
+        ),
+    )
+    token_ttl_seconds: int = Field(
+        default=900, validation_alias="CRM_TOKEN_TTL_SECONDS", description="Lifetime of a session token."
+    )
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", validation_alias="CRM_VAR_DIR")
 
 
 @lru_cache(maxsize=1)
