@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple, Optional
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Delete, ScalarSelect, String, cast, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from analytics.store.models import (
+    Conversation,
     Customer,
+    CustomerEvent,
     CustomerScore,
+    Handoff,
     Offer,
     OfferAssignment,
     Order,
     OrderLine,
+    OrderStatus,
+    PrivacyRequest,
+    PrivacyRequestKind,
+    PrivacyRequestStatus,
     Product,
+    Return,
+    ReturnKind,
+    ReturnStatus,
     StoreSetting,
 )
+
+
+class CatalogEntry(NamedTuple):
+    """One product as the catalog search scans it: the few columns it ranks on."""
+
+    id: int
+    sku: str
+    name: str
+    active: bool
+
+
+class CustomerFootprint(NamedTuple):
+    """How many rows of each kind the store holds about one customer."""
+
+    orders: int
+    returns: int
+    events: int
+    conversations: int
+    offers: int
+    privacy_requests: int
+    first_order_at: Optional[datetime]
+    last_order_at: Optional[datetime]
 
 
 class CustomerRepository:
@@ -32,6 +67,35 @@ class CustomerRepository:
     def by_email(self, email: str) -> Optional[Customer]:
         return self.session.scalar(select(Customer).where(func.lower(Customer.email) == email.strip().lower()))
 
+    def get_for_update(self, customer_id: int) -> Optional[Customer]:
+        """The customer, row-locked until the end of the transaction (PostgreSQL; SQLite locks on write)."""
+        return self.session.scalar(
+            select(Customer)
+            .where(Customer.id == customer_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    def footprint(self, customer_id: int) -> CustomerFootprint:
+        """Counts of the customer's rows in every table that refers to them, in one round trip."""
+
+        def count(column: InstrumentedAttribute[Optional[int]] | InstrumentedAttribute[int]) -> ScalarSelect[int]:
+            return select(func.count()).where(column == customer_id).scalar_subquery()
+
+        row = self.session.execute(
+            select(
+                count(Order.customer_id),
+                count(Return.customer_id),
+                count(CustomerEvent.customer_id),
+                count(Conversation.customer_id),
+                count(OfferAssignment.customer_id),
+                count(PrivacyRequest.customer_id),
+                select(func.min(Order.placed_at)).where(Order.customer_id == customer_id).scalar_subquery(),
+                select(func.max(Order.placed_at)).where(Order.customer_id == customer_id).scalar_subquery(),
+            )
+        ).one()
+        return CustomerFootprint(*row)
+
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Customer)) or 0
 
@@ -42,6 +106,21 @@ class ProductRepository:
 
     def by_sku(self, sku: str) -> Optional[Product]:
         return self.session.scalar(select(Product).where(Product.sku == sku.strip().upper()))
+
+    def catalog(self) -> list[CatalogEntry]:
+        """Every product's id, SKU, name and active flag, for the in-memory catalog search.
+
+        Prices are left out: converting thousands of them to ``Decimal`` would
+        double the time of a search that shows five (read them with :meth:`by_ids`).
+        """
+        # Core rows, not the ORM's: half the time for thousands of rows.
+        rows = self.session.connection().execute(select(Product.id, Product.sku, Product.name, Product.active))
+        return list(map(CatalogEntry._make, rows.tuples().all()))
+
+    def by_ids(self, ids: Sequence[int]) -> dict[int, Product]:
+        if not ids:
+            return {}
+        return {p.id: p for p in self.session.scalars(select(Product).where(Product.id.in_(ids)))}
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Product)) or 0
@@ -58,16 +137,54 @@ class OrderRepository:
             .options(selectinload(Order.lines).selectinload(OrderLine.product))
         )
 
+    def of_customer(self, customer_id: int, number: str, *, for_update: bool = False) -> Optional[Order]:
+        """Order ``number`` if it belongs to ``customer_id`` (``None`` otherwise), with its lines and products.
+
+        ``for_update`` locks the order row until the end of the transaction, so two
+        requests changing one order run one after the other (PostgreSQL; SQLite
+        serialises writers anyway).
+        """
+        stmt = (
+            select(Order)
+            .where(Order.number == number.strip(), Order.customer_id == customer_id)
+            .options(selectinload(Order.lines).selectinload(OrderLine.product))
+        )
+        if for_update:
+            stmt = stmt.with_for_update(of=Order).execution_options(populate_existing=True)
+        return self.session.scalar(stmt)
+
     def recent_for_customer(self, customer_id: int, limit: int = 5) -> list[Order]:
         return list(
             self.session.scalars(
                 select(Order)
                 .where(Order.customer_id == customer_id)
-                .order_by(Order.placed_at.desc())
+                .order_by(Order.placed_at.desc(), Order.id.desc())
                 .limit(limit)
                 .options(selectinload(Order.lines))
             )
         )
+
+    def change_status(self, order: Order, expected: OrderStatus, new: OrderStatus) -> bool:
+        """Move ``order`` from ``expected`` to ``new`` in one conditional UPDATE; ``False`` if it was no
+        longer ``expected`` (another transaction got there first, whatever the engine's locking)."""
+        result = self.session.execute(
+            update(Order).where(Order.id == order.id, Order.status == expected).values(status=new)
+        )
+        changed = int(result.rowcount) == 1  # type: ignore[attr-defined]
+        if changed:
+            order.status = new
+        return changed
+
+    def detach_customer(self, customer_id: int) -> int:
+        """Turn the customer's orders into guest orders with no delivery address or
+        tracking number; return how many."""
+        result = self.session.execute(
+            update(Order)
+            .where(Order.customer_id == customer_id)
+            .values(customer_id=None, delivery_address=None, tracking_number=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Order)) or 0
@@ -108,6 +225,10 @@ class ScoreRepository:
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(CustomerScore)) or 0
 
+    def delete(self, customer_id: int) -> int:
+        """Delete the customer's scores; return how many rows (0 or 1)."""
+        return _delete_where(self.session, delete(CustomerScore).where(CustomerScore.customer_id == customer_id))
+
 
 class OfferRepository:
     def __init__(self, session: Session) -> None:
@@ -131,6 +252,10 @@ class OfferRepository:
             )
         )
 
+    def delete_assignments_of(self, customer_id: int) -> int:
+        """Delete the customer's offer assignments; return how many."""
+        return _delete_where(self.session, delete(OfferAssignment).where(OfferAssignment.customer_id == customer_id))
+
     def accepted_count(self, offer_id: int) -> int:
         return (
             self.session.scalar(
@@ -140,3 +265,160 @@ class OfferRepository:
             )
             or 0
         )
+
+
+class ReturnRepository:
+    """Cancellations and returns (table ``returns``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: Return) -> Return:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def for_order(self, order_id: int, kind: ReturnKind) -> list[Return]:
+        return list(
+            self.session.scalars(
+                select(Return).where(Return.order_id == order_id, Return.kind == kind).order_by(Return.id)
+            )
+        )
+
+    def returned_quantities(self, order_id: int) -> dict[int, int]:
+        """Units of each product of an order already being returned or returned (rejected returns do not count)."""
+        rows = self.session.execute(
+            select(Return.product_id, func.sum(Return.quantity))
+            .where(
+                Return.order_id == order_id,
+                Return.kind == ReturnKind.RETURN,
+                Return.status != ReturnStatus.REJECTED,
+                Return.product_id.is_not(None),
+            )
+            .group_by(Return.product_id)
+        )
+        return {int(product_id): int(quantity) for product_id, quantity in rows}
+
+    def detach_customer(self, customer_id: int) -> int:
+        """Unlink the customer's returns and drop their free-text reasons; return how many."""
+        result = self.session.execute(
+            update(Return)
+            .where(Return.customer_id == customer_id)
+            .values(customer_id=None, reason=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class ConversationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_sender(self, sender_id: str) -> Optional[Conversation]:
+        return self.session.scalar(
+            select(Conversation).where(Conversation.sender_id == sender_id).execution_options(populate_existing=True)
+        )
+
+    def upsert(self, sender_id: str, customer_id: Optional[int], channel: str, now: datetime) -> Conversation:
+        """Create the conversation of ``sender_id`` or point it at ``customer_id``, atomically.
+
+        One ``INSERT ... ON CONFLICT (sender_id) DO UPDATE`` (both engines), so two
+        messages of a new conversation arriving together cannot both insert.
+        """
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(Conversation).values(
+            sender_id=sender_id, customer_id=customer_id, channel=channel, started_at=now, last_event_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Conversation.sender_id],
+            set_={"customer_id": customer_id, "channel": channel, "last_event_at": now},
+        )
+        self.session.execute(stmt)
+        conversation = self.by_sender(sender_id)
+        assert conversation is not None
+        return conversation
+
+    def of_customer(self, customer_id: int) -> list[Conversation]:
+        return list(
+            self.session.scalars(
+                select(Conversation).where(Conversation.customer_id == customer_id).order_by(Conversation.id)
+            )
+        )
+
+    def unlink_customer(self, conversation_ids: Sequence[int]) -> None:
+        """Forget who these conversations were with: no customer, the sender id replaced by
+        ``erased-<id>``, no agents' free-text notes on their handoffs."""
+        if not conversation_ids:
+            return
+        self.session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(conversation_ids))
+            .values(customer_id=None, sender_id="erased-" + cast(Conversation.id, String))
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(
+            update(Handoff)
+            .where(Handoff.conversation_id.in_(conversation_ids))
+            .values(resolution=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class PrivacyRequestRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_for_update(self, request_id: int) -> Optional[PrivacyRequest]:
+        return self.session.scalar(
+            select(PrivacyRequest)
+            .where(PrivacyRequest.id == request_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    def open_for(self, customer_id: int, kind: PrivacyRequestKind) -> Optional[PrivacyRequest]:
+        """The customer's oldest request of ``kind`` still waiting for an operator, if any."""
+        return self.session.scalar(
+            select(PrivacyRequest)
+            .where(
+                PrivacyRequest.customer_id == customer_id,
+                PrivacyRequest.kind == kind,
+                PrivacyRequest.status == PrivacyRequestStatus.REQUESTED,
+            )
+            .order_by(PrivacyRequest.id)
+            .limit(1)
+        )
+
+    def all_open_for(self, customer_id: int) -> list[PrivacyRequest]:
+        return list(
+            self.session.scalars(
+                select(PrivacyRequest)
+                .where(
+                    PrivacyRequest.customer_id == customer_id,
+                    PrivacyRequest.status == PrivacyRequestStatus.REQUESTED,
+                )
+                .order_by(PrivacyRequest.id)
+            )
+        )
+
+    def add(self, request: PrivacyRequest) -> PrivacyRequest:
+        self.session.add(request)
+        self.session.flush()
+        return request
+
+
+class EventRepository:
+    """Behaviour events (views, cart adds, ratings)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def delete_for(self, customer_id: int) -> int:
+        """Delete every event of the customer; return how many."""
+        return _delete_where(self.session, delete(CustomerEvent).where(CustomerEvent.customer_id == customer_id))
+
+
+def _delete_where(session: Session, stmt: Delete) -> int:
+    result = session.execute(stmt.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]

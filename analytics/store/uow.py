@@ -19,10 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.repositories import (
+    ConversationRepository,
     CustomerRepository,
+    EventRepository,
     OfferRepository,
     OrderRepository,
+    PrivacyRequestRepository,
     ProductRepository,
+    ReturnRepository,
     ScoreRepository,
     StoreSettingRepository,
 )
@@ -35,6 +39,10 @@ class SqlAlchemyUnitOfWork:
     settings: StoreSettingRepository
     scores: ScoreRepository
     offers: OfferRepository
+    returns: ReturnRepository
+    events: EventRepository
+    conversations: ConversationRepository
+    privacy: PrivacyRequestRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -58,6 +66,10 @@ class SqlAlchemyUnitOfWork:
         self.settings = StoreSettingRepository(self.session)
         self.scores = ScoreRepository(self.session)
         self.offers = OfferRepository(self.session)
+        self.returns = ReturnRepository(self.session)
+        self.events = EventRepository(self.session)
+        self.conversations = ConversationRepository(self.session)
+        self.privacy = PrivacyRequestRepository(self.session)
         return self
 
     def __exit__(
