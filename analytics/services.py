@@ -7,14 +7,29 @@ returns plain, typed values. Unknown inputs raise domain errors
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Optional
+from functools import partial
+from typing import Any, Generic, Optional, TypeVar
 
-from analytics.errors import CustomerNotFound, InvalidInput, OrderNotFound
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sqlalchemy import Engine, Select, func, select
+
+from analytics.delivery import HISTORY_COLUMNS, LeadTimeModel
+from analytics.errors import CustomerNotFound, InvalidInput, OrderNotFound, ProductNotFound
+from analytics.frames import load_lines
+from analytics.ingest.shipping import zone_of
 from analytics.offers import NotScored, OfferDecision, choose_offer, record_accepted, record_shown
-from analytics.store.models import Customer, CustomerScore
+from analytics.replenishment import IntervalPrior, NextOrderModel, ReorderModel, order_prior, product_prior
+from analytics.store.models import Customer, CustomerScore, Order, OrderLine, OrderStatus, Product
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
 
@@ -173,3 +188,447 @@ def offer_accepted(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: 
     with uow:
         record_accepted(uow, customer_id, code, now or datetime.now())
         uow.commit()
+
+
+# ----------------------------------------------------------------- customers' order forecasts
+#
+# "When will I order again?", "when do I usually reorder X?" and "when will my order arrive?".
+# Reorder and next-order estimates are fitted on the one customer's lines at each call, against
+# the population's intervals; the population and the lead-time history are read from the whole
+# store, so they are fitted once per process and store and kept for FORECAST_CACHE_SECONDS.
+
+#: How long a process reuses the population intervals and the lead-time model of a store.
+FORECAST_CACHE_SECONDS = 900.0
+
+_T = TypeVar("_T")
+
+
+class _PerStoreCache(Generic[_T]):
+    """One fitted value per store (engine), rebuilt when older than ``ttl`` seconds."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: weakref.WeakKeyDictionary[Engine, tuple[float, _T]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine, build: Callable[[], _T]) -> _T:
+        with self._lock:
+            entry = self._entries.get(engine)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl:
+            return entry[1]
+        value = build()  # outside the lock: two first callers may both build, which is harmless
+        with self._lock:
+            self._entries[engine] = (time.monotonic(), value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass(frozen=True)
+class _Populations:
+    products: IntervalPrior
+    orders: IntervalPrior
+
+
+_population_cache: _PerStoreCache[Optional[_Populations]] = _PerStoreCache(FORECAST_CACHE_SECONDS)
+_lead_time_cache: _PerStoreCache[LeadTimeModel] = _PerStoreCache(FORECAST_CACHE_SECONDS)
+
+
+def clear_forecast_caches() -> None:
+    """Forget the cached population intervals and lead-time models (e.g. after an import)."""
+    _population_cache.clear()
+    _lead_time_cache.clear()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _populations(uow: SqlAlchemyUnitOfWork) -> Optional[_Populations]:
+    """Every known customer's intervals, per product and overall (``None`` for a store without orders)."""
+
+    def build() -> Optional[_Populations]:
+        lines = load_lines(uow)
+        if lines.empty:
+            return None
+        return _Populations(products=product_prior(lines), orders=order_prior(lines))
+
+    return _population_cache.get(uow.engine, build)
+
+
+def lead_time_model(uow: SqlAlchemyUnitOfWork) -> LeadTimeModel:
+    """The store's :class:`LeadTimeModel`, fitted on its delivered orders (cached per process)."""
+
+    def build() -> LeadTimeModel:
+        stmt = select(Order.carrier, Order.country, Order.placed_at, Order.shipped_at, Order.delivered_at).where(
+            Order.status == OrderStatus.DELIVERED
+        )
+        with uow:
+            rows = uow.session.execute(stmt).all()
+        history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+        return LeadTimeModel().fit(history)
+
+    return _lead_time_cache.get(uow.engine, build)
+
+
+def _rows(uow: SqlAlchemyUnitOfWork, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """Run ``stmt`` inside ``with uow`` through the raw driver cursor.
+
+    A big customer has thousands of lines; SQLAlchemy's per-row result processing would cost more
+    than the whole estimate. The statements here only bind integers, which render safely as literals.
+    """
+    conn = uow.session.connection()
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    return [tuple(row) for row in conn.exec_driver_sql(str(compiled)).fetchall()]
+
+
+def _as_days(values: Sequence[Any]) -> NDArray[np.datetime64]:
+    """Purchase days as read from either engine (ISO text from SQLite, dates from PostgreSQL)."""
+    return np.array([str(v)[:10] for v in values], dtype="datetime64[D]").astype("datetime64[ns]")
+
+
+def _order_days(uow: SqlAlchemyUnitOfWork, customer_id: int) -> pd.DataFrame:
+    """Inside ``with uow``: the customer's distinct order days as a frame (customer_id, placed_at)."""
+    stmt = select(func.date(Order.placed_at)).where(Order.customer_id == customer_id).distinct()
+    days = [row[0] for row in _rows(uow, stmt)]
+    return pd.DataFrame({"customer_id": customer_id, "placed_at": _as_days(days)})
+
+
+def _product_days(uow: SqlAlchemyUnitOfWork, customer_id: int, products: Optional[list[int]] = None) -> pd.DataFrame:
+    """Inside ``with uow``: the customer's distinct (product_id, purchase day) pairs (customer_id,
+    product_id, placed_at), optionally of some products only."""
+    stmt = (
+        select(OrderLine.product_id, func.date(Order.placed_at))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.customer_id == customer_id, OrderLine.quantity > 0)
+        .distinct()
+    )
+    if products is not None:
+        stmt = stmt.where(OrderLine.product_id.in_(products))
+    rows = _rows(uow, stmt)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return pd.DataFrame({"customer_id": customer_id, "product_id": ids, "placed_at": _as_days([r[1] for r in rows])})
+
+
+def _products_bought(uow: SqlAlchemyUnitOfWork, customer_id: int) -> pd.DataFrame:
+    """Inside ``with uow``: the products the customer bought (product_id, sku, name)."""
+    theirs = (
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.customer_id == customer_id)
+        .scalar_subquery()
+    )
+    stmt = select(Product.id, Product.sku, Product.name).where(Product.id.in_(theirs))
+    return pd.DataFrame(_rows(uow, stmt), columns=["product_id", "sku", "name"])
+
+
+def _day(value: object) -> Optional[date]:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def _number(value: object) -> Optional[float]:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class NextOrderView:
+    """When the customer is expected to order again.
+
+    ``expected_next_order`` and its window are the median and the 10th-90th
+    percentile of the next order date given that she has not ordered since
+    ``last_order`` (never in the past), from her order rhythm
+    (``typical_interval_days``, see :mod:`analytics.replenishment`);
+    ``source`` is ``"own"``, ``"own+others"``, ``"others"`` (one order: what
+    other customers do) or ``"none"`` (no order yet), and ``basis`` says it in
+    words. The expected numbers of orders come from the purchase model
+    (BG/NBD, ``counts_source == "scores"``, as of ``scores_as_of``), which
+    also weighs the chance she has stopped buying (``p_alive``); for a
+    customer the last refresh did not score they come from her rhythm
+    (``"intervals"``).
+    """
+
+    customer_id: int
+    orders: int
+    last_order: Optional[date]
+    typical_interval_days: Optional[float]
+    expected_next_order: Optional[date]
+    window_start: Optional[date]
+    window_end: Optional[date]
+    overdue: bool
+    expected_orders_30d: Optional[float]
+    expected_orders_90d: Optional[float]
+    p_alive: Optional[float]
+    source: str
+    basis: str
+    counts_source: str
+    scores_as_of: Optional[datetime]
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class ReorderView:
+    """When a customer is due to buy a product again (see :class:`analytics.replenishment.ReorderModel`).
+
+    ``due`` is her last purchase plus her usual interval; ``expected`` and the
+    window are where the next purchase should fall given it has not happened
+    yet (never in the past); ``overdue`` means it is later than 90% of her
+    usual gaps. With ``source == "none"`` (nobody reorders this product) the
+    dates and interval are ``None`` and ``basis`` says why.
+    """
+
+    customer_id: int
+    sku: str
+    product_name: str
+    purchases: int
+    last_purchased: date
+    typical_interval_days: Optional[float]
+    due: Optional[date]
+    expected: Optional[date]
+    window_start: Optional[date]
+    window_end: Optional[date]
+    overdue: bool
+    source: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """When an order arrives (arrived).
+
+    Delivered: ``delivered_at`` and no window. Processing or shipped: a window
+    ``earliest``..``latest`` with ``most_likely`` from the lead times of
+    delivered orders (:class:`analytics.delivery.LeadTimeModel`), ``late`` when
+    it is already slower than nearly all of them. Cancelled: no estimate.
+    ``carrier_estimate`` is the date stored on the order; ``basis`` says where
+    the window comes from.
+    """
+
+    number: str
+    status: str
+    placed_at: datetime
+    carrier: Optional[str]
+    tracking_number: Optional[str]
+    zone: str
+    delivered_at: Optional[datetime]
+    earliest: Optional[date]
+    most_likely: Optional[date]
+    latest: Optional[date]
+    late: bool
+    carrier_estimate: Optional[date]
+    basis: str
+
+
+def next_order(uow: SqlAlchemyUnitOfWork, customer_id: int, now: Optional[datetime] = None) -> NextOrderView:
+    """Expected orders in the next 30 and 90 days and the expected date of the next one.
+
+    A customer with no order gets a view with ``orders == 0``, no dates and a
+    basis that says so. Raises :class:`CustomerNotFound` for an unknown customer.
+    """
+    now = now or _utc_now()
+    with uow:
+        customer, score = uow.scores.with_customer(customer_id)
+        if customer is None:
+            raise CustomerNotFound(customer_id)
+        lines = _order_days(uow, customer_id)
+        p_alive = score.p_alive if score is not None else None
+        counts = None  # (30 days, 90 days, as of) from the last refresh's BG/NBD, when it scored her
+        if score is not None and score.expected_orders_30d is not None and score.expected_orders_90d is not None:
+            counts = (score.expected_orders_30d, score.expected_orders_90d, score.as_of)
+    if lines.empty:
+        return NextOrderView(
+            customer_id=customer_id,
+            orders=0,
+            last_order=None,
+            typical_interval_days=None,
+            expected_next_order=None,
+            window_start=None,
+            window_end=None,
+            overdue=False,
+            expected_orders_30d=None,
+            expected_orders_90d=None,
+            p_alive=None,
+            source="none",
+            basis="no orders yet, so there is no order rhythm to go on",
+            counts_source="none",
+            scores_as_of=None,
+            as_of=now,
+        )
+    populations = _populations(uow)
+    model = NextOrderModel().fit(lines, population=populations.orders if populations else None)
+    row = model.predict(now, customer_id=customer_id).iloc[0]
+    return NextOrderView(
+        customer_id=customer_id,
+        orders=int(row["purchases"]),
+        last_order=_day(row["last_purchase"]),
+        typical_interval_days=_number(row["interval_days"]),
+        expected_next_order=_day(row["expected"]),
+        window_start=_day(row["window_start"]),
+        window_end=_day(row["window_end"]),
+        overdue=bool(row["overdue"]),
+        expected_orders_30d=counts[0] if counts else _number(row["expected_orders_30d"]),
+        expected_orders_90d=counts[1] if counts else _number(row["expected_orders_90d"]),
+        p_alive=p_alive,
+        source=str(row["source"]),
+        basis=str(row["basis"]),
+        counts_source="scores" if counts else "intervals",
+        scores_as_of=counts[2] if counts else None,
+        as_of=now,
+    )
+
+
+_STOPWORDS = frozenset({"a", "an", "the", "my", "some", "of", "for", "and", "more", "again", "those", "these"})
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _words(text: str) -> set[str]:
+    return {_singular(w) for w in re.findall(r"[a-z0-9]+", text.lower())}
+
+
+def _match_products(products: pd.DataFrame, query: str) -> list[int]:
+    """Ids of the products (product_id, sku, name) that ``query`` names: its SKU, or every
+    word of it (plural or singular) in the name."""
+    wanted = query.strip()
+    if not wanted:
+        raise InvalidInput("Say which product: a product code like 85123A or words from its name.")
+    by_sku = products.loc[products["sku"].str.upper() == wanted.upper(), "product_id"]
+    if len(by_sku):
+        return [int(p) for p in by_sku]
+    words = _words(wanted) - _STOPWORDS
+    if not words:
+        raise InvalidInput(f"{query!r} does not name a product; use its code or words from its name.")
+    return [int(p) for p, name in zip(products["product_id"], products["name"]) if words <= _words(name)]
+
+
+_SOURCE_ORDER = {"own": 0, "own+others": 1, "others": 2, "none": 3}
+
+
+def reorder_advice(
+    uow: SqlAlchemyUnitOfWork,
+    customer_id: int,
+    product: Optional[str] = None,
+    now: Optional[datetime] = None,
+    limit: int = 5,
+) -> list[ReorderView]:
+    """When the customer usually rebuys the products she bought, soonest first.
+
+    Parameters
+    ----------
+    product : str, optional
+        A SKU or words naming a product she bought ("jumbo bags", "lunch bag
+        red"), matched case-insensitively, plural or singular, against the
+        names of her products. Without it: her products with an estimate,
+        those she has rebought herself first.
+    limit : int
+        At most this many views.
+
+    Raises
+    ------
+    CustomerNotFound
+        Unknown customer.
+    ProductNotFound
+        ``product`` names none of the products she bought.
+    InvalidInput
+        ``limit`` below 1 or an empty ``product``.
+    """
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1; got {limit}.")
+    now = now or _utc_now()
+    with uow:
+        if uow.customers.get(customer_id) is None:
+            raise CustomerNotFound(customer_id)
+        bought = _products_bought(uow, customer_id)
+        chosen: Optional[list[int]] = None
+        if product is not None:
+            chosen = _match_products(bought, product)
+            if not chosen:
+                raise ProductNotFound(product)
+        lines = _product_days(uow, customer_id, chosen)
+    if lines.empty:
+        return []
+    populations = _populations(uow)
+    model = ReorderModel().fit(lines, population=populations.products if populations else None)
+    table = model.predict(now, customer_id=customer_id).reset_index()
+    if product is None:
+        table = table[table["source"] != "none"]
+    table = table.assign(rank=table["source"].map(_SOURCE_ORDER)).sort_values(["rank", "expected", "product_id"])
+    names = bought.set_index("product_id")
+    return [
+        ReorderView(
+            customer_id=customer_id,
+            sku=str(names.at[row.product_id, "sku"]),
+            product_name=str(names.at[row.product_id, "name"]),
+            purchases=int(row.purchases),
+            last_purchased=pd.Timestamp(row.last_purchase).date(),
+            typical_interval_days=_number(row.interval_days),
+            due=_day(row.due),
+            expected=_day(row.expected),
+            window_start=_day(row.window_start),
+            window_end=_day(row.window_end),
+            overdue=bool(row.overdue),
+            source=str(row.source),
+            basis=str(row.basis),
+        )
+        for row in table.head(limit).itertuples(index=False)
+    ]
+
+
+def delivery_estimate(
+    uow: SqlAlchemyUnitOfWork, number: str, customer_id: Optional[int] = None, now: Optional[datetime] = None
+) -> DeliveryView:
+    """When order ``number`` arrives: the delivery date, or a window for an open order.
+
+    With ``customer_id``, an order of somebody else is reported as not found
+    (:class:`OrderNotFound`), exactly like a number that does not exist.
+    Raises :class:`InvalidInput` when ``number`` cannot be an order number.
+    """
+    wanted = normalise_order_number(number)
+    now = now or _utc_now()
+    with uow:
+        order = uow.session.scalar(select(Order).where(Order.number == wanted))
+        if order is None or (customer_id is not None and order.customer_id != customer_id):
+            raise OrderNotFound(wanted)
+        status, placed_at, shipped_at, delivered_at = (
+            order.status,
+            order.placed_at,
+            order.shipped_at,
+            order.delivered_at,
+        )
+        carrier, country = order.carrier, order.country
+        view = partial(
+            DeliveryView,
+            number=order.number,
+            status=status.value,
+            placed_at=placed_at,
+            carrier=carrier,
+            tracking_number=order.tracking_number,
+            zone=zone_of(country),
+            delivered_at=delivered_at,
+            carrier_estimate=order.estimated_delivery,
+        )
+    if status == OrderStatus.DELIVERED:
+        basis = f"delivered on {delivered_at:%A %d %B %Y}" if delivered_at else "delivered (the date was not recorded)"
+        return view(earliest=None, most_likely=None, latest=None, late=False, basis=basis)
+    if status == OrderStatus.CANCELLED:
+        basis = "the order was cancelled, so it will not be delivered"
+        return view(earliest=None, most_likely=None, latest=None, late=False, basis=basis)
+    # A clock a little behind the store's must not fail the chat: estimate from the last known event at the earliest.
+    now = max(now, shipped_at or placed_at)
+    estimate = lead_time_model(uow).estimate(status.value, carrier, country, placed_at, shipped_at=shipped_at, now=now)
+    return view(
+        earliest=estimate.earliest.date(),
+        most_likely=estimate.most_likely.date(),
+        latest=estimate.latest.date(),
+        late=estimate.late,
+        basis=estimate.basis,
+    )
