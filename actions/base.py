@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -113,7 +114,7 @@ def bullet_list(lines: Iterable[str]) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-class ShopAction(Action):
+class ShopAction(Action, metaclass=ABCMeta):
     """A capability: answers from the store once it has what it needs."""
 
     action_name: ClassVar[str]
@@ -161,8 +162,9 @@ class ShopAction(Action):
             dispatcher.utter_message(response="utter_store_unavailable")
             return events
 
+    @abstractmethod
     def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: Optional[int]) -> list[EventType]:
-        raise NotImplementedError
+        """The answer, once everything in ``needs`` is known (rasa-sdk skips abstract actions)."""
 
     @staticmethod
     def uow():  # type: ignore[no-untyped-def]

@@ -214,14 +214,25 @@ class ActionStopForm(Action):
 
 
 def _consecutive_fallbacks(tracker: Tracker) -> int:
+    """How many messages in a row, this one included, the bot did not understand.
+
+    A message counts when its intent is ``nlu_fallback`` or when the bot
+    answered it with this fallback action (e.g. an ``inform`` that answered
+    no question).
+    """
+    turns: list[tuple[Optional[str], list[str]]] = []
+    for event in tracker.events:
+        if event.get("event") == "user":
+            turns.append((((event.get("parse_data") or {}).get("intent") or {}).get("name"), []))
+        elif event.get("event") == "action" and turns:
+            turns[-1][1].append(event.get("name") or "")
     count = 0
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if intent != "nlu_fallback":
+    for position, (intent, actions) in enumerate(reversed(turns)):
+        current = position == 0
+        if intent == "nlu_fallback" or current or "action_handle_fallback" in actions:
+            count += 1
+        else:
             break
-        count += 1
     return count
 
 

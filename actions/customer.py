@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Optional
 
 from rasa_sdk import Tracker
@@ -13,6 +13,7 @@ from actions.base import ShopAction, bullet_list, confirmed, entity_or_slot, lat
 from analytics import account, services
 from analytics.errors import NotFound
 from analytics.offers import NotScored
+from analytics.services import NextOrderView, ReorderView
 
 
 class ActionLoyaltyStatus(ShopAction):
@@ -73,6 +74,38 @@ class ActionAcceptOffer(ShopAction):
         return []
 
 
+def _weeks(days: Optional[float]) -> str:
+    if days is None:
+        return "now and then"
+    if days < 10:
+        return f"every ~{round(days)} days"
+    return f"every ~{round(days / 7)} weeks"
+
+
+def _when(value: Optional[date]) -> str:
+    return value.strftime("%d %b").lstrip("0") if value else "soon"
+
+
+def reorder_line(view: ReorderView) -> str:
+    name = view.product_name.capitalize()
+    if view.due is None and view.expected is None:
+        return f"{name}: {view.basis}."
+    timing = "you're due now" if view.overdue else f"next around {_when(view.expected or view.due)}"
+    return f"{name}: you usually reorder {_weeks(view.typical_interval_days)}; {timing} ({view.basis})."
+
+
+def next_order_text(view: NextOrderView) -> str:
+    if view.expected_next_order is None:
+        return "I can't predict your next order yet: there isn't enough order history on your account."
+    parts = [f"Based on your orders ({view.basis}), your next order would be around {_when(view.expected_next_order)}"]
+    if view.window_start and view.window_end:
+        parts.append(f" (between {_when(view.window_start)} and {_when(view.window_end)})")
+    text = "".join(parts) + "."
+    if view.expected_orders_90d is not None:
+        text += f" We expect about {view.expected_orders_90d:.1f} orders from you in the next 90 days."
+    return text
+
+
 class ActionReorderWhen(ShopAction):
     """ "When should I reorder X?" from the customer's own purchase intervals."""
 
@@ -92,7 +125,7 @@ class ActionReorderWhen(ShopAction):
         if not advice:
             dispatcher.utter_message(response="utter_no_reorder_history")
             return []
-        dispatcher.utter_message(response="utter_reorder_advice", advice=bullet_list(a.message for a in advice))
+        dispatcher.utter_message(response="utter_reorder_advice", advice=bullet_list(reorder_line(a) for a in advice))
         return []
 
 
@@ -103,7 +136,7 @@ class ActionNextOrderDue(ShopAction):
     def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: Optional[int]) -> list[EventType]:
         assert customer_id is not None
         view = services.next_order(self.uow(), customer_id)
-        dispatcher.utter_message(response="utter_next_order", advice=view.message)
+        dispatcher.utter_message(response="utter_next_order", advice=next_order_text(view))
         return []
 
 

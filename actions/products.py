@@ -66,7 +66,7 @@ class ActionRecommend(ShopAction):
                 customer_id,
                 n=5,
                 max_price=max_price,
-                category=category.lower() if category else None,
+                category=category,
                 mentioned_skus=mentioned,
             )
         except InvalidInput:

@@ -96,6 +96,15 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
     raise ServeError(f"the {name} did not answer {url} within {timeout:.0f} s; see {log}:\n{_tail(log)}")
 
 
+def _check_model_loaded(rasa_url: str, log: Path, env: Optional[dict[str, str]]) -> None:
+    """Rasa answers even when its model failed to load (it then ignores every message): check."""
+    token = (env or {}).get("CRM_RASA_TOKEN") or os.environ.get("CRM_RASA_TOKEN")
+    params = {"token": token} if token else {}
+    status = requests.get(f"{rasa_url}/status", params=params, timeout=10)
+    if status.ok and not status.json().get("model_file"):
+        raise ServeError(f"the Rasa server started without a model (it failed to load); see {log}:\n{_tail(log)}")
+
+
 def start_stack(
     *,
     model: Path,
@@ -161,6 +170,7 @@ def start_stack(
         stack.logs.append(rasa_log)
         _wait_for(f"{stack.actions_url}/health", stack.processes[0], actions_log, timeout, "action server")
         _wait_for(f"{stack.rasa_url}/", stack.processes[1], rasa_log, timeout, "Rasa server")
+        _check_model_loaded(stack.rasa_url, rasa_log, env)
     except BaseException:
         stack.stop()
         raise

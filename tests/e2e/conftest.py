@@ -37,6 +37,8 @@ def rasa(*args: str, cwd: Path = ROOT, timeout: int = 900) -> subprocess.Complet
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("CRM_E2E_MODEL"):  # iterate on conversations without retraining
+        return Path(os.environ["CRM_E2E_MODEL"])
     out = tmp_path_factory.mktemp("models")
     result = rasa("train", "--out", str(out), "--fixed-model-name", "under-test")
     model = out / "under-test.tar.gz"
