@@ -7,10 +7,11 @@ RASA_VENV  := .venv-rasa
 PIP        := --disable-pip-version-check --no-input -q
 PIP_PIN    := pip==24.3.1
 RASA_ENV   := RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
-TRAIN_DATA := config.yml domain.yml $(wildcard data/*.yml)
+SPACY_MODEL := var/spacy/shop_en
+TRAIN_DATA := config.yml domain.yml $(wildcard data/*.yml data/nlu/*.yml) $(SPACY_MODEL)/meta.json
 PYTEST_ARGS ?=
 
-.PHONY: help env run test lint train store chat bench-import clean
+.PHONY: help env run test lint train store chat bench-import clean spacy browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -32,6 +33,18 @@ env: $(VENV)/.installed $(RASA_VENV)/.installed ## create both virtual environme
 store: $(VENV)/.installed ## create/migrate the store and load the shipped sample if it is empty
 	$(VENV)/bin/crm seed
 
+# the catalogue entity ruler that config.yml loads by path (spaCy 3.4, Rasa's environment)
+$(SPACY_MODEL)/meta.json: $(RASA_VENV)/.installed data/catalog_patterns.jsonl bot/nlu/build_spacy.py
+	$(RASA_ENV) $(RASA_VENV)/bin/python -m bot.nlu.build_spacy data/catalog_patterns.jsonl $(SPACY_MODEL)
+
+spacy: $(SPACY_MODEL)/meta.json ## build the catalogue entity ruler the NLU pipeline loads
+
+browser: ## install Debian's Chromium for the browser tests (if missing)
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	elif command -v sudo >/dev/null; then sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	else echo "Chromium is missing: install Debian's package 'chromium' (the browser tests drive /usr/bin/chromium)" >&2; exit 1; fi
+
 models/.trained: $(RASA_VENV)/.installed $(TRAIN_DATA)
 	@mkdir -p models
 	$(RASA_ENV) $(RASA_VENV)/bin/rasa train --out models --fixed-model-name shop-assistant
@@ -50,7 +63,7 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff format --check analytics bot actions tests bench
 	$(VENV)/bin/mypy
 
-test: env lint ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
+test: env lint $(SPACY_MODEL)/meta.json browser ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check PYTEST_ARGS='$(PYTEST_ARGS)'" >&2; exit 1; fi; \
 	exit $$rc

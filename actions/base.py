@@ -80,25 +80,64 @@ def entity_or_slot(tracker: Tracker, name: str) -> Optional[str]:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d{1,2})?")
+_NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "twenty five": 25,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "a hundred": 100,
+    "a tenner": 10,
+    "a fiver": 5,
+}
+_QUANTITY_PHRASES = {"half a dozen": 6, "a dozen": 12, "a couple": 2, "a pair": 2, "both": 2}
+
+
+def _word_number(text: str, table: dict[str, int]) -> Optional[int]:
+    # longest phrase first, so "twenty five" is not read as "twenty"
+    for phrase in sorted(table, key=len, reverse=True):
+        if re.search(rf"\b{phrase}\b", text):
+            return table[phrase]
+    return None
 
 
 def parse_amount(text: Optional[str]) -> Optional[float]:
-    """ "£20", "20 pounds", "under 15.50" -> 20.0, 20.0, 15.5; ``None`` when there is no number."""
+    """Money as customers write it, in pounds: "£20" 20.0, "under 15.50" 15.5, "50p" 0.5, "twenty quid" 20.0."""
     if not text:
         return None
-    match = _NUMBER.search(text)
-    return float(match.group().replace(",", ".")) if match else None
+    lowered = text.lower().strip()
+    match = _NUMBER.search(lowered)
+    if match:
+        value = float(match.group().replace(",", "."))
+        if re.fullmatch(r"\d+\s?p", lowered):
+            value /= 100
+        return value
+    found = _word_number(lowered, _NUMBER_WORDS)
+    return float(found) if found is not None else None
 
 
 def parse_quantity(text: Optional[str]) -> Optional[int]:
-    words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "a couple": 2, "both": 2}
+    """A count: "2", "two", "half a dozen" 6, "a pair" 2."""
     if not text:
         return None
     lowered = text.lower()
     match = re.search(r"\d+", lowered)
     if match:
         return int(match.group())
-    return next((n for word, n in words.items() if word in lowered), None)
+    return _word_number(lowered, {**_QUANTITY_PHRASES, **_NUMBER_WORDS})
 
 
 def day(value: Optional[date | datetime]) -> str:

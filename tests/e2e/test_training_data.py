@@ -11,19 +11,28 @@ from tests.e2e.conftest import rasa
 
 pytestmark = [pytest.mark.e2e]
 
+# Rasa warns about these although nothing is wrong:
+# - responses uttered by custom actions (it only looks at stories and rules); checked below instead;
+# - the retrieval intent `faq`, listed in domain.yml and implied by the responses in data/nlu/faq.yml.
+UNUSED = re.compile(r"The utterance '(\w+)' is not used in any story or rule")
+EXPLAINED = ("duplicated intents have been found across multiple domain files: faq",)
+
 
 def test_training_data_validates_and_every_response_is_used() -> None:
-    result = rasa("data", "validate", "--fail-on-warnings")
+    result = rasa("data", "validate")
     output = result.stdout + result.stderr
-    # responses uttered by custom actions are invisible to the validator; they must be in actions/
-    unused = set(re.findall(r"The utterance '(\w+)' is not used in any story or rule", output))
+    assert result.returncode == 0, output[-3000:]
+    unused = set(UNUSED.findall(output))
     actions_code = "\n".join(p.read_text() for p in (ROOT / "actions").glob("*.py"))
     uttered_by_actions = set(re.findall(r"utter_\w+", actions_code))
     uttered_by_actions |= {f"utter_order_{s}" for s in ("processing", "shipped", "delivered", "cancelled")}
+    # the form asks for each of its slots with utter_ask_<form>_<slot>
+    form_slots = ("email", "order_number", "product", "return_reason", "new_address")
+    uttered_by_actions |= {f"utter_ask_details_form_{slot}" for slot in form_slots}
     assert unused <= uttered_by_actions, f"responses nothing utters: {sorted(unused - uttered_by_actions)}"
-    other_warnings = [
+    warnings = [
         line
         for line in output.splitlines()
-        if ("UserWarning" in line or "warning" in line.lower()) and "is not used in any story or rule" not in line
+        if "UserWarning" in line and not UNUSED.search(line) and not any(e in line for e in EXPLAINED)
     ]
-    assert result.returncode == 0 or not other_warnings, "\n".join(other_warnings[-40:]) or output[-3000:]
+    assert not warnings, "\n".join(warnings)

@@ -313,5 +313,8 @@ def test_a_handoff_is_recorded_and_pauses_the_bot(seeded: SqlAlchemyUnitOfWork) 
 
 def test_parsing_amounts_and_quantities() -> None:
     assert base.parse_amount("under £20") == 20.0 and base.parse_amount("15,50 pounds") == 15.5
-    assert base.parse_amount("something cheap") is None
+    assert base.parse_amount("50p") == 0.5 and base.parse_amount("twenty quid") == 20.0
+    assert base.parse_amount("twenty five pounds") == 25.0 and base.parse_amount("something cheap") is None
     assert base.parse_quantity("2 of them") == 2 and base.parse_quantity("both") == 2
+    assert base.parse_quantity("half a dozen") == 6 and base.parse_quantity("a dozen") == 12
+    assert base.parse_quantity("eleven") == 11
