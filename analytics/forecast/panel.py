@@ -356,6 +356,10 @@ class PanelForecaster(BaseEstimator):
         rows["chosen: " + self.chosen_] = self._summary(comb_err, naive_err)
         self.scores_ = pd.DataFrame.from_dict(rows, orient="index")
         self.n_series_ = len(series)
+        # for series too short for any backtest window: the naive one-step error, grown like a random walk
+        self.naive_sigma_ = np.array(
+            [float(np.sqrt(np.mean(np.diff(y) ** 2))) if len(y) > 1 else 0.0 for y in series]
+        )
 
     def _summary(self, err: dict[str, np.ndarray], naive_err: dict[str, np.ndarray]) -> dict[str, float]:
         sm, ms = float(np.nanmean(err["smape"])), float(np.nanmean(err["mase"]))
@@ -402,6 +406,8 @@ class PanelForecaster(BaseEstimator):
             errors = errors[~np.isnan(errors).any(axis=1)]
             if len(errors):
                 sd[s] = backtest_sd(errors, h)
+            else:
+                sd[s] = self.naive_sigma_[s] * np.sqrt(np.arange(1, h + 1))
         lower, upper = normal_bounds(self.predict(h), sd, level)
         return self._clip(lower), self._clip(upper)
 

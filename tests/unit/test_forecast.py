@@ -380,3 +380,11 @@ def test_metrics_reproduce_the_official_m4_naive_scores() -> None:
     snaive = [SeasonalNaive(season_length=24).fit(y).predict(48) for y in hourly_train]
     scores = m4_scores(hourly_train, hourly_test, snaive, m=24)
     assert (round(scores["smape"], 3), round(scores["mase"], 3)) == (13.912, 1.193)
+
+
+def test_a_panel_series_too_short_to_backtest_still_gets_a_real_interval() -> None:
+    short = np.array([5.0, 9.0, 2.0, 7.0, 1.0, 8.0])
+    panel = PanelForecaster(local=[Naive()], horizon=4, n_windows=1).fit([np.arange(20.0), short])
+    lower, upper = panel.predict_interval(4, 0.8)
+    width = upper[1] - lower[1]
+    assert np.all(width > 0) and np.all(np.diff(width) > 0)
