@@ -299,14 +299,31 @@ class ActionHandoff(Action):
 
 
 class ActionConfirm(Action):
-    """A "yes" when the bot asked nothing (the rules send a yes to a question to its action)."""
+    """"Yes" to the question the bot asked last: run what was asked (cancel, delete, apply, hand over).
+
+    One action for every confirmation keeps the rules simple: they only need
+    to know that a question is open (``awaiting_confirmation``).
+    """
 
     def name(self) -> str:
         return "action_confirm"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_nothing_to_confirm")
-        return []
+        from actions.customer import ActionAcceptOffer, ActionDeleteData
+        from actions.orders import ActionCancelOrder
+
+        confirmed_action: dict[str, Action] = {
+            "cancel": ActionCancelOrder(),
+            "delete": ActionDeleteData(),
+            "offer": ActionAcceptOffer(),
+            "handoff": ActionHandoff(),
+        }
+        action = confirmed_action.get(tracker.get_slot("awaiting_confirmation") or "")
+        if action is None:
+            dispatcher.utter_message(response="utter_nothing_to_confirm")
+            return [SlotSet("awaiting_confirmation", None)]
+        events = list(await action.run(dispatcher, tracker, domain))
+        return [*events, SlotSet("awaiting_confirmation", None)]
 
 
 class ActionDecline(Action):

@@ -41,6 +41,8 @@ def tracker_to_steps(tracker: dict[str, Any]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     for event in tracker.get("events", []):
         kind = event.get("event")
+        if kind == "pause":
+            break  # from here the customer talks to a person, not to the model
         if kind == "user":
             parse = event.get("parse_data") or {}
             steps.append(

@@ -70,6 +70,10 @@ def test_conversation(stack: Stack, stack_env: dict[str, str], conversation: dic
         reply.raise_for_status()
         said = "\n".join(m.get("text", "") for m in reply.json())
         where = f"turn {number} ({text!r}) got: {said!r}"
+        expected = " ".join(turn.get("expect", []) + turn.get("expect_any", [])).lower()
+        if "understand" not in expected:
+            assert "didn't quite understand" not in said.lower(), where
+        assert said.count("\n") < 12, where  # no runaway loop of answers
         if turn.get("silent"):
             assert said == "", where
         for fragment in turn.get("expect", []):
