@@ -124,6 +124,7 @@ def ours(model: Path, n: int, work: Path) -> dict[str, object]:
 def moodbot(n: int, work: Path) -> dict[str, object]:
     rasa = str(rasa_executable())
     project = work / "moodbot"
+    project.mkdir()
     subprocess.run(
         [rasa, "init", "--no-prompt", "--init-dir", str(project)], env=quiet_rasa_env(), check=True, capture_output=True
     )
@@ -168,6 +169,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="crm-latency-"))
     try:
         results = {"ours": ours(model, args.n, work)}
+        print("ours:", json.dumps(results["ours"]), flush=True)
         if args.moodbot:
             results["moodbot"] = moodbot(args.n, work)
     finally:
