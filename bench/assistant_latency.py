@@ -110,7 +110,12 @@ def ours(model: Path, n: int, work: Path) -> dict[str, object]:
         def turn(i: int) -> None:
             reply = requests.post(
                 f"{stack.rasa_url}/webhooks/rest/webhook",
-                json={"sender": "bench", "message": TURNS[i % len(TURNS)], "metadata": {"customer_token": token}},
+                # a conversation of three turns each: a tracker that grows for ever would measure JSON size
+                json={
+                    "sender": f"bench-{i // 3}",
+                    "message": TURNS[i % len(TURNS)],
+                    "metadata": {"customer_token": token},
+                },
                 timeout=30,
             )
             reply.raise_for_status()
@@ -149,7 +154,7 @@ def moodbot(n: int, work: Path) -> dict[str, object]:
 
         def turn(i: int) -> None:
             reply = requests.post(
-                f"{url}/webhooks/rest/webhook", json={"sender": "bench", "message": "hello"}, timeout=30
+                f"{url}/webhooks/rest/webhook", json={"sender": f"bench-{i // 3}", "message": "hello"}, timeout=30
             )
             reply.raise_for_status()
 
