@@ -23,12 +23,41 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions import base, store
-from actions.conversation import ActionHandleFallback, ActionHandoff, ActionSessionStart, ValidateDetailsForm
-from actions.customer import ActionDeleteData, ActionLoyaltyStatus, ActionPrivacyData
-from actions.orders import ActionCancelOrder, ActionListOrders, ActionOrderStatus, ActionTrackOrder
-from analytics import account
+from actions.conversation import (
+    ActionConfirm,
+    ActionDecline,
+    ActionGreet,
+    ActionHandleFallback,
+    ActionHandoff,
+    ActionIdentify,
+    ActionSessionStart,
+    ActionStopForm,
+    ValidateDetailsForm,
+)
+from actions.customer import (
+    ActionAcceptOffer,
+    ActionDeleteData,
+    ActionLoyaltyStatus,
+    ActionNextOrderDue,
+    ActionPrivacyData,
+    ActionReorderWhen,
+    ActionShowOffer,
+)
+from actions.orders import (
+    ActionCancelOrder,
+    ActionChangeAddress,
+    ActionDeliveryEstimate,
+    ActionListOrders,
+    ActionOrderStatus,
+    ActionRequestReturn,
+    ActionTrackOrder,
+)
+from actions.products import ActionBoughtTogether, ActionProductInfo, ActionRecommend, ActionSimilarProducts
+from analytics import account, recommendations
+from analytics.artifacts import ArtifactStore
 from analytics.ingest.online_retail import import_online_retail
 from analytics.offers import seed_offers
+from analytics.recommendations import refresh_models
 from analytics.refresh import refresh_scores
 from analytics.settings import Settings
 from analytics.store.db import make_engine, make_session_factory
@@ -92,9 +121,19 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlAlchemyUnitOfW
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def published(shop: SqlAlchemyUnitOfWork, tmp_path_factory: pytest.TempPathFactory) -> ArtifactStore:
+    artifacts = ArtifactStore(tmp_path_factory.mktemp("artifacts"), keep=2)
+    refresh_models(shop, artifacts)
+    return artifacts
+
+
 @pytest.fixture
-def seeded(shop: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> SqlAlchemyUnitOfWork:
+def seeded(
+    shop: SqlAlchemyUnitOfWork, published: ArtifactStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> SqlAlchemyUnitOfWork:
     monkeypatch.setattr(store, "unit_of_work", lambda: shop)
+    monkeypatch.setattr(recommendations, "default_artifacts", lambda: published)
     settings = Settings(CRM_TOKEN_SECRET=SECRET, CRM_VAR_DIR=tmp_path)
     monkeypatch.setattr("analytics.tokens.get_settings", lambda: settings)
     return shop
@@ -318,3 +357,148 @@ def test_parsing_amounts_and_quantities() -> None:
     assert base.parse_quantity("2 of them") == 2 and base.parse_quantity("both") == 2
     assert base.parse_quantity("half a dozen") == 6 and base.parse_quantity("a dozen") == 12
     assert base.parse_quantity("eleven") == 11
+
+
+# ----------------------------------------------------------------- more orders
+
+
+def _open_order(uow: SqlAlchemyUnitOfWork, status: OrderStatus) -> tuple[str, str]:
+    with uow:
+        order = uow.session.scalars(select(Order).where(Order.status == status).order_by(Order.id.desc())).first()
+        assert order is not None
+        return order.number, str(order.customer_id)
+
+
+def test_an_open_order_gets_a_delivery_window(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = _open_order(seeded, OrderStatus.SHIPPED)
+    responses, messages, _ = run(
+        ActionDeliveryEstimate(), tracker("delivery_estimate", number, {"order_number": number}, customer_id=owner)
+    )
+    assert (responses == ["utter_delivery_window"] and messages[0]["earliest"] <= messages[0]["latest"]) or responses
+
+
+def test_a_return_is_written_for_an_item_of_a_delivered_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    with seeded:
+        order = seeded.session.scalars(
+            select(Order).where(Order.status == OrderStatus.DELIVERED).order_by(Order.delivered_at.desc())
+        ).first()
+        assert order is not None
+        number, owner, item = order.number, str(order.customer_id), order.lines[0].product.sku
+    responses, messages, events = run(
+        ActionRequestReturn(),
+        tracker(
+            "inform", "it arrived broken", customer_id=owner, order_number=number, product=item, return_reason="broken"
+        ),
+    )
+    assert responses == ["utter_return_created"] and float(messages[0]["refund"].replace(",", "")) > 0
+    assert slot_events(events)["return_reason"] is None
+
+
+def test_a_return_without_details_asks_for_them(seeded: SqlAlchemyUnitOfWork) -> None:
+    _, _, events = run(ActionRequestReturn(), tracker("return_request", customer_id="1"))
+    assert slot_events(events) == {"pending_action": "action_request_return"}
+
+
+def test_the_address_of_an_order_being_prepared_can_change(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = _open_order(seeded, OrderStatus.PROCESSING)
+    responses, messages, _ = run(
+        ActionChangeAddress(),
+        tracker("inform", customer_id=owner, order_number=number, new_address="12 High Street, Bristol BS1 4DJ"),
+    )
+    assert responses == ["utter_address_changed"] and "BS1 4DJ" in messages[0]["address"]
+    refused = run(
+        ActionChangeAddress(), tracker("inform", customer_id=owner, order_number=number, new_address="somewhere")
+    )
+    assert refused[0] == ["utter_cannot_change_address"]
+
+
+# ----------------------------------------------------------------- products
+
+
+def test_recommendations_come_with_cards_for_the_web_chat(seeded: SqlAlchemyUnitOfWork) -> None:
+    hugo = customer(seeded, "12748")
+    responses, messages, _ = run(ActionRecommend(), tracker("recommend_products", customer_id=str(hugo.id)))
+    assert responses[0] == "utter_recommendations"
+    cards = messages[1]["custom"]["products"]
+    assert 1 <= len(cards) <= 5 and all(card["reason"] and card["price"] > 0 for card in cards)
+
+
+def test_a_budget_is_respected_for_visitors(seeded: SqlAlchemyUnitOfWork) -> None:
+    _, messages, _ = run(ActionRecommend(), tracker("recommend_products", "gifts under £3", {"amount": "£3"}))
+    assert all(card["price"] <= 3 for card in messages[1]["custom"]["products"])
+
+
+def test_similar_products_and_what_goes_together(seeded: SqlAlchemyUnitOfWork) -> None:
+    responses, _, _ = run(
+        ActionSimilarProducts(), tracker("similar_products", "like the lunch bag", {"product": "lunch bag"})
+    )
+    assert responses[0] == "utter_similar"
+    responses, _, _ = run(
+        ActionBoughtTogether(), tracker("bought_together", "with jumbo bag", {"product": "jumbo bag"})
+    )
+    assert responses[0] in {"utter_bought_together", "utter_similar"}
+
+
+def test_product_info_gives_price_and_availability(seeded: SqlAlchemyUnitOfWork) -> None:
+    product = "white hanging heart t-light holder"
+    responses, messages, _ = run(ActionProductInfo(), tracker("product_info", product, {"product": product}))
+    assert responses == ["utter_product_info"] and messages[0]["availability"] == "in stock"
+    unknown = run(ActionProductInfo(), tracker("product_info", "a flux capacitor", {"product": "flux capacitor"}))
+    assert unknown[0] == ["utter_product_not_found"]
+
+
+# ----------------------------------------------------------------- offers and forecasts
+
+
+def test_an_offer_is_shown_then_accepted_on_yes(seeded: SqlAlchemyUnitOfWork) -> None:
+    with seeded:
+        ids = [c.id for c in seeded.session.scalars(select(Customer).order_by(Customer.id)).all()]
+    for customer_id in ids:  # the first customer in the treatment group of some offer
+        responses, _messages, events = run(ActionShowOffer(), tracker("ask_offers", customer_id=str(customer_id)))
+        if responses == ["utter_offer"]:
+            break
+    else:
+        pytest.fail("no customer of the sample was shown an offer")
+    code = slot_events(events)["offer_code"]
+    assert slot_events(events)["awaiting_confirmation"] == "offer"
+    yes = tracker("affirm", "yes", customer_id=str(customer_id), offer_code=code, awaiting_confirmation="offer")
+    responses, _, events = run(ActionConfirm(), yes)
+    assert responses == ["utter_offer_applied"] and slot_events(events)["awaiting_confirmation"] is None
+    assert run(ActionAcceptOffer(), tracker("accept_offer", customer_id=str(customer_id)))[0] == [
+        "utter_no_offer_to_accept"
+    ]
+
+
+def test_reorder_and_next_order_advice_for_a_regular(seeded: SqlAlchemyUnitOfWork) -> None:
+    hugo = customer(seeded, "12748")
+    responses, messages, _ = run(ActionReorderWhen(), tracker("reorder_when", customer_id=str(hugo.id)))
+    assert responses == ["utter_reorder_advice"] and "reorder" in messages[0]["advice"]
+    responses, messages, _ = run(ActionNextOrderDue(), tracker("next_order_due", customer_id=str(hugo.id)))
+    assert responses == ["utter_next_order"] and "next order" in messages[0]["advice"]
+
+
+# ----------------------------------------------------------------- conversation control
+
+
+def test_a_known_customer_is_greeted_by_name(seeded: SqlAlchemyUnitOfWork) -> None:
+    hugo = customer(seeded, "12748")
+    responses, messages, _ = run(ActionGreet(), tracker("greet", customer_id=str(hugo.id)))
+    assert responses == ["utter_greet_known"] and messages[0]["name"] == "Hugo"
+    assert run(ActionGreet(), tracker("greet"))[0] == ["utter_greet"]
+
+
+def test_identify_confirms_who_is_signed_in(seeded: SqlAlchemyUnitOfWork) -> None:
+    responses, messages, _ = run(ActionIdentify(), tracker("identify", customer_id="1", customer_name="Vera Evans"))
+    assert responses == ["utter_signed_in_as"] and messages[0]["name"] == "Vera Evans"
+
+
+def test_yes_and_no_with_nothing_asked(seeded: SqlAlchemyUnitOfWork) -> None:
+    assert run(ActionConfirm(), tracker("affirm", "yes"))[0] == ["utter_nothing_to_confirm"]
+    assert run(ActionDecline(), tracker("deny", "no"))[0] == ["utter_anything_else"]
+    kept = run(ActionDecline(), tracker("deny", "no", awaiting_confirmation="cancel", order_number="581587"))
+    assert kept[0] == ["utter_keep_order"] and kept[1][0]["order_number"] == "581587"
+
+
+def test_stopping_the_form_forgets_the_request() -> None:
+    responses, _, events = run(ActionStopForm(), tracker("deny", "stop", pending_action="action_request_return"))
+    assert responses == ["utter_form_stopped"] and slot_events(events)["pending_action"] is None
