@@ -11,7 +11,8 @@ SPACY_MODEL := var/spacy/shop_en
 TRAIN_DATA := config.yml domain.yml $(wildcard data/*.yml data/nlu/*.yml) $(SPACY_MODEL)/meta.json
 PYTEST_ARGS ?=
 
-.PHONY: help env run test lint train store chat bench-import clean spacy browser
+.PHONY: help env run test lint train store chat bench-import clean spacy browser web-assets
+WEB_ASSETS := bot/web/node_modules/.package-lock.json
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -34,6 +35,14 @@ env: $(VENV)/.installed $(RASA_VENV)/.installed ## create both virtual environme
 
 store: $(VENV)/.installed ## create/migrate the store and load the shipped sample if it is empty
 	$(VENV)/bin/crm seed
+	$(VENV)/bin/crm users demo
+
+# the chat page's socket.io client, served by the web app from bot/web/node_modules (no CDN)
+$(WEB_ASSETS): bot/web/package.json bot/web/package-lock.json
+	cd bot/web && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+web-assets: $(WEB_ASSETS) ## install the chat page's browser dependencies (npm ci in bot/web)
 
 # the catalogue entity ruler that config.yml loads by path (spaCy 3.4, Rasa's environment)
 $(SPACY_MODEL)/meta.json: $(RASA_VENV)/.installed data/catalog_patterns.jsonl bot/nlu/build_spacy.py
@@ -54,7 +63,7 @@ models/.trained: $(RASA_VENV)/.installed $(TRAIN_DATA)
 
 train: models/.trained ## train the assistant's model (if its data changed)
 
-run: env store train ## create what is missing, then start the action server and the Rasa server
+run: env store train $(WEB_ASSETS) ## create what is missing, then start the servers, the web chat and the agent console
 	$(VENV)/bin/crm serve
 
 chat: $(VENV)/.installed ## chat with the running assistant in this terminal
@@ -65,7 +74,7 @@ lint: $(VENV)/.installed ## ruff and mypy
 	$(VENV)/bin/ruff format --check analytics bot actions tests bench
 	$(VENV)/bin/mypy
 
-test: env lint $(SPACY_MODEL)/meta.json browser ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
+test: env lint $(SPACY_MODEL)/meta.json browser $(WEB_ASSETS) ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check PYTEST_ARGS='$(PYTEST_ARGS)'" >&2; exit 1; fi; \
 	exit $$rc
@@ -74,4 +83,4 @@ bench-import: $(VENV)/.installed ## benchmark the full Online Retail import (SQL
 	$(VENV)/bin/python bench/import_speed.py
 
 clean: ## remove environments, store, models and caches
-	rm -rf $(VENV) $(RASA_VENV) var models .pytest_cache .mypy_cache .ruff_cache results
+	rm -rf $(VENV) $(RASA_VENV) var models .pytest_cache .mypy_cache .ruff_cache results test-artifacts bot/web/node_modules

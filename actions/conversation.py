@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -25,6 +25,12 @@ from analytics.errors import IdentityNotVerified, InvalidInput
 from analytics.services import normalise_order_number
 
 logger = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    """Naive UTC, the store's convention (the console computes wait times from it)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_IDENTITY_ATTEMPTS = 3
@@ -53,7 +59,7 @@ class ActionSessionStart(Action):
             events.append(SlotSet("customer_id", str(customer_id)))
             try:
                 account.link_conversation(
-                    store.unit_of_work(), tracker.sender_id, customer_id, _channel(tracker), datetime.now()
+                    store.unit_of_work(), tracker.sender_id, customer_id, _channel(tracker), _utcnow()
                 )
             except Exception:
                 logger.exception("could not link conversation %s", tracker.sender_id)
@@ -125,9 +131,7 @@ class ValidateDetailsForm(FormValidationAction):
                 return {"email": None, "order_number": None, "identity_failures": float(failures)}
             dispatcher.utter_message(response="utter_identity_failed")
             return {"email": None, "order_number": None, "identity_failures": float(failures)}
-        account.link_conversation(
-            store.unit_of_work(), tracker.sender_id, customer.id, _channel(tracker), datetime.now()
-        )
+        account.link_conversation(store.unit_of_work(), tracker.sender_id, customer.id, _channel(tracker), _utcnow())
         dispatcher.utter_message(response="utter_identity_verified", name=customer.name.split()[0])
         return {
             "email": email,
@@ -289,7 +293,7 @@ class ActionHandoff(Action):
                 channel=_channel(tracker),
                 customer_id=customer_id,
                 reason=reason,
-                now=datetime.now(),
+                now=_utcnow(),
             )
         except Exception:
             # a person must still get the conversation; the console also lists paused conversations
@@ -299,7 +303,7 @@ class ActionHandoff(Action):
 
 
 class ActionConfirm(Action):
-    """"Yes" to the question the bot asked last: run what was asked (cancel, delete, apply, hand over).
+    """ "Yes" to the question the bot asked last: run what was asked (cancel, delete, apply, hand over).
 
     One action for every confirmation keeps the rules simple: they only need
     to know that a question is open (``awaiting_confirmation``).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Optional
 
 from rasa_sdk import Tracker
@@ -165,7 +165,7 @@ class ActionDeleteData(ShopAction):
             dispatcher.utter_message(response="utter_confirm_delete")
             return [SlotSet("awaiting_confirmation", "delete")]
         request = account.request_deletion(
-            self.uow(), customer_id, channel=str(tracker.get_latest_input_channel() or "rest"), now=datetime.now()
+            self.uow(), customer_id, channel=str(tracker.get_latest_input_channel() or "rest")
         )
         response = "utter_deletion_already_requested" if request.existing else "utter_deletion_requested"
         dispatcher.utter_message(response=response, request_id=request.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from rasa_sdk import Tracker
@@ -136,7 +135,7 @@ class ActionCancelOrder(_OrderAction):
         if confirmed(tracker, "cancel"):
             number = entity_or_slot(tracker, "order_number") or ""
             try:
-                result = account.cancel_order(self.uow(), customer_id, number, now=datetime.now())
+                result = account.cancel_order(self.uow(), customer_id, number)
             except NotAllowed as refused:
                 dispatcher.utter_message(response="utter_cannot_cancel", reason=str(refused))
                 return []
@@ -179,9 +178,7 @@ class ActionRequestReturn(ShopAction):
         quantity = parse_quantity(entity_or_slot(tracker, "quantity"))
         forget = [SlotSet("return_reason", None), SlotSet("quantity", None)]
         try:
-            created = account.request_return(
-                self.uow(), customer_id, number, item, reason, quantity=quantity, now=datetime.now()
-            )
+            created = account.request_return(self.uow(), customer_id, number, item, reason, quantity=quantity)
         except OrderNotFound:
             dispatcher.utter_message(response="utter_order_not_found", order_number=number)
             return [*forget, SlotSet("order_number", None)]

@@ -54,6 +54,43 @@ class Settings(BaseSettings):
         default=900, validation_alias="CRM_TOKEN_TTL_SECONDS", description="Lifetime of a session token."
     )
     var_dir: Path = Field(default=PROJECT_ROOT / "var", validation_alias="CRM_VAR_DIR")
+    # --- the web chat page and the agent console (bot/web)
+    rasa_url: str = Field(
+        default="http://127.0.0.1:5005",
+        validation_alias="CRM_RASA_URL",
+        description="The Rasa server as the web app's back end reaches it (HTTP API, with rasa_token).",
+    )
+    rasa_socket_url: str = Field(
+        default="",
+        validation_alias="CRM_RASA_SOCKET_URL",
+        description="The Rasa server as customers' browsers reach it (socket.io). Empty: the same as CRM_RASA_URL.",
+    )
+    rasa_token: str = Field(
+        default="",
+        validation_alias="CRM_RASA_TOKEN",
+        description=(
+            "Token of Rasa's HTTP API (`rasa run --auth-token`). Empty: a random one is created once in "
+            "var/rasa-token, which `crm serve` and the web app share."
+        ),
+    )
+    web_secret: str = Field(
+        default="",
+        validation_alias="CRM_WEB_SECRET",
+        description="Secret that signs the web app's cookies. Empty: a random one is created once in var/web-secret.",
+    )
+    web_secure_cookies: bool = Field(
+        default=False,
+        validation_alias="CRM_WEB_SECURE_COOKIES",
+        description="Mark cookies Secure (set it when the web app is served over HTTPS).",
+    )
+    console_session_hours: float = Field(
+        default=8.0, validation_alias="CRM_CONSOLE_SESSION_HOURS", description="How long an agent stays logged in."
+    )
+    demo_customers: str = Field(
+        default="17850,12748,12347",
+        validation_alias="CRM_DEMO_CUSTOMERS",
+        description="Shop numbers of the customers the chat page's demo login offers (comma-separated).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -5,21 +5,59 @@ failed to understand twice, the customer is upset) or by an agent picking a
 conversation. It waits until an agent accepts it and ends when the agent
 hands the conversation back; every step is timestamped so wait times and
 volumes can be reported.
+
+The life of a handoff::
+
+    request_handoff ──> waiting ──accept──> active ──hand_back──> resolved
+                        pick_up (an agent joins a conversation) ──┘ (active at once)
+
+- **wait** is ``accepted_at - requested_at`` (for a handoff still waiting:
+  how long it has waited so far); a pick-up has no wait.
+- **handling time** is ``resolved_at - accepted_at``.
+
+This module only keeps the record; pausing and resuming the bot is the
+caller's part (the agent console does it through Rasa's HTTP API). It also
+gathers what an agent needs about a customer in one read
+(:func:`context_card`) and applies the customer's current offer on the
+agent's behalf (:func:`apply_offer`). Times are naive UTC.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from analytics.errors import InvalidInput
-from analytics.store.models import Conversation, Handoff, HandoffStatus
+from analytics.artifacts import ArtifactNotFound, ArtifactStore
+from analytics.errors import CustomerNotFound, InvalidInput, NotAllowed, NotFound
+from analytics.offers import OfferDecision, choose_offer, record_accepted, record_shown
+from analytics.privacy import mask_email
+from analytics.recommendations import ProductSuggestion, recommend_for
+from analytics.store.models import (
+    Conversation,
+    Customer,
+    Handoff,
+    HandoffStatus,
+    Offer,
+    OfferAssignment,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
 REASONS = ("customer_request", "misunderstanding", "complaint", "agent_pickup", "error")
+OPEN = (HandoffStatus.WAITING, HandoffStatus.ACTIVE)
+#: A conversation with no message for this long is no longer listed as live in the console.
+LIVE_WINDOW = timedelta(minutes=30)
+MAX_RESOLUTION_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -33,6 +71,133 @@ class HandoffView:
     created: bool
 
 
+@dataclass(frozen=True)
+class HandoffRecord:
+    """One handoff as the console and the report see it."""
+
+    id: int
+    sender_id: str
+    channel: str
+    customer_id: Optional[int]
+    customer_name: Optional[str]
+    status: str
+    reason: str
+    agent: Optional[str]
+    requested_at: datetime
+    accepted_at: Optional[datetime]
+    resolved_at: Optional[datetime]
+    resolution: Optional[str]
+    #: seconds waited for an agent: until acceptance, or until ``now`` while still waiting
+    wait_seconds: float
+    #: seconds an agent had the conversation (``None`` until it is handed back)
+    handling_seconds: Optional[float]
+
+
+@dataclass(frozen=True)
+class LiveConversation:
+    """A recent conversation with no open handoff, which an agent may pick up."""
+
+    sender_id: str
+    channel: str
+    customer_id: Optional[int]
+    customer_name: Optional[str]
+    started_at: datetime
+    last_event_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class Queue:
+    #: waiting handoffs, longest wait first
+    waiting: list[HandoffRecord]
+    #: handoffs an agent has, oldest first
+    active: list[HandoffRecord]
+    #: recent conversations without an open handoff, most recent first
+    live: list[LiveConversation]
+
+
+@dataclass(frozen=True)
+class HandoffReport:
+    since: datetime
+    #: the time the report was made (waits of handoffs still waiting run to it)
+    until: datetime
+    total: int
+    by_reason: dict[str, int]
+    by_status: dict[str, int]
+    by_agent: dict[str, int]
+    #: over handoffs an agent accepted (pick-ups included, with no wait)
+    accepted: int
+    average_wait_seconds: Optional[float]
+    p90_wait_seconds: Optional[float]
+    #: over handed-back handoffs
+    average_handling_seconds: Optional[float]
+    #: handoffs still waiting at ``until`` and the longest of their waits
+    still_waiting: int
+    longest_current_wait_seconds: Optional[float]
+
+
+@dataclass(frozen=True)
+class OrderLineSummary:
+    number: str
+    placed_at: datetime
+    status: str
+    items: int
+    total: Decimal
+    carrier: Optional[str]
+    tracking_number: Optional[str]
+
+
+@dataclass(frozen=True)
+class OfferCard:
+    code: str
+    name: str
+    description: str
+    reason: str
+    #: ``False`` for customers in the offer's A/B control group: the agent must not offer it
+    may_offer: bool
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class AcceptedOffer:
+    code: str
+    name: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class ContextCard:
+    """What an agent sees about the customer of a conversation."""
+
+    customer_id: int
+    external_ref: Optional[str]
+    name: str
+    masked_email: str
+    country: Optional[str]
+    customer_since: datetime
+    scored: bool
+    rfm_segment: Optional[str]
+    cluster_label: Optional[str]
+    lifecycle: Optional[str]
+    tier: Optional[str]
+    points: Optional[int]
+    next_tier: Optional[str]
+    amount_to_next_tier: Optional[Decimal]
+    clv_12m: Optional[Decimal]
+    churn_risk: Optional[float]
+    churn_reasons: list[str]
+    order_count: int
+    total_spent: Decimal
+    recent_orders: list[OrderLineSummary]
+    offer: Optional[OfferCard]
+    #: offers the customer took, newest first (at most three)
+    accepted_offers: list[AcceptedOffer] = field(default_factory=list)
+    recommendations: list[ProductSuggestion] = field(default_factory=list)
+    recommendations_note: Optional[str] = None
+
+
+# --------------------------------------------------------------------------- requests and records
+
+
 def _conversation(
     uow: SqlAlchemyUnitOfWork, sender_id: str, channel: str, customer_id: Optional[int], now: datetime
 ) -> Conversation:
@@ -44,6 +209,20 @@ def _conversation(
         conversation.customer_id = customer_id
     conversation.last_event_at = now
     return conversation
+
+
+def _check_sender(sender_id: str) -> str:
+    sender = str(sender_id or "").strip()
+    if not sender or len(sender) > 128:
+        raise InvalidInput(f"a conversation id is 1 to 128 characters, got {sender_id!r}.")
+    return sender
+
+
+def _check_agent(agent: str) -> str:
+    name = str(agent or "").strip()
+    if not name or len(name) > 64:
+        raise InvalidInput(f"an agent name is 1 to 64 characters, got {agent!r}.")
+    return name
 
 
 def request_handoff(
@@ -87,3 +266,495 @@ def request_handoff(
         )
         uow.commit()
         return view
+
+
+def touch_conversation(
+    uow: SqlAlchemyUnitOfWork, sender_id: str, *, channel: str, customer_id: Optional[int], now: datetime
+) -> None:
+    """Record that conversation ``sender_id`` is live (created on first contact).
+
+    ``customer_id`` links it to a customer; ``None`` keeps whatever link it has
+    (an anonymous page view never unlinks a verified conversation). One
+    ``INSERT ... ON CONFLICT`` on both engines, so a page and the action server
+    touching a new conversation at once cannot both insert it.
+    """
+    sender = _check_sender(sender_id)
+    with uow:
+        if customer_id is not None:
+            uow.conversations.upsert(sender, customer_id, channel[:32] or "web", now)
+        else:
+            insert = postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            stmt = insert(Conversation).values(
+                sender_id=sender, customer_id=None, channel=channel[:32] or "web", started_at=now, last_event_at=now
+            )
+            uow.session.execute(
+                stmt.on_conflict_do_update(index_elements=[Conversation.sender_id], set_={"last_event_at": now})
+            )
+        uow.commit()
+
+
+def _seconds(later: Optional[datetime], earlier: Optional[datetime]) -> Optional[float]:
+    if later is None or earlier is None:
+        return None
+    return max(0.0, (later - earlier).total_seconds())
+
+
+def _record(handoff: Handoff, conversation: Conversation, customer_name: Optional[str], now: datetime) -> HandoffRecord:
+    waited_until = handoff.accepted_at
+    if waited_until is None:
+        waited_until = handoff.resolved_at or now
+    return HandoffRecord(
+        id=handoff.id,
+        sender_id=conversation.sender_id,
+        channel=conversation.channel,
+        customer_id=conversation.customer_id,
+        customer_name=customer_name,
+        status=handoff.status.value,
+        reason=handoff.reason,
+        agent=handoff.agent,
+        requested_at=handoff.requested_at,
+        accepted_at=handoff.accepted_at,
+        resolved_at=handoff.resolved_at,
+        resolution=handoff.resolution,
+        wait_seconds=_seconds(waited_until, handoff.requested_at) or 0.0,
+        handling_seconds=_seconds(handoff.resolved_at, handoff.accepted_at),
+    )
+
+
+def _load(uow: SqlAlchemyUnitOfWork, handoff_id: int, now: datetime) -> HandoffRecord:
+    row = uow.session.execute(
+        select(Handoff, Conversation, Customer.name)
+        .join(Conversation, Handoff.conversation_id == Conversation.id)
+        .outerjoin(Customer, Conversation.customer_id == Customer.id)
+        .where(Handoff.id == handoff_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise NotFound(f"there is no handoff {handoff_id}.")
+    return _record(row[0], row[1], row[2], now)
+
+
+def get_handoff(uow: SqlAlchemyUnitOfWork, handoff_id: int, now: datetime) -> HandoffRecord:
+    """One handoff; :class:`NotFound` if there is none with this id."""
+    with uow:
+        return _load(uow, handoff_id, now)
+
+
+def open_handoff_of(uow: SqlAlchemyUnitOfWork, sender_id: str, now: datetime) -> Optional[HandoffRecord]:
+    """The waiting or active handoff of conversation ``sender_id``, if it has one."""
+    with uow:
+        handoff_id = uow.session.scalar(
+            select(Handoff.id)
+            .join(Conversation, Handoff.conversation_id == Conversation.id)
+            .where(Conversation.sender_id == sender_id, Handoff.status.in_(OPEN))
+            .order_by(Handoff.id.desc())
+        )
+        return _load(uow, handoff_id, now) if handoff_id is not None else None
+
+
+def conversation_customer(uow: SqlAlchemyUnitOfWork, sender_id: str) -> Optional[int]:
+    """The customer conversation ``sender_id`` is linked to (``None``: anonymous or unknown)."""
+    with uow:
+        return uow.session.scalar(select(Conversation.customer_id).where(Conversation.sender_id == sender_id))
+
+
+def conversation_exists(uow: SqlAlchemyUnitOfWork, sender_id: str) -> bool:
+    with uow:
+        return uow.session.scalar(select(Conversation.id).where(Conversation.sender_id == sender_id)) is not None
+
+
+def queue(uow: SqlAlchemyUnitOfWork, now: datetime, *, live_within: timedelta = LIVE_WINDOW) -> Queue:
+    """What the console lists: waiting handoffs with their wait so far, active ones, and live conversations.
+
+    Parameters
+    ----------
+    uow : SqlAlchemyUnitOfWork
+    now : datetime
+        The clock the waits are measured against (naive UTC).
+    live_within : timedelta
+        Conversations with an event within this window and no open handoff are "live".
+    """
+    with uow:
+        rows = uow.session.execute(
+            select(Handoff, Conversation, Customer.name)
+            .join(Conversation, Handoff.conversation_id == Conversation.id)
+            .outerjoin(Customer, Conversation.customer_id == Customer.id)
+            .where(Handoff.status.in_(OPEN))
+            .order_by(Handoff.requested_at, Handoff.id)
+        ).all()
+        records = [_record(h, c, name, now) for h, c, name in rows]
+        busy = select(Handoff.conversation_id).where(Handoff.status.in_(OPEN))
+        live_rows = uow.session.execute(
+            select(Conversation, Customer.name)
+            .outerjoin(Customer, Conversation.customer_id == Customer.id)
+            .where(
+                func.coalesce(Conversation.last_event_at, Conversation.started_at) >= now - live_within,
+                Conversation.id.not_in(busy),
+            )
+            .order_by(func.coalesce(Conversation.last_event_at, Conversation.started_at).desc(), Conversation.id)
+            .limit(100)
+        ).all()
+        live = [
+            LiveConversation(
+                sender_id=c.sender_id,
+                channel=c.channel,
+                customer_id=c.customer_id,
+                customer_name=name,
+                started_at=c.started_at,
+                last_event_at=c.last_event_at,
+            )
+            for c, name in live_rows
+        ]
+    return Queue(
+        waiting=[r for r in records if r.status == HandoffStatus.WAITING.value],
+        active=[r for r in records if r.status == HandoffStatus.ACTIVE.value],
+        live=live,
+    )
+
+
+def accept(uow: SqlAlchemyUnitOfWork, handoff_id: int, agent: str, now: datetime) -> HandoffRecord:
+    """Agent ``agent`` takes a waiting handoff.
+
+    Accepting one's own active handoff again changes nothing. Two agents
+    accepting at once: exactly one gets it (one conditional UPDATE), the other
+    gets :class:`NotAllowed`, as for a handoff that is resolved.
+    """
+    name = _check_agent(agent)
+    with uow:
+        taken = uow.session.execute(
+            update(Handoff)
+            .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.WAITING)
+            .values(status=HandoffStatus.ACTIVE, agent=name, accepted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        record = _load(uow, handoff_id, now)
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            if record.status == HandoffStatus.ACTIVE.value and record.agent == name:
+                return record
+            if record.status == HandoffStatus.ACTIVE.value:
+                raise NotAllowed(f"{record.agent} is already talking to this customer.")
+            raise NotAllowed("this conversation was already handed back to the assistant.")
+        uow.commit()
+        return record
+
+
+def pick_up(
+    uow: SqlAlchemyUnitOfWork, sender_id: str, agent: str, now: datetime, *, channel: str = "socketio"
+) -> HandoffRecord:
+    """Agent ``agent`` joins conversation ``sender_id`` on their own initiative.
+
+    With no open handoff, an active one with reason ``agent_pickup`` and no wait
+    is created (and the conversation row if it had none); a waiting handoff is
+    accepted instead (see :func:`accept`); another agent's active one raises
+    :class:`NotAllowed`.
+    """
+    sender = _check_sender(sender_id)
+    name = _check_agent(agent)
+    current = open_handoff_of(uow, sender, now)
+    if current is not None:
+        return accept(uow, current.id, name, now)
+    with uow:
+        conversation = _conversation(uow, sender, channel, None, now)
+        uow.session.flush()
+        handoff = Handoff(
+            conversation_id=conversation.id,
+            status=HandoffStatus.ACTIVE,
+            reason="agent_pickup",
+            requested_at=now,
+            accepted_at=now,
+            agent=name,
+        )
+        uow.session.add(handoff)
+        uow.session.flush()
+        record = _load(uow, handoff.id, now)
+        uow.commit()
+        return record
+
+
+def hand_back(
+    uow: SqlAlchemyUnitOfWork,
+    handoff_id: int,
+    agent: str,
+    resolution: str,
+    now: datetime,
+    *,
+    override: bool = False,
+) -> HandoffRecord:
+    """End an active handoff: the conversation goes back to the assistant.
+
+    Parameters
+    ----------
+    uow : SqlAlchemyUnitOfWork
+    handoff_id : int
+    agent : str
+        Must be the agent who has it, unless ``override`` (an operator closing a colleague's).
+    resolution : str
+        What came of it, in a few words (required, up to 500 characters).
+    now : datetime
+
+    Raises
+    ------
+    NotFound
+        No such handoff.
+    NotAllowed
+        It is not active, or it is another agent's.
+    InvalidInput
+        An empty or over-long resolution.
+    """
+    name = _check_agent(agent)
+    text = " ".join(str(resolution or "").split())
+    if not text:
+        raise InvalidInput("say in a few words how the conversation ended (the resolution).")
+    if len(text) > MAX_RESOLUTION_LENGTH:
+        raise InvalidInput(f"the resolution is {len(text)} characters long; keep it under {MAX_RESOLUTION_LENGTH}.")
+    with uow:
+        record = _load(uow, handoff_id, now)
+        if record.status != HandoffStatus.ACTIVE.value:
+            raise NotAllowed(
+                "this conversation has not been accepted by an agent yet."
+                if record.status == HandoffStatus.WAITING.value
+                else "this conversation was already handed back."
+            )
+        if record.agent != name and not override:
+            raise NotAllowed(f"only {record.agent}, who has this conversation, can hand it back.")
+        done = uow.session.execute(
+            update(Handoff)
+            .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.ACTIVE)
+            .values(status=HandoffStatus.RESOLVED, resolved_at=now, resolution=text)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotAllowed("this conversation was already handed back.")
+        record = _load(uow, handoff_id, now)
+        uow.commit()
+        return record
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _p90(values: Sequence[float]) -> Optional[float]:
+    """Nearest-rank 90th percentile (a value that occurred)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def _mean(values: Sequence[float]) -> Optional[float]:
+    return sum(values) / len(values) if values else None
+
+
+def report(uow: SqlAlchemyUnitOfWork, since: datetime, now: Optional[datetime] = None) -> HandoffReport:
+    """Volumes and times of the handoffs requested from ``since`` until ``now``.
+
+    Waits average over handoffs an agent accepted (a pick-up waits 0 s);
+    handling time over those handed back; handoffs still waiting are counted
+    separately, with the longest wait so far at ``now`` (default: the current
+    UTC time).
+    """
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    with uow:
+        rows = uow.session.execute(
+            select(Handoff, Conversation, Customer.name)
+            .join(Conversation, Handoff.conversation_id == Conversation.id)
+            .outerjoin(Customer, Conversation.customer_id == Customer.id)
+            .where(Handoff.requested_at >= since, Handoff.requested_at <= now)
+            .order_by(Handoff.requested_at)
+        ).all()
+        records = [_record(h, c, name, now) for h, c, name in rows]
+    accepted = [r for r in records if r.accepted_at is not None]
+    waits = [r.wait_seconds for r in accepted]
+    handled = [r.handling_seconds for r in records if r.handling_seconds is not None]
+    waiting = [r for r in records if r.status == HandoffStatus.WAITING.value]
+    return HandoffReport(
+        since=since,
+        until=now,
+        total=len(records),
+        by_reason=dict(Counter(r.reason for r in records).most_common()),
+        by_status={s.value: sum(r.status == s.value for r in records) for s in HandoffStatus},
+        by_agent=dict(Counter(r.agent for r in accepted if r.agent).most_common()),
+        accepted=len(accepted),
+        average_wait_seconds=_mean(waits),
+        p90_wait_seconds=_p90(waits),
+        average_handling_seconds=_mean(handled),
+        still_waiting=len(waiting),
+        longest_current_wait_seconds=max((r.wait_seconds for r in waiting), default=None),
+    )
+
+
+# --------------------------------------------------------------------------- the agent's context card
+
+
+def _recent_orders(uow: SqlAlchemyUnitOfWork, customer_id: int, limit: int) -> list[OrderLineSummary]:
+    orders = uow.session.execute(
+        select(
+            Order.id,
+            Order.number,
+            Order.placed_at,
+            Order.status,
+            Order.shipping_fee,
+            Order.carrier,
+            Order.tracking_number,
+        )
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(limit)
+    ).all()
+    if not orders:
+        return []
+    sums = {
+        order_id: (int(items or 0), Decimal(amount or 0))
+        for order_id, items, amount in uow.session.execute(
+            select(
+                OrderLine.order_id, func.sum(OrderLine.quantity), func.sum(OrderLine.quantity * OrderLine.unit_price)
+            )
+            .where(OrderLine.order_id.in_([o.id for o in orders]))
+            .group_by(OrderLine.order_id)
+        ).all()
+    }
+    summaries = []
+    for o in orders:
+        items, amount = sums.get(o.id, (0, Decimal(0)))
+        summaries.append(
+            OrderLineSummary(
+                number=o.number,
+                placed_at=o.placed_at,
+                status=o.status.value,
+                items=items,
+                total=(amount + Decimal(o.shipping_fee or 0)).quantize(Decimal("0.01")),
+                carrier=o.carrier,
+                tracking_number=o.tracking_number,
+            )
+        )
+    return summaries
+
+
+def _offer_card(uow: SqlAlchemyUnitOfWork, customer_id: int, now: datetime) -> Optional[OfferCard]:
+    # choose_offer adds the A/B assignment to the session on first use; the caller never commits
+    # it, so looking at the card does not enrol anyone in an experiment.
+    decision = choose_offer(uow, customer_id, now)
+    if decision is None:
+        return None
+    with uow.session.no_autoflush:
+        existing = uow.offers.by_code(decision.code)
+        assignment = uow.offers.assignment(existing.id, customer_id) if existing is not None else None
+    return OfferCard(
+        code=decision.code,
+        name=decision.name,
+        description=decision.description,
+        reason=decision.reason,
+        may_offer=decision.shown,
+        accepted=assignment is not None and assignment.accepted_at is not None,
+    )
+
+
+def context_card(
+    uow: SqlAlchemyUnitOfWork,
+    customer_id: int,
+    now: datetime,
+    *,
+    orders: int = 10,
+    recommendations: int = 5,
+    artifacts: Optional[ArtifactStore] = None,
+) -> ContextCard:
+    """Everything an agent needs about a customer, read without changing anything.
+
+    Parameters
+    ----------
+    uow : SqlAlchemyUnitOfWork
+    customer_id : int
+    now : datetime
+        For the offer's validity.
+    orders : int
+        How many recent orders to list (totals of all orders are always given).
+    recommendations : int
+        How many products to suggest (0: none; the recommender is not loaded).
+    artifacts : ArtifactStore, optional
+        Where the recommender is published (default: the settings').
+
+    Raises
+    ------
+    CustomerNotFound
+        An unknown (or erased) customer.
+    """
+    if not 1 <= orders <= 50:
+        raise InvalidInput(f"orders must be between 1 and 50, got {orders}.")
+    with uow:
+        customer, score = uow.scores.with_customer(customer_id)
+        if customer is None or customer.email.endswith("@erased.invalid"):
+            raise CustomerNotFound(customer_id)
+        count, spent = uow.session.execute(
+            select(func.count(func.distinct(Order.id)), func.sum(OrderLine.quantity * OrderLine.unit_price))
+            .select_from(Order)
+            .outerjoin(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.customer_id == customer_id, Order.status != OrderStatus.CANCELLED)
+        ).one()
+        recent = _recent_orders(uow, customer_id, orders)
+        accepted = [
+            AcceptedOffer(code=code, name=name, accepted_at=at)
+            for code, name, at in uow.session.execute(
+                select(Offer.code, Offer.name, OfferAssignment.accepted_at)
+                .join(Offer, OfferAssignment.offer_id == Offer.id)
+                .where(OfferAssignment.customer_id == customer_id, OfferAssignment.accepted_at.is_not(None))
+                .order_by(OfferAssignment.accepted_at.desc())
+                .limit(3)
+            ).all()
+        ]
+        offer = _offer_card(uow, customer_id, now) if score is not None else None
+        card = ContextCard(
+            customer_id=customer.id,
+            external_ref=customer.external_ref,
+            name=customer.name,
+            masked_email=mask_email(customer.email),
+            country=customer.country,
+            customer_since=customer.created_at,
+            scored=score is not None,
+            rfm_segment=score.rfm_segment if score else None,
+            cluster_label=score.cluster_label if score else None,
+            lifecycle=score.lifecycle if score else None,
+            tier=score.tier if score else None,
+            points=score.points if score else None,
+            next_tier=score.next_tier if score else None,
+            amount_to_next_tier=score.amount_to_next_tier if score else None,
+            clv_12m=score.clv_12m if score else None,
+            churn_risk=score.churn_risk if score else None,
+            churn_reasons=list(score.churn_reasons or []) if score else [],
+            order_count=int(count or 0),
+            total_spent=Decimal(spent or 0).quantize(Decimal("0.01")),
+            recent_orders=recent,
+            offer=offer,
+            accepted_offers=accepted,
+        )
+        # leaving the block rolls back the offer assignment choose_offer may have added
+    if recommendations <= 0:
+        return card
+    try:
+        suggestions = recommend_for(uow, customer_id, n=recommendations, artifacts=artifacts)
+    except ArtifactNotFound:
+        return replace(card, recommendations_note="no recommender is published yet (crm recommend refresh)")
+    return replace(card, recommendations=list(suggestions.items), recommendations_note=suggestions.note)
+
+
+def apply_offer(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: datetime) -> OfferDecision:
+    """Apply the customer's current best offer ``code`` for them (an agent's click): shown and accepted at once.
+
+    Raises
+    ------
+    NotAllowed
+        ``code`` is not the customer's current offer any more, or the customer
+        is in its control group (applying it would spoil the A/B comparison).
+    CustomerNotFound, NotScored
+        From the offer rules.
+    """
+    with uow:
+        decision = choose_offer(uow, customer_id, now)
+        if decision is None or decision.code != code:
+            raise NotAllowed(f"offer {code} is no longer available to this customer.")
+        if not decision.shown:
+            raise NotAllowed(f"this customer is in the control group of {code}; it must not be offered.")
+        uow.session.flush()
+        record_shown(uow, customer_id, code, now)
+        record_accepted(uow, customer_id, code, now)
+        uow.commit()
+        return decision

@@ -73,11 +73,11 @@ def verify_customer_token(
     """The customer id a valid token names, or ``None`` (logged) for anything else."""
     if not isinstance(token, str) or not token:
         return None
-    options = {"require": ["sub", "exp", "aud"]}
+    required = ["sub", "exp", "aud"]
     try:
         if now is None:
             claims = jwt.decode(
-                token, token_secret(settings), algorithms=[ALGORITHM], audience=AUDIENCE, options=options
+                token, token_secret(settings), algorithms=[ALGORITHM], audience=AUDIENCE, options={"require": required}
             )
         else:
             # verify the signature and audience here, expiry against the given clock below
@@ -86,7 +86,7 @@ def verify_customer_token(
                 token_secret(settings),
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
-                options={**options, "verify_exp": False},
+                options={"require": required, "verify_exp": False},
             )
             if float(claims["exp"]) <= now:
                 raise jwt.ExpiredSignatureError("Signature has expired")

@@ -470,6 +470,526 @@ def forecast_report_cmd(
 # -- end of crm forecast ---------------------------------------------------------------------------------
 
 
+# -- crm users / crm support: agent console accounts and handoffs (analytics/agents.py, analytics/support.py) --
+
+users_app = typer.Typer(help="Staff accounts of the agent console.", no_args_is_help=True)
+support_app = typer.Typer(help="Handoffs to human agents.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(support_app, name="support")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Lower-case letters, digits, '.', '_' or '-'.")],
+    role: Annotated[str, typer.Option(help="agent or operator (operators also see reports).")] = "agent",
+    password: Annotated[
+        Optional[str],
+        typer.Option(help="Default: asked for twice without echo. On the command line it lands in shell history."),
+    ] = None,
+) -> None:
+    """Create an account for the agent console."""
+    from analytics.agents import create_user
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(_uow(get_settings()), username, password, role=role)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"created {user.role} {user.username!r}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List the console's accounts."""
+    from analytics.agents import list_users
+
+    table = Table(title="Agent console accounts")
+    for column in ("user", "role", "active", "created"):
+        table.add_column(column)
+    for user in list_users(_uow(get_settings())):
+        table.add_row(user.username, user.role, "yes" if user.active else "no", f"{user.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable an account: it cannot log in, and its open sessions stop working."""
+    from analytics.agents import set_active
+
+    try:
+        set_active(_uow(get_settings()), username, False)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"disabled {username!r}")
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    from analytics.agents import set_active
+
+    try:
+        set_active(_uow(get_settings()), username, True)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"enabled {username!r}")
+
+
+@users_app.command("passwd")
+def users_passwd(username: str) -> None:
+    """Set a new password (asked for twice without echo)."""
+    from analytics.agents import set_password
+
+    password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(_uow(get_settings()), username, password)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"password of {username!r} changed")
+
+
+@users_app.command("demo")
+def users_demo() -> None:
+    """Create the demo accounts (alice, agent; olivia, operator) if missing. Their passwords are in the README."""
+    from analytics.agents import ensure_demo_users
+
+    created = ensure_demo_users(_uow(get_settings()))
+    if created:
+        console.print("created demo accounts: " + ", ".join(f"{u.username} ({u.role})" for u in created))
+    else:
+        console.print("the demo accounts exist already")
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@support_app.command("report")
+def support_report(
+    days: Annotated[float, typer.Option(help="Handoffs requested in the last N days.")] = 7.0,
+) -> None:
+    """Handoff volumes by reason, status and agent, with average and 90th-percentile waits."""
+    from datetime import timedelta, timezone
+
+    from analytics.support import report
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    result = report(_uow(get_settings()), now - timedelta(days=days), now)
+    console.print(f"handoffs requested since {result.since:%Y-%m-%d %H:%M} UTC: {result.total:,}")
+    table = Table(show_header=False)
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    table.add_row("accepted by an agent", f"{result.accepted:,}")
+    table.add_row("average wait", _duration(result.average_wait_seconds))
+    table.add_row("90th percentile wait", _duration(result.p90_wait_seconds))
+    table.add_row("average handling time", _duration(result.average_handling_seconds))
+    longest = f" (longest {_duration(result.longest_current_wait_seconds)})" if result.still_waiting else ""
+    table.add_row("still waiting", f"{result.still_waiting:,}{longest}")
+    console.print(table)
+    groups = (("by reason", result.by_reason), ("by status", result.by_status), ("by agent", result.by_agent))
+    for title, counts in groups:
+        console.print(f"{title}: " + (", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()) or "none"))
+
+
+# -- end of crm users / crm support --------------------------------------------------------------------------
+
+# -- crm nlu: retrain the NLU from real conversations, gated, hot-swapped (bot/ops/) -------------------------
+
+nlu_app = typer.Typer(
+    help="Triage what the bot misunderstood, annotate, train, gate, publish without a restart, roll back.",
+    no_args_is_help=True,
+)
+app.add_typer(nlu_app, name="nlu")
+OperatorOption = Annotated[Optional[str], typer.Option(help="Who is acting (default: the OS user); logged.")]
+
+
+@nlu_app.callback()
+def nlu_main(
+    ctx: typer.Context,
+    project: Annotated[
+        Optional[Path], typer.Option(help="The Rasa project folder (default: this repository).", hidden=True)
+    ] = None,
+) -> None:
+    """The NLU loop on this project (or another folder with the same layout, for tests)."""
+    from analytics.settings import PROJECT_ROOT
+    from bot.ops.project import Project
+
+    ctx.obj = Project((project or PROJECT_ROOT).resolve())
+
+
+@nlu_app.command("triage")
+def nlu_triage(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="The annotation file to write.")] = Path("triage.yml"),
+    since: Annotated[Optional[str], typer.Option(help="Only messages since: 7d, 12h, 30m or an ISO date.")] = None,
+    min_confidence: Annotated[float, typer.Option(help="Messages below this intent confidence.")] = 0.6,
+    similarity: Annotated[float, typer.Option(help="Cosine similarity that puts two messages in one group.")] = 0.5,
+    rephrase_seconds: Annotated[float, typer.Option(help="A message this soon after a misunderstood one.")] = 120.0,
+    handoff_seconds: Annotated[float, typer.Option(help="Misunderstood this long before a handoff.")] = 300.0,
+    tracker_store: Annotated[
+        Optional[str], typer.Option(help="SQLAlchemy URL of the tracker store (default: from endpoints.yml).")
+    ] = None,
+    names_file: Annotated[Optional[Path], typer.Option(help="More names to mask, one per line.")] = None,
+) -> None:
+    """List the customer messages the bot misunderstood, grouped by similarity, into an annotation file."""
+    from sqlalchemy import create_engine
+
+    from bot.ops.console import triage_table
+    from bot.ops.project import project_of
+    from bot.ops.settings import get_ops_settings
+    from bot.ops.triage import TriageOptions, parse_since, triage, write_triage
+
+    project = project_of(ctx.obj)
+    ops = get_ops_settings()
+    try:
+        url = project.tracker_store_url(explicit=tracker_store or ops.tracker_store_url)
+        names = _nlu_names(names_file or ops.names_file)
+        options = TriageOptions(
+            min_confidence=min_confidence,
+            since=parse_since(since),
+            rephrase_seconds=rephrase_seconds,
+            handoff_seconds=handoff_seconds,
+            similarity=similarity,
+            names=names,
+        )
+        engine = create_engine(url)
+        report = triage(engine, options, source=url.render_as_string(hide_password=True))
+    except CRMError as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(f"cannot read the tracker store: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
+    write_triage(report, out)
+    console.print(triage_table(report))
+    console.print(f"wrote {out}: label the groups there, then `crm nlu annotate {out}`")
+
+
+def _nlu_names(names_file: Optional[Path]) -> tuple[str, ...]:
+    """Customers' names from the store (if there is one) and the names file, for masking."""
+    from analytics.store.db import make_engine
+    from analytics.store.migrate import is_initialised
+    from analytics.store.uow import SqlAlchemyUnitOfWork
+    from bot.ops.annotate import Names
+
+    settings = get_settings()
+    try:
+        engine = make_engine(settings.database_url)
+        if is_initialised(engine):
+            return Names.from_store(SqlAlchemyUnitOfWork.for_url(settings.database_url), names_file).names
+    except SQLAlchemyError:
+        err.print(
+            "[yellow]warning:[/] the store is unreachable: customers' names are not masked, only the names file's"
+        )
+    return Names.load(names_file=names_file).names
+
+
+@nlu_app.command("annotate")
+def nlu_annotate(
+    ctx: typer.Context,
+    triage_file: Annotated[Path, typer.Argument(help="The file `crm nlu triage` wrote.")],
+    labels: Annotated[
+        Optional[Path],
+        typer.Option(help="Labels without prompts: {groups: {1: intent}, examples: {event_id: intent}}."),
+    ] = None,
+    interactive: Annotated[bool, typer.Option(help="Ask for the labels of unlabelled groups.")] = True,
+    names_file: Annotated[Optional[Path], typer.Option(help="More names to mask, one per line.")] = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Merge labelled messages into data/nlu/from_conversations.yml (masked, no duplicates, with their source)."""
+    from analytics.store.models import ModelAction
+    from bot.ops import annotate, registry
+    from bot.ops.project import current_operator, project_of
+    from bot.ops.settings import get_ops_settings
+
+    project = project_of(ctx.obj)
+    who = current_operator(operator)
+    try:
+        doc = annotate.read_triage(triage_file)
+        if labels is not None:
+            doc = annotate.apply_labels_file(doc, labels)
+        intents = project.intents()
+        if labels is None and interactive and sys.stdin.isatty():
+            doc = annotate.label_interactively(
+                doc,
+                intents,
+                ask=lambda prompt: console.input(prompt),
+                say=lambda line: console.print(line, highlight=False),
+                save=lambda d: annotate.write_labels_into(d, triage_file),
+            )
+        found, problems = annotate.labelled_examples(doc, intents)
+        if problems:
+            _fail("; ".join(problems) + ". `crm nlu annotate` lists the intents at its prompt (?).")
+        result = annotate.merge_labels(
+            project, found, operator=who, names=_nlu_names(names_file or get_ops_settings().names_file)
+        )
+    except CRMError as exc:
+        _fail(str(exc))
+    for text, why in result.skipped:
+        console.print(f"  skipped {text!r}: {why}", highlight=False)
+    added = ", ".join(f"{intent} {n}" for intent, n in sorted(result.by_intent.items())) or "nothing"
+    where = project.relative(result.path)
+    console.print(f"added {len(result.added)} example(s) to {where} ({added}); {result.total} there in all")
+    if result.added:
+        registry.record(
+            _uow(get_settings()),
+            ModelAction.ANNOTATE,
+            operator=who,
+            detail={"added": len(result.added), "skipped": len(result.skipped), "by_intent": result.by_intent,
+                    "triage_file": triage_file.name},
+        )  # fmt: skip
+        console.print("next: `crm nlu train`")
+
+
+@nlu_app.command("train")
+def nlu_train(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option(help="Pipeline to train with (default: config.yml).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name (default: nlu-<UTC time>).")] = None,
+    operator: OperatorOption = None,
+) -> None:
+    """`rasa data validate`, then `rasa train` with progress; the model is registered as a candidate."""
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    from bot.ops import registry
+    from bot.ops.project import current_operator, project_of
+    from bot.ops.train import train_model
+
+    project = project_of(ctx.obj)
+    who = current_operator(operator)
+    uow = _uow(get_settings())
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("starting Rasa", total=None)
+        try:
+            trained = train_model(
+                project,
+                config=config,
+                name=name,
+                progress=lambda what, done, total: bar.update(task, description=what, completed=done or 0, total=total),
+            )
+        except CRMError as exc:
+            _fail(str(exc))
+    info = registry.register_model(
+        uow, project, trained.path, operator=who, data_hash=trained.data_hash, config=trained.config, trained=True,
+        detail={"seconds": trained.seconds},
+    )  # fmt: skip
+    console.print(
+        f"trained {info.name} in {trained.seconds:.0f} s: {project.relative(trained.path)} "
+        f"(data hash {(info.data_hash or '?')[:12]})"
+    )
+    console.print(f"next: `crm nlu evaluate {info.name}`, then `crm nlu publish {info.name}`")
+
+
+@nlu_app.command("evaluate")
+def nlu_evaluate(
+    ctx: typer.Context,
+    candidate: Annotated[str, typer.Argument(help="Model name or file.")],
+    against: Annotated[str, typer.Option(help="`current` (the live model), another model, or `none`.")] = "current",
+    fresh: Annotated[bool, typer.Option(help="Evaluate again even if the test sets did not change.")] = False,
+    operator: OperatorOption = None,
+) -> None:
+    """Per-intent precision/recall/F1 and the confusion matrix on the held-out set; conversation tests; the verdict."""
+    from bot.ops import publish, registry
+    from bot.ops.console import comparison_table, decision_lines
+    from bot.ops.gate import decide
+    from bot.ops.project import current_operator, project_of
+    from bot.ops.settings import get_ops_settings
+
+    project = project_of(ctx.obj)
+    who = current_operator(operator)
+    uow = _uow(get_settings())
+    say = lambda line: err.print(line, highlight=False)  # noqa: E731
+    try:
+        model = publish.resolve_model(uow, project, candidate, operator=who)
+        other = None
+        if against == "current":
+            other = registry.live_model(uow)
+        elif against != "none":
+            other = publish.resolve_model(uow, project, against, operator=who)
+        model, cand_eval = publish.ensure_evaluation(uow, project, model, operator=who, say=say, fresh=fresh)
+        other_eval = None
+        if other is not None and other.id != model.id:
+            other, other_eval = publish.ensure_evaluation(uow, project, other, operator=who, say=say, fresh=fresh)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(comparison_table(model.name, cand_eval, other.name if other_eval and other else None, other_eval))
+    conv = cand_eval.conversations
+    console.print(f"conversation tests: {f'{conv.passed}/{conv.total} pass' if conv.ran else 'skipped: ' + conv.note}")
+    for story in conv.failed:
+        console.print(f"  [red]✗[/] {story}", highlight=False)
+    console.print(f"confusion matrix: {cand_eval.confusion_png}; reports: {cand_eval.report_dir}")
+    for line in decision_lines(decide(cand_eval, other_eval, max_drop=get_ops_settings().max_macro_f1_drop)):
+        console.print(line, highlight=False)
+
+
+@nlu_app.command("publish")
+def nlu_publish(
+    ctx: typer.Context,
+    candidate: Annotated[str, typer.Argument(help="Model name or file.")],
+    force: Annotated[bool, typer.Option(help="Publish even if the gate refuses (needs --reason; logged).")] = False,
+    reason: Annotated[Optional[str], typer.Option(help="Why (required with --force); logged.")] = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Gate the candidate against the live model, then load it into the running servers without a restart."""
+    from bot.ops.console import decision_lines
+    from bot.ops.project import current_operator, project_of
+    from bot.ops.publish import PublishRefused, publish_model
+    from bot.ops.settings import get_ops_settings
+    from bot.ops.swap import SwitchClient
+
+    project = project_of(ctx.obj)
+    ops = get_ops_settings()
+    switch = SwitchClient(ops.admin_url, ops.admin_token)
+    try:
+        outcome = publish_model(
+            _uow(get_settings()), project, candidate, operator=current_operator(operator),
+            max_drop=ops.max_macro_f1_drop, switch=switch, force=force, reason=reason,
+            say=lambda line: err.print(line, highlight=False),
+        )  # fmt: skip
+    except PublishRefused as exc:
+        for line in decision_lines(exc.decision):
+            err.print(line, highlight=False)
+        _fail(f'{exc} (override: --force --reason "...", which is logged)')
+    except CRMError as exc:
+        _fail(str(exc))
+    for line in decision_lines(outcome.decision):
+        console.print(line, highlight=False)
+    if outcome.forced:
+        console.print(f"[bold red]published past the gate[/] by {outcome.model.published_by}: {reason}")
+    if outcome.swap:
+        swap = outcome.swap
+        console.print(
+            f"{outcome.model.name} is live: loaded in {swap['load_seconds']:.1f} s, warmed up in "
+            f"{swap['warmup_seconds']:.1f} s, switched at {swap['switched_at']}; old server drained in "
+            f"{swap.get('drain_seconds') or 0:.1f} s"
+        )
+    else:
+        console.print(f"{outcome.model.name} is live in the registry; no switchboard answers at {ops.admin_url}, "
+                      "so it loads at the next `crm nlu serve`")  # fmt: skip
+
+
+@nlu_app.command("rollback")
+def nlu_rollback(
+    ctx: typer.Context,
+    reason: Annotated[Optional[str], typer.Option(help="Why; logged.")] = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Put back the model the live one replaced (no restart, no gate)."""
+    from bot.ops.project import current_operator, project_of
+    from bot.ops.publish import rollback_model
+    from bot.ops.settings import get_ops_settings
+    from bot.ops.swap import SwitchClient
+
+    ops = get_ops_settings()
+    try:
+        outcome = rollback_model(
+            _uow(get_settings()), project_of(ctx.obj), operator=current_operator(operator),
+            switch=SwitchClient(ops.admin_url, ops.admin_token), reason=reason,
+            say=lambda line: err.print(line, highlight=False),
+        )  # fmt: skip
+    except CRMError as exc:
+        _fail(str(exc))
+    live = "switched the running servers" if outcome.swap else "registry only: no switchboard is running"
+    console.print(f"rolled back from {outcome.previous.name} to {outcome.model.name} ({live})")
+
+
+@nlu_app.command("models")
+def nlu_models() -> None:
+    """Every model with its status, data hash, held-out macro-F1, conversation tests, who and when."""
+    from bot.ops import registry
+    from bot.ops.console import models_table
+
+    console.print(models_table(registry.list_models(_uow(get_settings()))))
+
+
+@nlu_app.command("audit")
+def nlu_audit(limit: Annotated[int, typer.Option(help="How many entries.")] = 30) -> None:
+    """Who trained, evaluated, published, refused or rolled back what, and when."""
+    from bot.ops import registry
+    from bot.ops.console import audit_table
+
+    console.print(audit_table(registry.audit_log(_uow(get_settings()), limit=limit)))
+
+
+@nlu_app.command("serve")
+def nlu_serve(
+    ctx: typer.Context,
+    rasa_port: Annotated[int, typer.Option(help="The public port (the proxy; same as `crm serve`).")] = 5005,
+    actions_port: Annotated[int, typer.Option(help="The action server's port; 0: do not start one.")] = 5055,
+    admin_port: Annotated[
+        Optional[int], typer.Option(help="Loopback port for swaps (default: CRM_OPS_ADMIN_URL).")
+    ] = None,
+    model: Annotated[
+        Optional[Path], typer.Option(help="Model file (default: the live model, else the newest).")
+    ] = None,
+    endpoints: Annotated[Optional[Path], typer.Option(help="Endpoints file (default: the project's).")] = None,
+    log_dir: Annotated[Optional[Path], typer.Option(help="Logs (default: var/log/switchboard).")] = None,
+) -> None:
+    """Like `crm serve`, with a switch in front of Rasa so `crm nlu publish` swaps models without a stall."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from analytics.store.migrate import is_initialised
+    from bot.ops import registry
+    from bot.ops.project import project_of
+    from bot.ops.settings import get_ops_settings
+    from bot.ops.swap import Readiness, SwitchboardConfig, serve_switchboard
+    from bot.serve import ServeError, newest_model
+
+    project = project_of(ctx.obj)
+    ops = get_ops_settings()
+    if model is None:
+        settings = get_settings()
+        from analytics.store.db import make_engine
+
+        try:
+            live = registry.live_model(_uow(settings)) if is_initialised(make_engine(settings.database_url)) else None
+        except SQLAlchemyError:
+            live = None
+        try:
+            model = project.resolve(live.path) if live else newest_model(project.root / "models")
+        except ServeError as exc:
+            _fail(str(exc))
+    config = SwitchboardConfig(
+        cwd=project.root, model=model.resolve(), endpoints=(endpoints or project.endpoints).resolve(),
+        credentials=project.credentials, log_dir=(log_dir or project.var / "log" / "switchboard").resolve(),
+        port=rasa_port,
+        admin_port=admin_port or urlsplit(ops.admin_url).port or 5006, actions_port=actions_port or None,
+        admin_token=ops.admin_token, lock_store_url=ops.lock_store_url, drain_seconds=ops.drain_seconds,
+        load_timeout=ops.load_timeout_seconds, load_niceness=ops.load_niceness,
+        tracker_url=project.sql_tracker_or_none(endpoints),
+    )  # fmt: skip
+
+    def ready(readiness: Readiness) -> None:
+        console.print(
+            f"\nThe assistant is up (model {model.name}).\n"
+            f"  REST channel : POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
+            f"  Rasa HTTP API: http://127.0.0.1:{rasa_port}/status (through the switch)\n"
+            f"  swaps        : http://127.0.0.1:{config.admin_port}/status (loopback; `crm nlu publish`)\n"
+            f"  logs         : {config.log_dir}\n"
+            + "".join(f"  note         : {n}\n" for n in readiness.notes)
+            + "".join(f"  [yellow]swaps refused[/]: {p}\n" for p in readiness.problems)
+            + "Press Ctrl-C to stop.",
+            highlight=False,
+        )
+
+    try:
+        asyncio.run(serve_switchboard(config, on_ready=ready))
+    except CRMError as exc:
+        _fail(str(exc))
+
+
+# -- end of crm nlu ------------------------------------------------------------------------------------------
+
+
 @app.command()
 def chat(
     url: str = "http://127.0.0.1:5005",

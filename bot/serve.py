@@ -1,9 +1,14 @@
-"""Start the two server processes of the assistant and watch them.
+"""Start the server processes of the assistant and watch them.
 
 The Rasa server runs in its own environment (``.venv-rasa``: Rasa 3.6 pins
 old libraries); the action server runs here, in the analytics environment,
-with rasa-sdk. This module starts both, waits until they answer, and prints
-where to talk to the bot. Tests use :func:`start_stack` with free ports.
+with rasa-sdk; so does the web app (chat page and agent console, uvicorn).
+This module starts them, waits until they answer, and prints where to talk
+to the bot. Tests use :func:`start_stack` with free ports.
+
+With a ``rasa_token`` the Rasa HTTP API (``/conversations/...``, ``/model``)
+needs it; the web app gets it through ``CRM_RASA_TOKEN``. Channels
+(``/webhooks/...``, socket.io) stay open, as a chat widget needs them.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ class Stack:
     actions_url: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    #: the web app (chat page ``/``, agent console ``/console``), when started
+    web_url: Optional[str] = None
+    #: the token of Rasa's HTTP API, when it has one
+    rasa_token: Optional[str] = None
 
     def stop(self) -> None:
         for proc in self.processes:
@@ -96,13 +105,51 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
     raise ServeError(f"the {name} did not answer {url} within {timeout:.0f} s; see {log}:\n{_tail(log)}")
 
 
-def _check_model_loaded(rasa_url: str, log: Path, env: Optional[dict[str, str]]) -> None:
+def _check_model_loaded(rasa_url: str, log: Path, env: Optional[dict[str, str]], token: Optional[str] = None) -> None:
     """Rasa answers even when its model failed to load (it then ignores every message): check."""
-    token = (env or {}).get("CRM_RASA_TOKEN") or os.environ.get("CRM_RASA_TOKEN")
+    token = token or (env or {}).get("CRM_RASA_TOKEN") or os.environ.get("CRM_RASA_TOKEN")
     params = {"token": token} if token else {}
     status = requests.get(f"{rasa_url}/status", params=params, timeout=10)
     if status.ok and not status.json().get("model_file"):
         raise ServeError(f"the Rasa server started without a model (it failed to load); see {log}:\n{_tail(log)}")
+
+
+def start_web_app(
+    *,
+    port: int,
+    rasa_url: str,
+    rasa_token: Optional[str],
+    env: Optional[dict[str, str]],
+    log: IO[bytes],
+) -> subprocess.Popen[bytes]:
+    """Start the web app (chat page and agent console) with uvicorn; it does not wait for it."""
+    web_env = {**os.environ, **(env or {}), "CRM_RASA_URL": rasa_url}
+    if rasa_token:
+        web_env["CRM_RASA_TOKEN"] = rasa_token
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bot.web.app:app_from_settings",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=web_env,
+    )
+
+
+def wait_for_web_app(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    """Wait until the web app at ``url`` answers ``/health`` (:class:`ServeError` if it exits or times out)."""
+    _wait_for(f"{url}/health", proc, log, timeout, "web app")
 
 
 def start_stack(
@@ -115,15 +162,36 @@ def start_stack(
     log_dir: Path = PROJECT_ROOT / "var" / "log",
     env: Optional[dict[str, str]] = None,
     timeout: float = 180.0,
+    web_port: Optional[int] = None,
+    rasa_token: Optional[str] = None,
 ) -> Stack:
-    """Start the action server and the Rasa server and wait until both answer."""
+    """Start the action server, the Rasa server and (with ``web_port``) the web app; wait until they answer.
+
+    Parameters
+    ----------
+    model, rasa_port, actions_port, endpoints, credentials, log_dir
+        What the Rasa and action servers run with and where they log.
+    env : dict, optional
+        Extra environment of every process (e.g. ``DATABASE_URL`` of a test store).
+    timeout : float
+        Seconds each server may take to answer.
+    web_port : int, optional
+        Also start the web app (``bot.web.app``) on this port.
+    rasa_token : str, optional
+        Start Rasa with ``--auth-token`` and give the web app the token.
+    """
     rasa = rasa_executable()
     if not rasa.exists():
         raise ServeError(f"{rasa} is missing; run `make env` to create the Rasa environment.")
     if not model.exists():
         raise ServeError(f"model {model} does not exist; run `make train`.")
     log_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}")
+    stack = Stack(
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        actions_url=f"http://127.0.0.1:{actions_port}",
+        rasa_token=rasa_token,
+    )
+    auth = ["--auth-token", rasa_token] if rasa_token else []
     handles: list[IO[bytes]] = []
     try:
         actions_log = log_dir / "actions.log"
@@ -160,6 +228,7 @@ def start_stack(
                     str(endpoints),
                     "--credentials",
                     str(credentials),
+                    *auth,
                 ],
                 cwd=PROJECT_ROOT,
                 stdout=out,
@@ -168,9 +237,20 @@ def start_stack(
             )
         )
         stack.logs.append(rasa_log)
+        if web_port is not None:
+            web_log = log_dir / "web.log"
+            out = web_log.open("wb")
+            handles.append(out)
+            stack.processes.append(
+                start_web_app(port=web_port, rasa_url=stack.rasa_url, rasa_token=rasa_token, env=env, log=out)
+            )
+            stack.logs.append(web_log)
+            stack.web_url = f"http://127.0.0.1:{web_port}"
         _wait_for(f"{stack.actions_url}/health", stack.processes[0], actions_log, timeout, "action server")
         _wait_for(f"{stack.rasa_url}/", stack.processes[1], rasa_log, timeout, "Rasa server")
-        _check_model_loaded(stack.rasa_url, rasa_log, env)
+        _check_model_loaded(stack.rasa_url, rasa_log, env, rasa_token)
+        if stack.web_url is not None:
+            wait_for_web_app(stack.web_url, stack.processes[2], stack.logs[2], timeout)
     except BaseException:
         stack.stop()
         raise
@@ -189,19 +269,39 @@ def running_stack(**kwargs: object) -> Iterator[Stack]:
         stack.stop()
 
 
-def run_forever(*, rasa_port: int, actions_port: int, model: Optional[Path]) -> None:
+def run_forever(*, rasa_port: int, actions_port: int, model: Optional[Path], web_port: Optional[int] = 8000) -> None:
+    from analytics.settings import get_settings
+    from bot.web.keys import rasa_token
+
     model = model or newest_model()
-    print(f"starting the action server (:{actions_port}) and the Rasa server (:{rasa_port}) with {model.name} ...")
+    web = f" and the web app (:{web_port})" if web_port else ""
+    print(
+        f"starting the action server (:{actions_port}), the Rasa server (:{rasa_port}){web} with {model.name} ...",
+        flush=True,
+    )
     stack = start_stack(
-        model=model, rasa_port=rasa_port, actions_port=actions_port, endpoints=PROJECT_ROOT / "endpoints.yml"
+        model=model,
+        rasa_port=rasa_port,
+        actions_port=actions_port,
+        endpoints=PROJECT_ROOT / "endpoints.yml",
+        web_port=web_port,
+        rasa_token=rasa_token(get_settings()),
+    )
+    pages = (
+        f"  web chat     : {stack.web_url}/\n"
+        f"  agent console: {stack.web_url}/console  (demo: alice / alice-demo-password; "
+        "operator olivia / olivia-demo-password)\n"
+        if stack.web_url
+        else ""
     )
     print(
         "\nThe assistant is up.\n"
+        f"{pages}"
         f"  REST channel : POST {stack.rasa_url}/webhooks/rest/webhook\n"
         f"  try it       : curl -s {stack.rasa_url}/webhooks/rest/webhook "
         '-d \'{"sender": "me", "message": "where is my order 536365?"}\'\n'
         "  or chat in a terminal: make chat\n"
-        f"  Rasa HTTP API: {stack.rasa_url}/status\n"
+        f"  Rasa HTTP API: {stack.rasa_url}/status (token in var/rasa-token or CRM_RASA_TOKEN)\n"
         f"  action server: {stack.actions_url}/health\n"
         f"  logs         : {', '.join(str(p) for p in stack.logs)}\n"
         "Press Ctrl-C to stop.",

@@ -357,9 +357,7 @@ class PanelForecaster(BaseEstimator):
         self.scores_ = pd.DataFrame.from_dict(rows, orient="index")
         self.n_series_ = len(series)
         # for series too short for any backtest window: the naive one-step error, grown like a random walk
-        self.naive_sigma_ = np.array(
-            [float(np.sqrt(np.mean(np.diff(y) ** 2))) if len(y) > 1 else 0.0 for y in series]
-        )
+        self.naive_sigma_ = np.array([float(np.sqrt(np.mean(np.diff(y) ** 2))) if len(y) > 1 else 0.0 for y in series])
 
     def _summary(self, err: dict[str, np.ndarray], naive_err: dict[str, np.ndarray]) -> dict[str, float]:
         sm, ms = float(np.nanmean(err["smape"])), float(np.nanmean(err["mase"]))

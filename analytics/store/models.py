@@ -115,6 +115,13 @@ class HandoffStatus(str, enum.Enum):
     RESOLVED = "resolved"
 
 
+class UserRole(str, enum.Enum):
+    """What a staff account may do: agents serve conversations; operators also see reports and accounts."""
+
+    AGENT = "agent"
+    OPERATOR = "operator"
+
+
 class Customer(Base):
     __tablename__ = "customers"
 
@@ -308,6 +315,19 @@ class Handoff(Base):
     conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
 
 
+class User(Base):
+    """A staff account of the agent console. Only an argon2 hash of the password is kept."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class CustomerScore(Base):
     """What the analytics refresh knows about a customer, one row each, so a chat
     lookup is a single read. Replaced as a whole by every refresh."""
@@ -432,3 +452,65 @@ class DemandForecast(Base):
     interval_level: Mapped[float] = mapped_column(Float)
 
     series: Mapped[ForecastSeries] = relationship(back_populates="points")
+
+
+# --------------------------------------------------------------------------- NLU model registry (bot/ops)
+
+
+class ModelStatus(str, enum.Enum):
+    """Where a model of the assistant stands. Exactly one is ``live`` once anything was published."""
+
+    CANDIDATE = "candidate"
+    LIVE = "live"
+    RETIRED = "retired"
+    ROLLED_BACK = "rolled_back"
+
+
+class ModelAction(str, enum.Enum):
+    TRAIN = "train"
+    REGISTER = "register"
+    EVALUATE = "evaluate"
+    PUBLISH = "publish"
+    REFUSE = "refuse"
+    FAIL = "fail"
+    ROLLBACK = "rollback"
+    ANNOTATE = "annotate"
+
+
+class ModelVersion(Base):
+    """A trained model of the assistant: its file, what it was trained from and how it scored.
+
+    Rows are never deleted: every model stays with its metrics and data hash.
+    ``replaced_id`` is the model that was live when this one was published,
+    which is where a rollback goes.
+    """
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    data_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    config: Mapped[Optional[str]] = mapped_column(String(255))
+    status: Mapped[ModelStatus] = mapped_column(_enum(ModelStatus, "model_status"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+    metrics: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    published_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    published_by: Mapped[Optional[str]] = mapped_column(String(128))
+    replaced_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+
+
+class ModelAudit(Base):
+    """Who trained, registered, evaluated, published, refused or rolled back which model, when and why."""
+
+    __tablename__ = "model_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    operator: Mapped[str] = mapped_column(String(128))
+    action: Mapped[ModelAction] = mapped_column(_enum(ModelAction, "model_action"))
+    model_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -25,6 +25,7 @@ from analytics.agents import DEMO_USERS
 from analytics.store.models import Conversation, Handoff
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from bot.serve import Stack, start_web_app, wait_for_web_app
+from bot.web.rasa_client import RasaClient
 from tests.conftest import ROOT
 from tests.e2e.browser import CHROMIUM, MISSING, launch
 from tests.e2e.conftest import free_port
@@ -113,8 +114,8 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
     browser: Browser, web: str, stack_env: dict[str, str]
 ) -> None:
     oliver = customer_row(stack_env, CUSTOMER)
-    customer = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    agent = browser.new_context(viewport={"width": 1400, "height": 850}).new_page()
+    customer = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
+    agent = browser.new_context(viewport={"width": 1400, "height": 1150}).new_page()
 
     # a signed-in customer asks for ideas and gets product cards
     customer.goto(f"{web}/")
@@ -135,7 +136,7 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
     # ... asks for a person, is told what happens next, and writes while waiting
     say(customer, "I want to talk to a person")
     wait_for_text(customer, ".msg-bot", "connecting you with a member of our team")
-    assert customer.locator("#chat-status").get_attribute("data-state") == "waiting"
+    customer.locator("#chat-status[data-state='waiting']").wait_for(timeout=5_000)
     say(customer, "my parcel arrived broken")
     session_id = customer.evaluate("window.shopChat.sessionId()")
 
@@ -166,7 +167,7 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
     # the agent accepts and replies; the reply appears in the customer's chat
     agent.click("#btn-accept")
     wait_for_text(customer, ".msg-agent", "from the customer service team")
-    assert customer.locator("#chat-status").get_attribute("data-state") == "agent"
+    customer.locator("#chat-status[data-state='agent']").wait_for(timeout=5_000)
     agent.fill("#reply-input", "I'm sorry about that! I'm sending a replacement today, no need to return it.")
     agent.press("#reply-input", "Enter")
     wait_for_text(customer, ".msg-agent", "sending a replacement today")
@@ -181,9 +182,9 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
     agent.fill("#handback-resolution", "replacement sent, offer applied")
     agent.click("#handback-send")
     wait_for_text(customer, ".msg-agent", "back with the assistant")
-    assert customer.locator("#chat-status").get_attribute("data-state") == "assistant"
+    customer.locator("#chat-status[data-state='assistant']").wait_for(timeout=5_000)
     say(customer, "how many points do I have?")
-    wait_for_text(customer, ".msg-bot", "points")
+    wait_for_text(customer, ".msg-bot", "member with")  # "You're a Bronze member with 5,391 points."
     shot(customer, "04-customer-back-with-the-bot")
 
     # the handoff is on record: who, when, why, how it ended; the report counts it
@@ -201,6 +202,36 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
     wait_for_text(customer, ".msg-agent", "sending a replacement today")
     assert customer.evaluate("window.shopChat.sessionId()") == session_id
     assert "my parcel arrived broken" in chat_text(customer)
+
+
+def test_quick_replies_are_buttons_that_send_their_payload(browser: Browser, web: str, stack: Stack) -> None:
+    page = browser.new_context().new_page()
+    page.goto(f"{web}/")
+    wait_for_text(page, ".msg-bot", "shop's assistant")
+    session_id = page.evaluate("window.shopChat.sessionId()")
+    # a bot message with buttons, as domain responses with buttons send them
+    rasa = RasaClient(stack.rasa_url, getattr(stack, "rasa_token", None) or "")
+    rasa.append(
+        session_id,
+        [
+            {
+                "event": "bot",
+                "text": "Shall I suggest a few gifts?",
+                "data": {"buttons": [{"title": "Gift ideas", "payload": "/recommend_products"}]},
+            }
+        ],
+    )
+    rasa.close()
+
+    button = page.locator(".quick-reply", has_text="Gift ideas")
+    button.wait_for(timeout=BOT_TURN_MS)
+    assert button.get_attribute("data-payload") == "/recommend_products"
+    button.click()
+
+    wait_for_text(page, ".msg-user", "Gift ideas")  # the customer sees the title, the bot gets the payload
+    page.locator(".product-card").first.wait_for(timeout=BOT_TURN_MS)
+    assert page.locator(".quick-reply").count() == 0  # answered buttons go away
+    shot(page, "06-quick-replies")
 
 
 def test_a_forged_token_never_shows_another_customers_orders(

@@ -1,0 +1,16 @@
+"""Operators' loop for the assistant's NLU: triage, annotate, train, gate, publish, roll back.
+
+- :mod:`bot.ops.triage` reads the Rasa SQL tracker store and lists what the bot
+  misunderstood, grouped by similarity;
+- :mod:`bot.ops.annotate` merges the operator's labels into the training data,
+  masked and without duplicates;
+- :mod:`bot.ops.train` validates the data and trains a model (in ``.venv-rasa``);
+- :mod:`bot.ops.gate` evaluates models on the held-out set and the conversation
+  tests and decides whether a candidate may replace the live model;
+- :mod:`bot.ops.registry` keeps every model with its metrics and data hash, and
+  the audit log;
+- :mod:`bot.ops.proxy` and :mod:`bot.ops.swap` serve the assistant behind a
+  switch, so a new model goes live without a restart and without a stall.
+
+Nothing here imports Rasa: Rasa runs as a subprocess in its own environment.
+"""

@@ -1,0 +1,127 @@
+"""The socket.io channel of the web chat, as the Rasa server loads it (``credentials.yml``).
+
+Rasa 3.6's own socket.io channel, with three fixes the web chat needs:
+
+- **Custom payloads arrive.** Rasa emits a custom JSON message as keyword
+  arguments of ``AsyncServer.emit`` (``emit(event, products=[...])``), which
+  raises ``TypeError`` for any payload that is not exactly ``{"data": ...}``:
+  product cards and the handoff notice were lost. Here every message is one
+  event whose payload carries the custom part under ``custom``.
+- **Who wrote a message travels with it.** Bot messages an agent sends
+  through the HTTP API carry ``metadata.author``; Rasa's channel drops
+  metadata, this one passes ``author`` on, so the page can show "Alice
+  (support)".
+- **Rooms work with any python-socketio 5.x.** ``enter_room`` became a
+  coroutine in python-socketio 5.10 and Rasa 3.6 does not await it, so with
+  ``session_persistence`` every reply was dropped (RasaHQ/rasa#13027); here
+  the result is awaited when it is awaitable.
+
+The channel keeps the name ``socketio``: same webhook path
+(``/webhooks/socketio``), and ``output_channel=latest`` in the HTTP API finds
+it. This module runs inside the Rasa environment (rasa 3.6); it imports
+nothing of the web app.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Optional
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
+from sanic import Blueprint
+
+logger = logging.getLogger(__name__)
+
+#: metadata keys of a bot message that the page may show
+FORWARDED_METADATA = ("author", "author_name")
+
+
+def _forwarded(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: kwargs[key] for key in FORWARDED_METADATA if kwargs.get(key)}
+
+
+class ShopSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output with custom payloads and the author kept."""
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """One bot message with text and a custom part (the handoff notice) arrives as one event,
+        so the page never shows the text without what comes with it."""
+        message = dict(message)
+        custom = message.pop("custom", None)
+        if custom and message.get("text") and not (message.get("buttons") or message.get("quick_replies")):
+            extra = _forwarded(message)
+            parts = str(message.pop("text")).strip().split("\n\n")
+            for part in parts[:-1]:
+                await self._send_message(recipient_id, {"text": part, **extra})
+            await self._send_message(recipient_id, {"text": parts[-1], "custom": custom, **extra})
+        elif custom:
+            message["custom"] = custom
+        await super().send_response(recipient_id, message)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        extra = _forwarded(kwargs)
+        for part in text.strip().split("\n\n"):
+            await self._send_message(recipient_id, {"text": part, **extra})
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        extra = _forwarded(kwargs)
+        parts = text.strip().split("\n\n") or [text]
+        messages: list[dict[str, Any]] = [{"text": part, **extra} for part in parts]
+        messages[-1]["quick_replies"] = [
+            {"content_type": "text", "title": button["title"], "payload": button["payload"]} for button in buttons
+        ]
+        for message in messages:
+            await self._send_message(recipient_id, message)
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
+        await self._send_message(recipient_id, {"custom": json_message, **_forwarded(kwargs)})
+
+    async def send_elements(self, recipient_id: str, elements: Iterable[dict[str, Any]], **kwargs: Any) -> None:
+        for element in elements:
+            payload = {"template_type": "generic", "elements": element}
+            await self._send_message(recipient_id, {"attachment": {"type": "template", "payload": payload}})
+
+
+class ShopSocketIOInput(SocketIOInput):
+    """Rasa's socket.io input, answering through :class:`ShopSocketIOOutput`."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        if self.sio is None:
+            return super().get_output_channel()
+        return ShopSocketIOOutput(self.sio, self.bot_message_evt)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        async def through_our_output(message: UserMessage) -> Any:
+            # Rasa's handler builds its own output channel for every message; answer through ours
+            assert self.sio is not None
+            message.output_channel = ShopSocketIOOutput(self.sio, self.bot_message_evt)
+            return await on_new_message(message)
+
+        blueprint = super().blueprint(through_our_output)
+        sio = self.sio
+        assert sio is not None
+
+        async def session_request(sid: str, data: Optional[dict[str, Any]]) -> None:
+            data = dict(data or {})
+            if not data.get("session_id"):
+                data["session_id"] = uuid.uuid4().hex
+            if self.session_persistence:
+                entered = sio.enter_room(sid, data["session_id"], namespace=self.namespace)
+                if inspect.isawaitable(entered):
+                    await entered
+            await sio.emit("session_confirm", data["session_id"], room=sid, namespace=self.namespace)
+            logger.debug("socket %s joined session %s", sid, data["session_id"])
+
+        # replaces the handler Rasa registered for the same event
+        sio.on("session_request", namespace=self.namespace)(session_request)
+        return blueprint
