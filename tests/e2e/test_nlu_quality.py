@@ -34,7 +34,8 @@ def test_held_out_messages_are_understood(stack: Stack, capsys: pytest.CaptureFi
         truth.append(example.intent.split("/")[0])
         predicted.append(intent)
         expected = {(e.start, e.end, e.entity) for e in example.entities}
-        found = {(e["start"], e["end"], e["entity"]) for e in parsed["entities"]}
+        # the sentiment marker spans the whole message and is scored on its own labelled set
+        found = {(e["start"], e["end"], e["entity"]) for e in parsed["entities"] if e["entity"] != "sentiment"}
         counts["tp"] += len(expected & found)
         counts["fp"] += len(found - expected)
         counts["fn"] += len(expected - found)
