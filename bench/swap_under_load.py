@@ -72,6 +72,7 @@ def seed_store(work: Path) -> dict[str, str]:
         "CRM_ARTIFACTS_DIR": str(work / "artifacts"),
         "CRM_VAR_DIR": str(work / "var"),
         "CRM_TOKEN_SECRET": "bench-" + "b2" * 24,
+        "CRM_RASA_TOKEN": "bench-rasa-" + "c3" * 24,
     }
     subprocess.run(
         [sys.executable, "-m", "bot.cli", "seed"], cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True
@@ -111,7 +112,7 @@ def start_switchboard(
     log = (work / "switchboard.out").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "nlu", "serve", "--rasa-port", str(port), "--actions-port", str(actions),
-         "--model", str(model), "--endpoints", str(endpoints), "--log-dir", str(work / "log")],
+         "--model", str(model), "--endpoints", str(endpoints), "--log-dir", str(work / "log"), "--web-port", "0"],
         cwd=ROOT, env=run_env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url, admin_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}"
@@ -223,7 +224,12 @@ def main() -> None:
         if args.put_model:  # the peer: Rasa's own model replacement, on the live server
             live = httpx.get(f"{admin}/status", timeout=5).json()["live"]["url"]
             started = time.time()
-            answer = httpx.put(f"{live}/model", json={"model_file": str(model_a)}, timeout=900)
+            answer = httpx.put(
+                f"{live}/model",
+                json={"model_file": str(model_a)},
+                params={"token": env["CRM_RASA_TOKEN"]},
+                timeout=900,
+            )
             put = {"started": started, "ended": time.time(), "status": answer.status_code}
             time.sleep(args.settle)
         stop.set()

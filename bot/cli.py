@@ -627,7 +627,9 @@ def nlu_main(
 @nlu_app.command("triage")
 def nlu_triage(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="The annotation file to write.")] = Path("triage.yml"),
+    out: Annotated[
+        Optional[Path], typer.Option(help="The annotation file to write (default: var/nlu/triage.yml, not versioned).")
+    ] = None,
     since: Annotated[Optional[str], typer.Option(help="Only messages since: 7d, 12h, 30m or an ISO date.")] = None,
     min_confidence: Annotated[float, typer.Option(help="Messages below this intent confidence.")] = 0.6,
     similarity: Annotated[float, typer.Option(help="Cosine similarity that puts two messages in one group.")] = 0.5,
@@ -650,6 +652,8 @@ def nlu_triage(
     ops = get_ops_settings()
     try:
         url = project.tracker_store_url(explicit=tracker_store or ops.tracker_store_url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            _fail(f"no tracker store at {url.database}: the assistant has not run with the SQL tracker store yet.")
         names = _nlu_names(names_file or ops.names_file)
         options = TriageOptions(
             min_confidence=min_confidence,
@@ -665,9 +669,20 @@ def nlu_triage(
         _fail(str(exc))
     except SQLAlchemyError as exc:
         _fail(f"cannot read the tracker store: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}")
+    out = out or project.var / "nlu" / "triage.yml"
     write_triage(report, out)
     console.print(triage_table(report))
     console.print(f"wrote {out}: label the groups there, then `crm nlu annotate {out}`")
+
+
+def _nlu_uow() -> SqlAlchemyUnitOfWork:
+    """The store, checked to hold the model registry (migration 0005)."""
+    from sqlalchemy import inspect
+
+    uow = _uow(get_settings())
+    if not inspect(uow.engine).has_table("model_versions"):
+        _fail("the store has no model registry yet; run `crm db upgrade` first.")
+    return uow
 
 
 def _nlu_names(names_file: Optional[Path]) -> tuple[str, ...]:
@@ -709,6 +724,7 @@ def nlu_annotate(
 
     project = project_of(ctx.obj)
     who = current_operator(operator)
+    uow = _nlu_uow()  # before anything is written: the merge is logged there
     try:
         doc = annotate.read_triage(triage_file)
         if labels is not None:
@@ -737,7 +753,7 @@ def nlu_annotate(
     console.print(f"added {len(result.added)} example(s) to {where} ({added}); {result.total} there in all")
     if result.added:
         registry.record(
-            _uow(get_settings()),
+            uow,
             ModelAction.ANNOTATE,
             operator=who,
             detail={"added": len(result.added), "skipped": len(result.skipped), "by_intent": result.by_intent,
@@ -762,7 +778,7 @@ def nlu_train(
 
     project = project_of(ctx.obj)
     who = current_operator(operator)
-    uow = _uow(get_settings())
+    uow = _nlu_uow()
     with Progress(
         SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
@@ -805,7 +821,7 @@ def nlu_evaluate(
 
     project = project_of(ctx.obj)
     who = current_operator(operator)
-    uow = _uow(get_settings())
+    uow = _nlu_uow()
     say = lambda line: err.print(line, highlight=False)  # noqa: E731
     try:
         model = publish.resolve_model(uow, project, candidate, operator=who)
@@ -821,6 +837,10 @@ def nlu_evaluate(
     except CRMError as exc:
         _fail(str(exc))
     console.print(comparison_table(model.name, cand_eval, other.name if other_eval and other else None, other_eval))
+    console.print(
+        f"held-out: {cand_eval.examples} messages, accuracy {cand_eval.accuracy:.3f}; the assistant would not "
+        f"understand (nlu_fallback) {cand_eval.fallbacks} of them"
+    )
     conv = cand_eval.conversations
     console.print(f"conversation tests: {f'{conv.passed}/{conv.total} pass' if conv.ran else 'skipped: ' + conv.note}")
     for story in conv.failed:
@@ -850,7 +870,7 @@ def nlu_publish(
     switch = SwitchClient(ops.admin_url, ops.admin_token)
     try:
         outcome = publish_model(
-            _uow(get_settings()), project, candidate, operator=current_operator(operator),
+            _nlu_uow(), project, candidate, operator=current_operator(operator),
             max_drop=ops.max_macro_f1_drop, switch=switch, force=force, reason=reason,
             say=lambda line: err.print(line, highlight=False),
         )  # fmt: skip
@@ -891,7 +911,7 @@ def nlu_rollback(
     ops = get_ops_settings()
     try:
         outcome = rollback_model(
-            _uow(get_settings()), project_of(ctx.obj), operator=current_operator(operator),
+            _nlu_uow(), project_of(ctx.obj), operator=current_operator(operator),
             switch=SwitchClient(ops.admin_url, ops.admin_token), reason=reason,
             say=lambda line: err.print(line, highlight=False),
         )  # fmt: skip
@@ -907,7 +927,7 @@ def nlu_models() -> None:
     from bot.ops import registry
     from bot.ops.console import models_table
 
-    console.print(models_table(registry.list_models(_uow(get_settings()))))
+    console.print(models_table(registry.list_models(_nlu_uow())))
 
 
 @nlu_app.command("audit")
@@ -916,7 +936,7 @@ def nlu_audit(limit: Annotated[int, typer.Option(help="How many entries.")] = 30
     from bot.ops import registry
     from bot.ops.console import audit_table
 
-    console.print(audit_table(registry.audit_log(_uow(get_settings()), limit=limit)))
+    console.print(audit_table(registry.audit_log(_nlu_uow(), limit=limit)))
 
 
 @nlu_app.command("serve")
@@ -932,30 +952,27 @@ def nlu_serve(
     ] = None,
     endpoints: Annotated[Optional[Path], typer.Option(help="Endpoints file (default: the project's).")] = None,
     log_dir: Annotated[Optional[Path], typer.Option(help="Logs (default: var/log/switchboard).")] = None,
+    web_port: Annotated[int, typer.Option(help="The web app (chat page, agent console); 0: do not start it.")] = 8000,
 ) -> None:
     """Like `crm serve`, with a switch in front of Rasa so `crm nlu publish` swaps models without a stall."""
     import asyncio
     from urllib.parse import urlsplit
 
-    from analytics.store.migrate import is_initialised
-    from bot.ops import registry
     from bot.ops.project import project_of
+    from bot.ops.publish import live_model_file
     from bot.ops.settings import get_ops_settings
     from bot.ops.swap import Readiness, SwitchboardConfig, serve_switchboard
     from bot.serve import ServeError, newest_model
 
     project = project_of(ctx.obj)
     ops = get_ops_settings()
+    try:
+        token = _nlu_rasa_token()
+    except CRMError as exc:
+        _fail(str(exc))
     if model is None:
-        settings = get_settings()
-        from analytics.store.db import make_engine
-
         try:
-            live = registry.live_model(_uow(settings)) if is_initialised(make_engine(settings.database_url)) else None
-        except SQLAlchemyError:
-            live = None
-        try:
-            model = project.resolve(live.path) if live else newest_model(project.root / "models")
+            model = live_model_file(project, get_settings().database_url) or newest_model(project.root / "models")
         except ServeError as exc:
             _fail(str(exc))
     config = SwitchboardConfig(
@@ -965,14 +982,17 @@ def nlu_serve(
         admin_port=admin_port or urlsplit(ops.admin_url).port or 5006, actions_port=actions_port or None,
         admin_token=ops.admin_token, lock_store_url=ops.lock_store_url, drain_seconds=ops.drain_seconds,
         load_timeout=ops.load_timeout_seconds, load_niceness=ops.load_niceness,
-        tracker_url=project.sql_tracker_or_none(endpoints),
+        tracker_url=project.sql_tracker_or_none(endpoints), web_port=web_port or None, rasa_token=token,
     )  # fmt: skip
 
     def ready(readiness: Readiness) -> None:
+        web = f"  web chat     : http://127.0.0.1:{web_port}/ (agent console: /console)\n" if web_port else ""
         console.print(
             f"\nThe assistant is up (model {model.name}).\n"
+            f"{web}"
             f"  REST channel : POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
-            f"  Rasa HTTP API: http://127.0.0.1:{rasa_port}/status (through the switch)\n"
+            f"  Rasa HTTP API: http://127.0.0.1:{rasa_port}/status (through the switch; token in var/rasa-token "
+            "or CRM_RASA_TOKEN)\n"
             f"  swaps        : http://127.0.0.1:{config.admin_port}/status (loopback; `crm nlu publish`)\n"
             f"  logs         : {config.log_dir}\n"
             + "".join(f"  note         : {n}\n" for n in readiness.notes)
@@ -985,6 +1005,15 @@ def nlu_serve(
         asyncio.run(serve_switchboard(config, on_ready=ready))
     except CRMError as exc:
         _fail(str(exc))
+
+
+def _nlu_rasa_token() -> Optional[str]:
+    """The token of Rasa's HTTP API, as `crm serve` uses it (bot/web/keys.py), if that module is there."""
+    try:
+        from bot.web.keys import rasa_token
+    except ImportError:
+        return None
+    return rasa_token(get_settings()) or None
 
 
 # -- end of crm nlu ------------------------------------------------------------------------------------------

@@ -271,9 +271,11 @@ def running_stack(**kwargs: object) -> Iterator[Stack]:
 
 def run_forever(*, rasa_port: int, actions_port: int, model: Optional[Path], web_port: Optional[int] = 8000) -> None:
     from analytics.settings import get_settings
+    from bot.ops.project import Project
+    from bot.ops.publish import live_model_file
     from bot.web.keys import rasa_token
 
-    model = model or newest_model()
+    model = model or live_model_file(Project(PROJECT_ROOT), get_settings().database_url) or newest_model()
     web = f" and the web app (:{web_port})" if web_port else ""
     print(
         f"starting the action server (:{actions_port}), the Rasa server (:{rasa_port}){web} with {model.name} ...",

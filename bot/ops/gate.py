@@ -12,10 +12,12 @@ Both models are evaluated the same way (:func:`evaluate_model`):
   like one that answers: measured here, a pipeline with ``FallbackClassifier``
   at 0.97 scored macro-F1 1.000 with ``rasa test nlu`` on the end-to-end test's
   held-out set.) Macro-F1 is the mean F1 over the intents of the test set;
-- on the conversation tests (``tests/conversations/test_*.yml``, when the folder
-  exists) with ``rasa test core --e2e``: the customer's words go through the NLU
-  and every predicted intent and action must match the story. (Without
-  ``--e2e`` Rasa would take the stories' intent labels and never run the NLU.)
+- on the conversation tests (the stories in ``tests/conversations/``, when the
+  folder exists) with ``rasa test core --e2e``: the customer's words go through
+  the NLU and every predicted intent and action must match the story. (Without
+  ``--e2e`` Rasa takes the stories' intent labels and never runs the NLU; with
+  it, Rasa reads only files named ``test_*.yml`` and reports success when there
+  are none, so the files are copied under such names first.)
 
 :func:`decide` refuses the candidate when its macro-F1 is lower than the live
 model's by more than the configured margin, or when any conversation test
@@ -27,6 +29,8 @@ sides of a comparison are always measured on the same test set.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -84,6 +88,8 @@ class Evaluation:
     confusion_png: Optional[str]
     evaluated_at: str
     seconds: float = 0.0
+    examples: int = 0
+    fallbacks: int = 0
 
     def score(self, intent: str) -> Optional[IntentScore]:
         return next((s for s in self.intents if s.intent == intent), None)
@@ -108,6 +114,8 @@ class Evaluation:
             confusion_png=data.get("confusion_png"),
             evaluated_at=str(data.get("evaluated_at") or ""),
             seconds=float(data.get("seconds") or 0.0),
+            examples=int(data.get("examples") or 0),
+            fallbacks=int(data.get("fallbacks") or 0),
         )
 
 
@@ -134,11 +142,34 @@ class GateDecision:
 
 
 def conversation_test_files(project: Project) -> list[Path]:
-    """Rasa reads conversation tests only from files named ``test_*.yml``."""
+    """The YAML files with ``stories:`` under the conversation-tests folder."""
     folder = project.conversation_tests
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.rglob("test_*.y*ml") if p.is_file())
+    found = []
+    for path in sorted(p for p in folder.rglob("*.y*ml") if p.is_file()):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            data = None
+        if isinstance(data, dict) and data.get("stories"):
+            found.append(path)
+    return found
+
+
+def stage_conversation_tests(files: Sequence[Path], folder: Path, target: Path) -> Path:
+    """Copy the tests into ``target`` as ``test_*.yml``: with ``--e2e`` Rasa reads only files named so.
+
+    (Without the prefix ``rasa test`` finds no test and reports success: a trap
+    this copy takes away.)
+    """
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for path in files:
+        name = "_".join(path.relative_to(folder).parts)
+        shutil.copyfile(path, target / (name if name.startswith("test_") else f"test_{name}"))
+    return target
 
 
 def test_set_hashes(project: Project) -> tuple[str, Optional[str]]:
@@ -188,7 +219,12 @@ def read_story_results(out: Path) -> ConversationTests:
     if failed_file.exists():
         stories = (yaml.safe_load(failed_file.read_text(encoding="utf-8")) or {}) if failed_file.stat().st_size else {}
         if isinstance(stories, dict):
-            failed = [str(s.get("story")) for s in stories.get("stories") or [] if isinstance(s, dict)]
+            # Rasa appends " (<file>)" to each name
+            failed = [
+                re.sub(r"\s+\([^()]*\)$", "", str(s.get("story")))
+                for s in stories.get("stories") or []
+                if isinstance(s, dict)
+            ]
     total = int(summary.get("total", 0))
     return ConversationTests(ran=True, passed=int(summary.get("correct", 0)), total=total, failed=tuple(failed))
 
@@ -293,13 +329,13 @@ def evaluate_model(project: Project, model: Path, out: Path) -> Evaluation:
     if not project.conversation_tests.is_dir():
         conversations = ConversationTests(ran=False, note=f"{folder}/ does not exist")
     elif not files:
-        conversations = ConversationTests(ran=False, note=f"no test_*.yml in {folder}/ (Rasa reads only those)")
+        conversations = ConversationTests(ran=False, note=f"no stories in {folder}/")
     else:
         core_out = out / "core"
         log = out / "test-core.log"
+        staged = stage_conversation_tests(files, project.conversation_tests, out / "conversation-tests")
         code = run_rasa(
-            ["test", "core", "--e2e", "--stories", str(project.conversation_tests), "--model", str(model),
-             "--out", str(core_out)],
+            ["test", "core", "--e2e", "--stories", str(staged), "--model", str(model), "--out", str(core_out)],
             cwd=project.root,
             log=log,
         )  # fmt: skip
@@ -317,6 +353,8 @@ def evaluate_model(project: Project, model: Path, out: Path) -> Evaluation:
         confusion_png=project.relative(png),
         evaluated_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat(),
         seconds=round(time.perf_counter() - started, 1),
+        examples=len(records),
+        fallbacks=sum(r["predicted"] == FALLBACK for r in records),
     )
 
 

@@ -186,3 +186,27 @@ def rollback_model(
             raise
     restored = registry.mark_rolled_back(uow, operator=operator, reason=reason, detail={"swap": swap})
     return RollbackOutcome(restored, live, swap)
+
+
+def live_model_file(project: Project, database_url: str) -> Optional[Path]:
+    """The file of the registry's live model, or ``None`` (no store, no schema, nothing published, file gone).
+
+    For starting servers: ``crm nlu serve`` (and, proposed, ``crm serve``) load this one rather than the
+    newest file, so a rollback survives a restart.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from analytics.store.db import make_engine
+    from analytics.store.migrate import is_initialised
+
+    engine = make_engine(database_url)
+    try:
+        if not is_initialised(engine):
+            return None
+        live = registry.live_model(SqlAlchemyUnitOfWork.for_url(database_url))
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    path = project.resolve(live.path) if live else None
+    return path if path is not None and path.exists() else None

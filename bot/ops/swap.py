@@ -1,7 +1,8 @@
 """Blue/green Rasa servers behind the switch: a new model goes live without a restart and without a stall.
 
 Rasa's own ``PUT /model`` loads the new model inside the serving process, which
-answers nothing until it is done (about 30 s here). Instead:
+answers nothing until it is done (5–6 s with this project's model under light
+load, bench/swap_under_load.py; about 30 s for ``rasa init``'s). Instead:
 
 1. a second Rasa server starts on a free loopback port with the new model,
    sharing the tracker store (SQL) and a Redis lock store with the live one;
@@ -14,7 +15,8 @@ answers nothing until it is done (about 30 s here). Instead:
    with it, 0.1–0.3 s;
 3. the proxy's :class:`~bot.ops.proxy.Switch` points new requests at it;
 4. the old server answers what it still holds (up to ``drain_seconds``), then
-   its WebSockets are closed and it is stopped.
+   its WebSockets are closed and it is stopped (not before ``stop_after_seconds``
+   after the switch: its shutdown takes a core for about two seconds).
 
 Loading a model keeps a core busy for tens of seconds, on the same machine as
 the server that is answering customers. So the new server starts with a lower
@@ -28,8 +30,9 @@ A conversation in progress continues on the new server: its events are in the
 shared tracker store, and the lock store keeps two servers from handling one
 conversation's messages at the same time. So a swap needs a tracker store
 outside the process and a lock store both servers see; :func:`runtime_endpoints`
-adds a Redis lock store when ``endpoints.yml`` has none, and a swap is refused
-when the tracker store is in memory.
+adds a Redis lock store when ``endpoints.yml`` has none, puts a SQLite tracker
+store in WAL mode (:func:`sqlite_wal`), and a swap is refused when the tracker
+store is in memory or no lock store can be had.
 
 :func:`serve_switchboard` runs it all in one process: the action server (child),
 the live Rasa server (child), the public proxy and a loopback-only admin API
@@ -107,12 +110,31 @@ class Readiness:
         return not self.problems
 
 
-def runtime_endpoints(source: Path, target: Path, *, lock_store_url: str, key_prefix: str) -> Readiness:
+def sqlite_wal(path: Path) -> str:
+    """Put a SQLite tracker store in write-ahead-log mode (persistent in the file).
+
+    In SQLite's default rollback-journal mode a writer waits for every reader,
+    and Python's sqlite3 waits in growing sleeps: while a second server starts
+    and reads the schema, the live one's writes were measured to stall by
+    0.7–0.9 s. With WAL, readers and the writer do not block each other.
+    """
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    return f"tracker store: SQLite {path.name} in {mode} journal mode"
+
+
+def runtime_endpoints(
+    source: Path, target: Path, *, lock_store_url: str, key_prefix: str, cwd: Optional[Path] = None
+) -> Readiness:
     """Write the endpoints the Rasa servers run with: ``source`` plus a Redis lock store if it has none.
 
     The file is copied without expanding ``${VARS}`` (Rasa expands them), so no
-    secret is written out.
+    secret of ``endpoints.yml`` is written out; the file is readable by its owner only.
     """
+    cwd = cwd or source.parent
     data: dict[str, Any] = {}
     if source.exists():
         data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
@@ -124,6 +146,9 @@ def runtime_endpoints(source: Path, target: Path, *, lock_store_url: str, key_pr
             "the tracker store is in memory (endpoints.yml has no `tracker_store:` of type SQL or redis): "
             "conversations would be lost at a swap"
         )
+    if str(tracker.get("type", "")).lower() == "sql" and str(tracker.get("dialect") or "sqlite").startswith("sqlite"):
+        db = Path(str(tracker.get("db") or "rasa.db"))
+        notes.append(sqlite_wal(db if db.is_absolute() else cwd / db))
     lock = data.get("lock_store") or {}
     if not lock or str(lock.get("type", "")).lower() in ("in_memory", "inmemory"):
         if redis_answers(lock_store_url):
@@ -144,6 +169,8 @@ def runtime_endpoints(source: Path, target: Path, *, lock_store_url: str, key_pr
                 "handle one conversation's messages at once"
             )
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch(mode=0o600)  # it may hold the lock store's password
+    target.chmod(0o600)
     target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return Readiness(target, tuple(problems), tuple(notes))
 
@@ -212,11 +239,14 @@ class BlueGreen:
     load_timeout: float = 600.0
     readiness: Optional[Readiness] = None
     load_niceness: int = 10
+    stop_after_seconds: float = 5.0
+    rasa_token: Optional[str] = None
     recent_conversations: Optional[Callable[[], list[str]]] = None
     live: Optional[RasaServer] = None
     retiring: list[RasaServer] = field(default_factory=list)
     history: list[SwapReport] = field(default_factory=list)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: set[asyncio.Task[tuple[bool, float, float]]] = field(default_factory=set)
     _count: int = 0
     _stopping: bool = False
 
@@ -279,6 +309,8 @@ class BlueGreen:
             return report
         self.retiring.append(old)
         retire = asyncio.create_task(self._retire(old))
+        self._tasks.add(retire)  # the loop keeps only a weak reference to a task
+        retire.add_done_callback(self._tasks.discard)
         if not wait_drain:
             self.history.append(report)
             return report
@@ -316,6 +348,10 @@ class BlueGreen:
 
     # ----------------------------------------------------------------------- internals
 
+    def _token(self) -> dict[str, str]:
+        """Query parameters for Rasa's HTTP API (``--auth-token``)."""
+        return {"token": self.rasa_token} if self.rasa_token else {}
+
     async def _spawn(self, model: Path, niceness: Optional[int] = None) -> RasaServer:
         from bot.serve import quiet_rasa_env, rasa_executable
 
@@ -345,6 +381,7 @@ class BlueGreen:
                 str(self.endpoints),
                 "--credentials",
                 str(self.credentials),
+                *(["--auth-token", self.rasa_token] if self.rasa_token else []),
                 cwd=str(self.cwd),
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
@@ -356,7 +393,7 @@ class BlueGreen:
 
     async def _wait_loaded(self, server: RasaServer) -> None:
         deadline = time.monotonic() + self.load_timeout
-        async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5.0, params=self._token()) as client:
             while time.monotonic() < deadline:
                 if server.process.returncode is not None:
                     raise SwapFailed(f"{server.name} exited with status {server.process.returncode}; see {server.log}")
@@ -375,7 +412,7 @@ class BlueGreen:
                 recent = await asyncio.to_thread(self.recent_conversations)
             except Exception as exc:  # warming is best effort
                 logger.warning("could not list recent conversations to warm up: %s", exc)
-        async with httpx.AsyncClient(base_url=server.url, timeout=120.0) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120.0, params=self._token()) as client:
             for text in ("hello", "where is my order?", "thanks"):
                 answer = await client.post("/model/parse", json={"text": text})
                 if answer.status_code != 200:
@@ -402,6 +439,8 @@ class BlueGreen:
         idle = time.perf_counter()
         if self.load_niceness:
             renice(server.process.pid, 19)  # its shutdown yields to the server now answering
+        # stopping a Rasa server costs a core for about two seconds: not while the new one meets its first customers
+        await asyncio.sleep(max(0.0, self.stop_after_seconds - (idle - started)))
         await server.upstream.close()
         await self._terminate(server)
         with contextlib.suppress(ValueError):
@@ -562,6 +601,8 @@ class SwitchboardConfig:
     load_niceness: int = 10
     env: dict[str, str] = field(default_factory=dict)
     tracker_url: Any = None
+    rasa_token: Optional[str] = None
+    web_port: Optional[int] = None
 
 
 async def _start_actions(config: SwitchboardConfig, out: IO[bytes]) -> Optional[asyncio.subprocess.Process]:
@@ -584,11 +625,36 @@ async def _start_actions(config: SwitchboardConfig, out: IO[bytes]) -> Optional[
     raise SwapFailed(f"the action server did not answer within 120 s; see {out.name}")
 
 
+async def _start_web(config: SwitchboardConfig) -> Any:
+    """The web app (chat page, agent console) of bot/serve.py, talking to Rasa through the switch."""
+    from bot.serve import ServeError, start_web_app, wait_for_web_app
+
+    log = config.log_dir / "web.log"
+    with log.open("wb") as out:
+        web = start_web_app(
+            port=int(config.web_port or 0),
+            rasa_url=f"http://127.0.0.1:{config.port}",
+            rasa_token=config.rasa_token,
+            env=config.env,
+            log=out,
+        )
+    try:
+        await asyncio.to_thread(wait_for_web_app, f"http://127.0.0.1:{config.web_port}", web, log, 60.0)
+    except ServeError as exc:
+        web.terminate()
+        raise SwapFailed(str(exc)) from exc
+    return web
+
+
 async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callable[[Readiness], None]] = None) -> None:
     """Run the action server, the live Rasa server, the proxy and the admin API until SIGINT/SIGTERM."""
     key = "crm" + hashlib.sha256(str(config.cwd.resolve()).encode()).hexdigest()[:8]
     readiness = runtime_endpoints(
-        config.endpoints, config.log_dir / "endpoints.runtime.yml", lock_store_url=config.lock_store_url, key_prefix=key
+        config.endpoints,
+        config.log_dir / "endpoints.runtime.yml",
+        lock_store_url=config.lock_store_url,
+        key_prefix=key,
+        cwd=config.cwd,
     )
     bluegreen = BlueGreen(
         cwd=config.cwd,
@@ -599,12 +665,14 @@ async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callab
         drain_seconds=config.drain_seconds,
         load_timeout=config.load_timeout,
         load_niceness=config.load_niceness,
+        rasa_token=config.rasa_token,
         readiness=readiness,
         recent_conversations=None if config.tracker_url is None else recent_conversations_reader(config.tracker_url),
     )
     config.log_dir.mkdir(parents=True, exist_ok=True)
     actions_log = (config.log_dir / "actions.log").open("wb")
     actions: Optional[asyncio.subprocess.Process] = None
+    web: Optional[Any] = None
     servers: list[_Server] = []
     try:
         actions = await _start_actions(config, actions_log)
@@ -632,6 +700,8 @@ async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callab
             if any(t.done() for t in serving):
                 break
             await asyncio.sleep(0.05)
+        if config.web_port and all(s.started for s in servers):
+            web = await _start_web(config)
         if on_ready is not None and all(s.started for s in servers):
             on_ready(readiness)
         done, _ = await asyncio.wait([*serving, watcher], return_when=asyncio.FIRST_COMPLETED)
@@ -642,6 +712,9 @@ async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callab
             if task is watcher and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        if web is not None and web.poll() is None:
+            web.terminate()
+            await asyncio.to_thread(web.wait, 30)
         await bluegreen.stop()
         if actions is not None and actions.returncode is None:
             actions.send_signal(signal.SIGTERM)

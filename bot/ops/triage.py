@@ -594,7 +594,7 @@ def write_triage(report: TriageReport, path: Path) -> Path:
         {"groups": data["groups"]}, sort_keys=False, allow_unicode=True, width=120, default_flow_style=None
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER.format(name=path.name) + body, encoding="utf-8")
+    path.write_text(HEADER.format(name=path) + body, encoding="utf-8")
     return path
 
 

@@ -10,7 +10,7 @@ with every message, ``token: forged`` a token signed with another key.
 
 With ``CRM_RECORD_STORIES=<file>`` the run also writes every conversation as
 a Rasa test story (what the model predicted), which is how
-``tests/conversations/stories.yml`` is made for ``rasa test``.
+``tests/conversations/test_stories.yml`` is made for ``rasa test``.
 """
 
 from __future__ import annotations

@@ -261,12 +261,16 @@ class Loop:
         assert answer.status_code == 200, answer.text
         return [m.get("text", "") for m in answer.json()]
 
+    def api(self) -> dict[str, str]:
+        """Rasa's HTTP API wants its token; the REST channel does not."""
+        return {"token": self.env["CRM_RASA_TOKEN"]}
+
     def intent(self, text: str) -> tuple[str, float]:
-        parsed = self.http.post(f"{self.url}/model/parse", json={"text": text}).json()
+        parsed = self.http.post(f"{self.url}/model/parse", json={"text": text}, params=self.api()).json()
         return parsed["intent"]["name"], parsed["intent"]["confidence"]
 
     def live_model(self) -> dict[str, Any]:
-        status: dict[str, Any] = self.http.get(f"{self.url}/status").json()
+        status: dict[str, Any] = self.http.get(f"{self.url}/status", params=self.api()).json()
         return status
 
     def serve(self) -> None:
@@ -276,7 +280,7 @@ class Loop:
         with (self.project / "var" / "serve.out").open("wb") as log:  # the child keeps its own copy
             self.server = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "nlu", "--project", str(self.project), "serve",
-                 "--rasa-port", str(port), "--actions-port", "0"],
+                 "--rasa-port", str(port), "--actions-port", "0", "--web-port", "0"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 180
@@ -313,6 +317,8 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{project / 'var' / 'store.sqlite3'}",
+        "CRM_VAR_DIR": str(project / "var"),
+        "CRM_RASA_TOKEN": "e2e-rasa-" + "0123456789abcdef" * 3,
         "CRM_NLU_MAX_F1_DROP": "0.01",
         "COLUMNS": "160",
     }
@@ -411,7 +417,7 @@ def test_operators_turn_misunderstood_messages_into_a_better_live_model_without_
     # the open conversation carries on with the new model, which understands what the old one did not
     assert loop.live_model()["model_file"] == "candidate.tar.gz"
     assert loop.say("open", "the package hasn't arrived yet") == [ORDER_ANSWER]
-    tracker = loop.http.get(f"{loop.url}/conversations/open/tracker").json()
+    tracker = loop.http.get(f"{loop.url}/conversations/open/tracker", params=loop.api()).json()
     user_turns = [e for e in tracker["events"] if e["event"] == "user"]
     assert [e["text"] for e in user_turns] == ["hello", "the package hasn't arrived yet"]
     assert user_turns[0]["metadata"]["model_id"] == before

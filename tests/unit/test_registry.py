@@ -19,7 +19,17 @@ import pytest
 from analytics.errors import InvalidInput, NotAllowed
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from bot.ops import registry
-from bot.ops.gate import ConversationTests, Evaluation, IntentScore, decide, read_intent_report
+from bot.ops.gate import (
+    ConversationTests,
+    Evaluation,
+    IntentScore,
+    conversation_test_files,
+    decide,
+    read_intent_report,
+    read_story_results,
+    score_predictions,
+    stage_conversation_tests,
+)
 from bot.ops.project import Project
 from bot.ops.publish import PublishRefused, publish_model, rollback_model
 from bot.ops.swap import SwapFailed
@@ -285,3 +295,38 @@ def test_macro_f1_is_over_the_tested_intents_and_a_fallback_is_a_miss(tmp_path: 
     macro, accuracy, scores = read_intent_report(report)
     assert (macro, accuracy) == (pytest.approx(0.8334, abs=1e-4), 0.75)
     assert [s.intent for s in scores] == ["greet", "nlu_fallback", "order_status"]
+
+
+def test_a_held_out_message_the_assistant_falls_back_on_is_a_miss_of_its_intent() -> None:
+    records = [
+        {"intent": "greet", "predicted": "greet"},
+        {"intent": "greet", "predicted": "nlu_fallback"},
+        {"intent": "order_status", "predicted": "order_status"},
+        {"intent": "order_status", "predicted": "order_status"},
+    ]
+    report, labels, matrix = score_predictions(records)
+    assert labels == ["greet", "order_status", "nlu_fallback"]
+    assert report["greet"]["recall"] == 0.5 and report["accuracy"] == 0.75
+    assert report["macro avg"]["f1-score"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert matrix == [[1, 0, 1], [0, 2, 0], [0, 0, 0]]
+
+
+def test_conversation_tests_run_whatever_their_file_names(project: Project, tmp_path: Path) -> None:
+    folder = project.conversation_tests
+    (folder / "flows").mkdir(parents=True)
+    (folder / "stories.yml").write_text("stories:\n  - story: greet\n    steps:\n      - intent: greet\n")
+    (folder / "flows" / "test_orders.yml").write_text("stories:\n  - story: order\n    steps:\n      - intent: greet\n")
+    (folder / "notes.yml").write_text("just: notes\n")
+    files = conversation_test_files(project)
+    assert [p.name for p in files] == ["test_orders.yml", "stories.yml"]
+    staged = stage_conversation_tests(files, folder, tmp_path / "staged")
+    assert sorted(p.name for p in staged.iterdir()) == ["test_flows_test_orders.yml", "test_stories.yml"]
+
+
+def test_failed_stories_are_named_without_rasas_file_suffix(tmp_path: Path) -> None:
+    (tmp_path / "story_report.json").write_text('{"conversation_accuracy": {"correct": 1, "total": 2}}')
+    (tmp_path / "failed_test_stories.yml").write_text(
+        'version: "3.1"\nstories:\n- story: return an item (/tmp/x/test_stories.yml)\n  steps: []\n'
+    )
+    result = read_story_results(tmp_path)
+    assert (result.passed, result.total, result.failed, result.ok) == (1, 2, ("return an item",), False)
