@@ -1006,6 +1006,11 @@ def _terms(text: str) -> _Terms:
     return _Terms(words=frozenset(kept), parts=frozenset(kept) | pieces, phrase=" ".join(kept))
 
 
+def product_terms(text: str) -> _Terms:
+    """The words of a product query or name as matching keys (also used by the reorder service)."""
+    return _name_terms(text)
+
+
 @lru_cache(maxsize=16384)
 def _name_terms(name: str) -> _Terms:
     # Product names change rarely; caching their terms keeps a catalog search to a few milliseconds.

@@ -7,7 +7,6 @@ returns plain, typed values. Unknown inputs raise domain errors
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import weakref
@@ -478,23 +477,6 @@ def next_order(uow: SqlAlchemyUnitOfWork, customer_id: int, now: Optional[dateti
     )
 
 
-_STOPWORDS = frozenset({"a", "an", "the", "my", "some", "of", "for", "and", "more", "again", "those", "these"})
-
-
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def _words(text: str) -> set[str]:
-    return {_singular(w) for w in re.findall(r"[a-z0-9]+", text.lower())}
-
-
 def _match_products(products: pd.DataFrame, query: str) -> list[int]:
     """Ids of the products (product_id, sku, name) that ``query`` names: its SKU, or every
     word of it (plural or singular) in the name."""
@@ -504,10 +486,14 @@ def _match_products(products: pd.DataFrame, query: str) -> list[int]:
     by_sku = products.loc[products["sku"].str.upper() == wanted.upper(), "product_id"]
     if len(by_sku):
         return [int(p) for p in by_sku]
-    words = _words(wanted) - _STOPWORDS
+    # the catalogue search's word matching (plurals, hyphens, "tea light" = T-LIGHT); imported here
+    # because analytics.account imports this module
+    from analytics.account import product_terms
+
+    words = product_terms(wanted).words - {"again", "more", "those", "these"}
     if not words:
         raise InvalidInput(f"{query!r} does not name a product; use its code or words from its name.")
-    return [int(p) for p, name in zip(products["product_id"], products["name"]) if words <= _words(name)]
+    return [int(p) for p, name in zip(products["product_id"], products["name"]) if words <= product_terms(name).parts]
 
 
 _SOURCE_ORDER = {"own": 0, "own+others": 1, "others": 2, "none": 3}
