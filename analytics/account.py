@@ -649,26 +649,46 @@ def cancel_order(
         return view
 
 
-def _check_returnable(order: Order, now: datetime) -> None:
-    number = order.number
-    if order.status is OrderStatus.PROCESSING:
-        raise RequestRefused(
+def return_refusal(
+    number: str, status: str, delivered_at: Optional[datetime], deadline: Optional[datetime], now: datetime
+) -> Optional[RequestRefused]:
+    """Why an order cannot take a return (``None``: it can), by the shop's rules."""
+    if status == OrderStatus.PROCESSING.value:
+        return RequestRefused(
             "not_shipped", f"Order {number} has not shipped yet, so there is nothing to return: cancel it instead."
         )
-    if order.status is OrderStatus.SHIPPED:
-        raise RequestRefused(
+    if status == OrderStatus.SHIPPED.value:
+        return RequestRefused(
             "in_transit", f"Order {number} is on its way; you can request a return once it has been delivered."
         )
-    if order.status is OrderStatus.CANCELLED:
-        raise RequestRefused("cancelled", f"Order {number} was cancelled and refunded; there is nothing to return.")
-    deadline = _return_deadline(order)
+    if status == OrderStatus.CANCELLED.value:
+        return RequestRefused("cancelled", f"Order {number} was cancelled and refunded; there is nothing to return.")
     if deadline is not None and now > deadline:
-        delivered = _delivered_at(order)
-        raise RequestRefused(
+        delivered = delivered_at or deadline - RETURN_WINDOW
+        return RequestRefused(
             "return_window_closed",
             f"Order {number} was delivered on {delivered:%d %B %Y}; returns are accepted within "
             f"{RETURN_WINDOW.days} days of delivery, so the window closed on {deadline:%d %B %Y}.",
         )
+    return None
+
+
+def address_refusal(number: str, status: str) -> Optional[RequestRefused]:
+    """Why an order's delivery address cannot change any more (``None``: it can)."""
+    if status == OrderStatus.CANCELLED.value:
+        return RequestRefused("cancelled", f"Order {number} is cancelled; there is nothing to deliver.")
+    if status != OrderStatus.PROCESSING.value:
+        left = "shipped" if status == OrderStatus.SHIPPED.value else "been delivered"
+        return RequestRefused(
+            "already_shipped", f"Order {number} has already {left}, so its address can no longer be changed."
+        )
+    return None
+
+
+def _check_returnable(order: Order, now: datetime) -> None:
+    refused = return_refusal(order.number, order.status.value, _delivered_at(order), _return_deadline(order), now)
+    if refused is not None:
+        raise refused
 
 
 def _pick_item(order: Order, item: str) -> Product:
@@ -911,13 +931,9 @@ def change_address(
     clean = normalise_address(address)
     with uow:
         order = _owned_order(uow, customer_id, wanted, for_update=True)
-        if order.status is OrderStatus.CANCELLED:
-            raise RequestRefused("cancelled", f"Order {order.number} is cancelled; there is nothing to deliver.")
-        if order.status is not OrderStatus.PROCESSING:
-            raise RequestRefused(
-                "already_shipped",
-                f"Order {order.number} has already {_LEFT[order.status]}, so its address can no longer be changed.",
-            )
+        refused = address_refusal(order.number, order.status.value)
+        if refused is not None:
+            raise refused
         order.delivery_address = clean
         view = AddressChangeView(
             number=order.number, address=clean, status=order.status.value, estimated_delivery=order.estimated_delivery

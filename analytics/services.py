@@ -7,20 +7,17 @@ returns plain, typed values. Unknown inputs raise domain errors
 
 from __future__ import annotations
 
-import threading
-import time
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import partial
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Select, func, select
 
 from analytics.delivery import HISTORY_COLUMNS, LeadTimeModel
 from analytics.errors import CustomerNotFound, InvalidInput, OrderNotFound, ProductNotFound
@@ -28,6 +25,7 @@ from analytics.frames import load_lines
 from analytics.ingest.shipping import zone_of
 from analytics.offers import NotScored, OfferDecision, choose_offer, record_accepted, record_shown
 from analytics.replenishment import IntervalPrior, NextOrderModel, ReorderModel, order_prior, product_prior
+from analytics.store.cache import PerStoreCache
 from analytics.store.models import Customer, CustomerScore, Order, OrderLine, OrderStatus, Product
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
@@ -199,40 +197,14 @@ def offer_accepted(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: 
 #: How long a process reuses the population intervals and the lead-time model of a store.
 FORECAST_CACHE_SECONDS = 900.0
 
-_T = TypeVar("_T")
-
-
-class _PerStoreCache(Generic[_T]):
-    """One fitted value per store (engine), rebuilt when older than ``ttl`` seconds."""
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: weakref.WeakKeyDictionary[Engine, tuple[float, _T]] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def get(self, engine: Engine, build: Callable[[], _T]) -> _T:
-        with self._lock:
-            entry = self._entries.get(engine)
-        if entry is not None and time.monotonic() - entry[0] < self.ttl:
-            return entry[1]
-        value = build()  # outside the lock: two first callers may both build, which is harmless
-        with self._lock:
-            self._entries[engine] = (time.monotonic(), value)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
 @dataclass(frozen=True)
 class _Populations:
     products: IntervalPrior
     orders: IntervalPrior
 
 
-_population_cache: _PerStoreCache[Optional[_Populations]] = _PerStoreCache(FORECAST_CACHE_SECONDS)
-_lead_time_cache: _PerStoreCache[LeadTimeModel] = _PerStoreCache(FORECAST_CACHE_SECONDS)
+_population_cache: PerStoreCache[Optional[_Populations]] = PerStoreCache(FORECAST_CACHE_SECONDS)
+_lead_time_cache: PerStoreCache[LeadTimeModel] = PerStoreCache(FORECAST_CACHE_SECONDS)
 
 
 def clear_forecast_caches() -> None:

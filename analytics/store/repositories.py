@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import NamedTuple, Optional
 
 from sqlalchemy import Delete, ScalarSelect, String, cast, delete, func, select, update
@@ -39,6 +40,18 @@ class CatalogEntry(NamedTuple):
     sku: str
     name: str
     active: bool
+
+
+class ProductListing(NamedTuple):
+    """One product as the chat's catalogue search shows it, with how many order lines hold it."""
+
+    id: int
+    sku: str
+    name: str
+    category: str
+    unit_price: Decimal
+    active: bool
+    order_lines: int
 
 
 class CustomerFootprint(NamedTuple):
@@ -116,6 +129,24 @@ class ProductRepository:
         # Core rows, not the ORM's: half the time for thousands of rows.
         rows = self.session.connection().execute(select(Product.id, Product.sku, Product.name, Product.active))
         return list(map(CatalogEntry._make, rows.tuples().all()))
+
+    def listing(self) -> list[ProductListing]:
+        """Every product with its price, category and popularity (order lines holding it), for the chat's search."""
+        sold = (
+            select(OrderLine.product_id, func.count().label("lines")).group_by(OrderLine.product_id).subquery()
+        )
+        rows = self.session.connection().execute(
+            select(
+                Product.id,
+                Product.sku,
+                Product.name,
+                Product.category,
+                Product.unit_price,
+                Product.active,
+                func.coalesce(sold.c.lines, 0),
+            ).outerjoin(sold, sold.c.product_id == Product.id)
+        )
+        return list(map(ProductListing._make, rows.tuples().all()))
 
     def by_ids(self, ids: Sequence[int]) -> dict[int, Product]:
         if not ids:

@@ -80,9 +80,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
 
+from bot.nlu.minilm import CLAUSE_VECTORS
+from bot.nlu.spelling import classification_text
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["LinearIntentClassifier", "LinearIntentModel"]
+__all__ = ["SECONDARY_INTENTS_KEY", "LinearIntentClassifier", "LinearIntentModel"]
+
+#: where the confident intents of a message's other clauses go in its parse data
+SECONDARY_INTENTS_KEY = "secondary_intents"
 
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b"  # keeps one-letter words ("i", "a") and digits
 
@@ -471,6 +477,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             "calibration_folds": 3,
             "random_state": 42,
             "max_iter": 5000,
+            "clause_threshold": 0.6,
         }
 
     @staticmethod
@@ -545,7 +552,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         if not examples:
             logger.debug("LinearIntentClassifier: no intent examples, nothing to train.")
             return self._resource
-        texts = [e.get(TEXT) for e in examples]
+        texts = [classification_text(e) for e in examples]
         labels = [e.get(INTENT) for e in examples]
         self.model = self._new_model().fit(texts, self._dense(examples), labels)
         with self._model_storage.write_to(self._resource) as directory:
@@ -574,7 +581,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         """Sets ``intent`` and ``intent_ranking`` on each message."""
         if self.model is None or not messages:
             return messages
-        texts = [m.get(TEXT) or "" for m in messages]
+        texts = [classification_text(m) for m in messages]
         dense = self._dense(messages)
         if dense is None and self.model.n_dense_:
             # e.g. an empty message, which the dense featurizer skips
@@ -587,4 +594,21 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             ranking = [{"name": str(classes[i]), "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            message.set(SECONDARY_INTENTS_KEY, self._clause_intents(message, ranking[0]["name"]), add_to_output=True)
         return messages
+
+    def _clause_intents(self, message: Message, main: str) -> list[dict[str, Any]]:
+        """The confident intents of a message's clauses other than its main intent, best first."""
+        threshold = self.config["clause_threshold"]
+        found = message.get(CLAUSE_VECTORS)
+        if not found or not threshold or self.model is None:
+            return []
+        texts = [text for text, _ in found]
+        probs = self.model.predict_proba(texts, np.vstack([vector for _, vector in found]))
+        best: dict[str, dict[str, Any]] = {}
+        for text, row in zip(texts, probs):
+            i = int(np.argmax(row))
+            name, confidence = str(self.model.classes_[i]), float(row[i])
+            if name != main and confidence >= threshold and confidence > best.get(name, {}).get("confidence", 0.0):
+                best[name] = {"name": name, "confidence": confidence, "text": text}
+        return sorted(best.values(), key=lambda b: -b["confidence"])

@@ -49,6 +49,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.special import erf
 
+from bot.nlu.clauses import clauses
+from bot.nlu.spelling import classification_text, source_offsets
 from bot.nlu.wordpiece import WordPieceTokenizer
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,10 @@ _SAFETENSORS_DTYPES = {
     "U8": np.uint8,
     "BOOL": np.bool_,
 }
+
+
+#: set on a message that holds several clauses: [(clause, sentence vector)], for the intent classifier
+CLAUSE_VECTORS = "clause_vectors"
 
 
 def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
@@ -364,9 +370,9 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Featurizes incoming messages."""
+        """Featurizes incoming messages, and the clauses of those that hold several (see :mod:`bot.nlu.clauses`)."""
         with self._blas_threads(1 if len(messages) < self._config["batch_size"] else self._config["num_threads"]):
-            self._featurize([m for m in messages if m.get(TEXT)])
+            self._featurize([m for m in messages if m.get(TEXT)], with_clauses=True)
         return messages
 
     def _blas_threads(self, limit: int) -> Any:
@@ -376,26 +382,38 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             self._threadpools = ThreadpoolController()
         return self._threadpools.limit(limits=limit, user_api="blas")
 
-    def _featurize(self, messages: list[Message]) -> None:
+    def _featurize(self, messages: list[Message], with_clauses: bool = False) -> None:
         if not messages:
             return
-        texts = [m.get(TEXT) for m in messages]
+        texts = [classification_text(m) for m in messages]
+        parts = [clauses(t) if with_clauses else [] for t in texts]
+        extra = [c for p in parts if len(p) > 1 for c in p]
         with_tokens = self._config["sequence_features"]
-        result = self.encoder.encode(texts, self._config["batch_size"], return_pieces=with_tokens)
+        # the clauses ride along in the same batched forward pass
+        result = self.encoder.encode(texts + extra, self._config["batch_size"], return_pieces=with_tokens)
         sentences, per_text = result if with_tokens else (result, None)
+        at = len(texts)
+        for message, found in zip(messages, parts):
+            if len(found) > 1:
+                message.set(CLAUSE_VECTORS, [(c, sentences[at + i]) for i, c in enumerate(found)])
+                at += len(found)
         for i, message in enumerate(messages):
             sequence = None
             if per_text is not None:
                 pieces, states = per_text[i]
-                sequence = self._token_features(message.get(TOKENS_NAMES[TEXT]) or [], pieces, states)
+                sequence = self._token_features(message.get(TOKENS_NAMES[TEXT]) or [], pieces, states, message)
             self.add_features_to_message(sequence, sentences[i : i + 1], TEXT, message)
 
-    def _token_features(self, tokens: list[Any], pieces: list[Any], states: np.ndarray) -> Optional[np.ndarray]:
+    def _token_features(
+        self, tokens: list[Any], pieces: list[Any], states: np.ndarray, message: Message
+    ) -> Optional[np.ndarray]:
         if not tokens:
             return None
         out = np.zeros((len(tokens), self.encoder.dim), dtype=np.float32)
-        starts = np.array([p.start for p in pieces], dtype=np.int64)
-        ends = np.array([p.end for p in pieces], dtype=np.int64)
+        # pieces are offsets into the text the encoder read (maybe the normalised one); tokens into the text
+        located = [source_offsets(message, p.start, p.end) for p in pieces]
+        starts = np.array([s for s, _ in located], dtype=np.int64)
+        ends = np.array([e for _, e in located], dtype=np.int64)
         for row, token in enumerate(tokens):
             inside = (starts < token.end) & (ends > token.start)
             if inside.any():

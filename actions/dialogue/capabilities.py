@@ -1,0 +1,427 @@
+"""What the assistant can do, each as a thin handler: call a service, pick a response from ``domain.yml``.
+
+A handler runs once the dialogue (:mod:`actions.dialogue.manager`) has every
+detail it needs, already resolved (the customer's own order, the product).
+It returns what the conversation should remember: the order or product it
+was about, a yes/no question it asked, an offer it showed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Optional
+
+from actions.base import bullet_list, day, money
+from actions.dialogue.context import Context, button
+from analytics import account, recommendations, services, support
+from analytics.account import OrderDetail
+from analytics.catalog_search import Listing
+from analytics.errors import InvalidInput, NotAllowed, NotFound, OrderNotFound
+from analytics.offers import NotScored
+from analytics.recommendations import ProductSuggestion, SuggestionList
+from analytics.services import NextOrderView, ReorderView
+
+Memory = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def order_status(ctx: Context, order: OrderDetail) -> Memory:
+    ctx.say(
+        f"utter_order_{order.status}",
+        order_number=order.number,
+        placed_on=day(order.placed_at),
+        items=order.item_count,
+        carrier=order.carrier or "our courier",
+        tracking_number=order.tracking_number or "not yet available",
+        eta=day(order.estimated_delivery),
+        delivered_on=day(order.delivered_at),
+    )
+    return {"order": order.number}
+
+
+def track_order(ctx: Context, order: OrderDetail) -> Memory:
+    if order.status == "cancelled":
+        ctx.say("utter_order_cancelled", order_number=order.number, placed_on=day(order.placed_at))
+    elif order.tracking_number and order.status != "processing":
+        ctx.say(
+            "utter_tracking",
+            order_number=order.number,
+            carrier=order.carrier or "our courier",
+            tracking_number=order.tracking_number,
+        )
+    else:
+        ctx.say("utter_tracking_not_yet", order_number=order.number)
+    return {"order": order.number}
+
+
+def delivery_window(earliest: Optional[date], latest: Optional[date], most_likely: Optional[date]) -> str:
+    """ "on Tuesday 8 December 2026", or "between ... and ..., most likely ..." for a window."""
+    if earliest is None or latest is None or earliest == latest:
+        return f"on {day(most_likely or earliest or latest)}"
+    text = f"between {day(earliest)} and {day(latest)}"
+    if most_likely is not None and most_likely not in (earliest, latest):
+        text += f", most likely {day(most_likely)}"
+    return text
+
+
+def delivery_estimate(ctx: Context, order: OrderDetail) -> Memory:
+    assert ctx.customer_id is not None
+    estimate = services.delivery_estimate(ctx.uow(), order.number, customer_id=ctx.customer_id)
+    if estimate.delivered_at is not None:
+        ctx.say("utter_delivery_done", order_number=estimate.number, delivered_on=day(estimate.delivered_at))
+    elif estimate.most_likely is None:
+        ctx.say("utter_delivery_none", order_number=estimate.number)
+    else:
+        ctx.say(
+            "utter_delivery_window",
+            order_number=estimate.number,
+            window=delivery_window(estimate.earliest, estimate.latest, estimate.most_likely),
+            basis=estimate.basis,
+        )
+    return {"order": estimate.number}
+
+
+def order_line(summary: account.OrderSummary) -> str:
+    return (
+        f"{summary.number}: {summary.status}, placed {day(summary.placed_at)}, "
+        f"{summary.item_count} items, £{money(summary.total)}"
+    )
+
+
+def list_orders(ctx: Context) -> Memory:
+    assert ctx.customer_id is not None
+    orders = account.list_orders(ctx.uow(), ctx.customer_id, limit=5)
+    if not orders:
+        ctx.say("utter_no_orders")
+        return {}
+    ctx.say("utter_orders_list", orders=bullet_list(order_line(o) for o in orders))
+    return {}
+
+
+def cancel_order(ctx: Context, order: OrderDetail, *, confirmed: bool) -> Memory:
+    """Ask yes/no naming the order; with ``confirmed``, cancel exactly that order."""
+    assert ctx.customer_id is not None
+    if order.status != "processing":
+        if order.status == "cancelled":
+            reason = f"Order {order.number} is already cancelled."
+        else:
+            reason = (
+                f"Order {order.number} has already {'shipped' if order.status == 'shipped' else 'been delivered'}, "
+                "so it can't be cancelled any more, but you can return it once it arrives: just say "
+                '"I want to return an item".'
+            )
+        ctx.say("utter_cannot_cancel", reason=reason)
+        return {"order": order.number}
+    if not confirmed:
+        ctx.say("utter_confirm_cancel", order_number=order.number, items=order.item_count, total=money(order.total))
+        return {"order": order.number, "confirm": {"what": "cancel", "order": order.number}}
+    try:
+        result = account.cancel_order(ctx.uow(), ctx.customer_id, order.number)
+    except NotAllowed as refused:
+        ctx.say("utter_cannot_cancel", reason=str(refused))
+        return {"order": order.number}
+    ctx.say("utter_order_cancelled_now", order_number=order.number, refund=money(result.refund_total))
+    return {"order": order.number}
+
+
+def request_return(
+    ctx: Context, order: OrderDetail, sku: str, reason: str, quantity: Optional[int]
+) -> Memory:
+    assert ctx.customer_id is not None
+    try:
+        created = account.request_return(ctx.uow(), ctx.customer_id, order.number, sku, reason, quantity=quantity)
+    except OrderNotFound:
+        ctx.say("utter_order_not_found", order_number=order.number)
+        return {}
+    except (NotAllowed, InvalidInput, NotFound) as refused:
+        ctx.say("utter_cannot_return", reason=str(refused))
+        return {"order": order.number}
+    ctx.say(
+        "utter_return_created",
+        return_id=created.return_id,
+        quantity=created.quantity,
+        product=created.product_name,
+        refund=money(created.refund_amount),
+        next_steps=created.next_steps,
+    )
+    return {"order": order.number, "product": created.sku}
+
+
+def change_address(ctx: Context, order: OrderDetail, address: str) -> Memory:
+    assert ctx.customer_id is not None
+    try:
+        changed = account.change_address(ctx.uow(), ctx.customer_id, order.number, address)
+    except (NotAllowed, InvalidInput) as refused:
+        ctx.say("utter_cannot_change_address", reason=str(refused))
+        return {"order": order.number}
+    ctx.say("utter_address_changed", order_number=order.number, address=changed.address)
+    return {"order": order.number}
+
+
+# --------------------------------------------------------------------------- products
+
+
+def _cards(items: Sequence[ProductSuggestion]) -> dict[str, Any]:
+    """Product cards for channels that show them (the web chat); text channels use the list."""
+    return {
+        "products": [
+            {"sku": s.sku, "name": s.name, "price": round(s.price, 2), "category": s.category, "reason": s.reason}
+            for s in items
+        ]
+    }
+
+
+def _show(ctx: Context, response: str, suggestions: SuggestionList, **variables: Any) -> bool:
+    if not suggestions.items:
+        return False
+    lines = [f"{s.name} — £{money(s.price)} ({s.reason})" for s in suggestions.items]
+    ctx.say(response, items=bullet_list(lines), **variables)
+    ctx.show(_cards(suggestions.items))
+    return True
+
+
+def recommend(
+    ctx: Context, *, max_price: Optional[float], category: Optional[str], mentioned: Sequence[str]
+) -> Memory:
+    try:
+        suggestions = recommendations.recommend_for(
+            ctx.uow(), ctx.customer_id, n=5, max_price=max_price, category=category, mentioned_skus=mentioned
+        )
+    except InvalidInput:
+        suggestions = recommendations.recommend_for(ctx.uow(), ctx.customer_id, n=5)
+    if not _show(ctx, "utter_recommendations", suggestions):
+        ctx.say("utter_no_suggestions")
+    return {}
+
+
+def _kind_label(products: Sequence[Listing]) -> str:
+    return products[0].name if len(products) == 1 else f"{products[0].name} and similar"
+
+
+def similar_products(ctx: Context, products: Sequence[Listing]) -> Memory:
+    """Products like one product, or like a kind of product (``products`` best known first)."""
+    seed = products[0]
+    suggestions = recommendations.similar_to(seed.sku, n=8)
+    chosen = {p.sku for p in products}
+    kept = SuggestionList([s for s in suggestions.items if s.sku not in chosen][:5], suggestions.note)
+    if not _show(ctx, "utter_similar", kept, product=_kind_label(products)):
+        ctx.say("utter_no_suggestions")
+    return {"product": seed.sku}
+
+
+def bought_together(ctx: Context, products: Sequence[Listing]) -> Memory:
+    """What customers often buy with a product (or a kind of product); similar ones, said as such, when none."""
+    chosen = {p.sku for p in products}
+    found: dict[str, ProductSuggestion] = {}
+    for product in products[:3]:
+        with contextlib.suppress(NotFound, InvalidInput):
+            for s in recommendations.bought_together([product.sku], n=5).items:
+                if s.sku not in chosen:
+                    found.setdefault(s.sku, s)
+    together = SuggestionList(list(found.values())[:5])
+    if _show(ctx, "utter_bought_together", together, product=_kind_label(products)):
+        return {"product": products[0].sku}
+    similar = recommendations.similar_to(products[0].sku, n=8)
+    kept = SuggestionList([s for s in similar.items if s.sku not in chosen][:5])
+    if not _show(ctx, "utter_similar_instead", kept, product=_kind_label(products)):
+        ctx.say("utter_no_suggestions")
+    return {"product": products[0].sku}
+
+
+def product_line(item: Listing) -> str:
+    stock = "" if item.in_stock else " (not available)"
+    return f"{item.name} — £{money(item.price)}{stock}"
+
+
+def product_info(ctx: Context, item: Listing) -> Memory:
+    ctx.say(
+        "utter_product_info",
+        name=item.name,
+        sku=item.sku,
+        price=money(item.price),
+        availability="in stock" if item.in_stock else "not available any more",
+    )
+    return {"product": item.sku}
+
+
+def products_of_kind(ctx: Context, items: Sequence[Listing]) -> Memory:
+    """ "Do you sell christmas lights?": yes, with a short list and prices."""
+    ctx.say("utter_products_of_kind", items=bullet_list(product_line(i) for i in items))
+    ctx.show(
+        {
+            "products": [
+                {"sku": i.sku, "name": i.name, "price": float(i.price), "category": i.category, "reason": ""}
+                for i in items
+            ]
+        }
+    )
+    return {"shown": [i.sku for i in items]}
+
+
+def which_product(ctx: Context, items: Sequence[Listing]) -> Memory:
+    """Several products fit equally: list them (with prices) and ask which."""
+    ctx.say(
+        "utter_which_product",
+        items=bullet_list(product_line(i) for i in items),
+        buttons=[button(i.name, "inform", product=i.sku) for i in items],
+    )
+    return {
+        "choices": {"for": "product", "options": [{"value": i.sku, "label": i.name} for i in items]},
+        "shown": [i.sku for i in items],
+    }
+
+
+# --------------------------------------------------------------------------- account
+
+
+def loyalty_status(ctx: Context) -> Memory:
+    assert ctx.customer_id is not None
+    try:
+        view = services.loyalty_status(ctx.uow(), ctx.customer_id)
+    except NotScored:
+        ctx.say("utter_not_scored")
+        return {}
+    ctx.say("utter_loyalty_status", tier=view.tier, points=f"{view.points:,}", progress=view.progress_message)
+    return {}
+
+
+def show_offer(ctx: Context) -> Memory:
+    assert ctx.customer_id is not None
+    try:
+        decision = services.best_offer(ctx.uow(), ctx.customer_id)
+    except NotScored:
+        decision = None
+    if decision is None or not decision.shown:
+        ctx.say("utter_no_offer")
+        return {"offer": None}
+    services.offer_shown(ctx.uow(), ctx.customer_id, decision.code)
+    ctx.say("utter_offer", offer=decision.name, description=decision.description, reason=decision.reason)
+    return {"offer": decision.code, "confirm": {"what": "offer", "offer": decision.code}}
+
+
+def accept_offer(ctx: Context, code: Optional[str]) -> Memory:
+    assert ctx.customer_id is not None
+    if not code:
+        ctx.say("utter_no_offer_to_accept")
+        return {}
+    try:
+        services.offer_accepted(ctx.uow(), ctx.customer_id, code)
+    except NotFound:
+        ctx.say("utter_no_offer_to_accept")
+        return {"offer": None}
+    ctx.say("utter_offer_applied", offer=code)
+    return {}
+
+
+def _weeks(days: Optional[float]) -> str:
+    if days is None:
+        return "now and then"
+    if days < 10:
+        return f"every ~{round(days)} days"
+    return f"every ~{round(days / 7)} weeks"
+
+
+def _when(value: Optional[date]) -> str:
+    return day(value) if value else "soon"
+
+
+def reorder_line(view: ReorderView) -> str:
+    name = view.product_name
+    if view.due is None and view.expected is None:
+        return f"{name}: {view.basis}."
+    timing = "you're due now" if view.overdue else f"next around {_when(view.expected or view.due)}"
+    return f"{name}: you usually reorder {_weeks(view.typical_interval_days)}; {timing} ({view.basis})."
+
+
+def next_order_text(view: NextOrderView) -> str:
+    if view.expected_next_order is None:
+        return "I can't predict your next order yet: there isn't enough order history on your account."
+    text = f"Based on your orders ({view.basis}), your next order would be around {_when(view.expected_next_order)}"
+    if view.window_start and view.window_end and view.window_start != view.window_end:
+        text += f" (between {_when(view.window_start)} and {_when(view.window_end)})"
+    text += "."
+    if view.expected_orders_90d is not None:
+        text += f" We expect about {view.expected_orders_90d:.1f} orders from you in the next 90 days."
+    return text
+
+
+def reorder_when(ctx: Context, product_words: Optional[str]) -> Memory:
+    assert ctx.customer_id is not None
+    try:
+        advice = services.reorder_advice(ctx.uow(), ctx.customer_id, product=product_words, limit=3)
+    except (NotFound, InvalidInput):
+        if product_words:
+            ctx.say("utter_product_not_bought", product=product_words)
+            return {}
+        advice = []
+    if not advice:
+        ctx.say("utter_no_reorder_history")
+        return {}
+    ctx.say("utter_reorder_advice", advice=bullet_list(reorder_line(a) for a in advice))
+    return {}
+
+
+def next_order_due(ctx: Context) -> Memory:
+    assert ctx.customer_id is not None
+    ctx.say("utter_next_order", advice=next_order_text(services.next_order(ctx.uow(), ctx.customer_id)))
+    return {}
+
+
+def privacy_data(ctx: Context) -> Memory:
+    assert ctx.customer_id is not None
+    summary = account.data_summary(ctx.uow(), ctx.customer_id)
+    ctx.say("utter_data_summary", summary=bullet_list(summary.lines()))
+    return {}
+
+
+def delete_data(ctx: Context, *, confirmed: bool) -> Memory:
+    assert ctx.customer_id is not None
+    if not confirmed:
+        ctx.say("utter_confirm_delete")
+        return {"confirm": {"what": "delete"}}
+    request = account.request_deletion(ctx.uow(), ctx.customer_id, channel=ctx.channel)
+    ctx.say("utter_deletion_already_requested" if request.existing else "utter_deletion_requested", request_id=request.id)
+    return {}
+
+
+# --------------------------------------------------------------------------- people
+
+
+def greet(ctx: Context) -> Memory:
+    name = ctx.customer_name
+    if ctx.customer_id is not None and not name:
+        try:
+            name = account.customer_name(ctx.uow(), ctx.customer_id)
+        except Exception:  # a greeting never fails: greet without the name
+            name = None
+    if name:
+        ctx.customer_name = name
+        ctx.say("utter_greet_known", name=name.split()[0])
+    else:
+        ctx.say("utter_greet")
+    return {}
+
+
+def handoff(ctx: Context, reason: str) -> Memory:
+    """Record the handoff, tell the customer, pause the bot (a person answers from the console)."""
+    import logging
+
+    try:
+        support.request_handoff(
+            ctx.uow(),
+            sender_id=ctx.sender_id,
+            channel=ctx.channel,
+            customer_id=ctx.customer_id,
+            reason=reason,
+            now=ctx.now,
+        )
+    except Exception:
+        # a person must still get the conversation; the console also lists paused conversations
+        logging.getLogger(__name__).exception("could not record the handoff of %s", ctx.sender_id)
+    ctx.replies.append({"response": "utter_handoff", "json_message": {"handoff": {"reason": reason}}})
+    ctx.events.append({"event": "pause"})
+    return {}

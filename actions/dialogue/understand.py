@@ -1,0 +1,341 @@
+"""Reading one customer message: what the NLU found, and the details customers give in passing.
+
+:class:`Turn` wraps Rasa's parse of the latest message (intent, confidence,
+the intents of other clauses, entities, the spelling-normalised text). The
+functions below pull out what a request needs wherever it appears in the
+message: order numbers and "my last order", an e-mail address, a delivery
+address (up to its postcode), a reason for a return, a quantity, and the
+cues of a follow-up ("and 581473?"), a correction ("sorry, I meant ...") or a
+change of mind ("never mind").
+
+Every regular expression here runs in time linear in the message: quantifiers
+are bounded and alternatives start with distinct literals, and messages are
+cut to :data:`MAX_TEXT` characters first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from actions.base import parse_quantity
+from analytics.account import GENERIC_POSTCODE, UK_POSTCODE
+
+#: Longer messages are read up to here (chat widgets allow about 1,000 characters).
+MAX_TEXT = 2000
+#: Below this confidence the NLU's best intent is only used with an entity that fits it.
+WEAK_INTENT = 0.3
+
+ORDER_NUMBER = re.compile(r"(?<![\d£$.,])(?:#\s?)?(\d{6})(?![\d.,]?\d)")
+EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+LATEST = re.compile(
+    r"\b(?:last|latest|lastest|most recent|newest|recent|new|current|previous)\s{1,3}"
+    r"(?:order|oder|ordr|one|parcel|package|purchase|delivery|shipment)\b",
+    re.IGNORECASE,
+)
+PRONOUN = re.compile(r"\b(?:it|that one|that order|this order|same order|the order|that|this one)\b", re.IGNORECASE)
+FOLLOW_UP = re.compile(
+    r"^\s{0,5}(?:(?:ok(?:ay)?|right|cool|thanks|thx|great)[,!.]?\s{1,3})?"
+    r"(?:and|also|plus|what about|how about|wat about|what abt|n|same for|and what about|and how about|then)\b",
+    re.IGNORECASE,
+)
+CORRECTION = re.compile(
+    r"\b(?:i meant|i mean|meant to say|i ment|not that one|wrong one|wrong number|typo|sorry,? (?:it'?s|its))\b"
+    r"|^\s{0,5}(?:no|nope|sorry|oops|wait|actually)\b[ ,!.:-]{0,5}(?:it'?s |its |i meant |order |make that |the )?\d",
+    re.IGNORECASE,
+)
+STOP = re.compile(
+    r"\b(?:never ?mind|nevermind|forget (?:it|that|about it)|stop(?: that)?|cancel that|leave it|dont bother|"
+    r"don't bother|no thanks|not now|doesn'?t matter|nvm)\b",
+    re.IGNORECASE,
+)
+#: "do you sell ...", "have you got any ...": a question about a kind of product, answered with a list
+KIND_QUESTION = re.compile(
+    r"\b(?:do|does)\s{1,3}(?:you|u|ya|the shop)(?:\s{1,3}guys)?\s{1,3}(?:sell|have|stock|carry|do|make)\b|"
+    r"\bhave\s{1,3}(?:you|u)\s{1,3}got\b|"
+    r"\bgot any\b|\bany\b.{0,40}\b(?:in stock|available|for sale)\b|\b(?:what|which)\s{1,3}(?:kinds?|sorts?|types?)\s{1,3}of\b|"
+    r"\bshow me (?:your|some|all|the)\b|\bselling\b|\bdo you sell\b|\bis there any\b|\bare there any\b|"
+    r"^\s{0,3}(?:u\s{1,3}|you\s{1,3})?(?:sell|stock)\b|\bin stock\b",
+    re.IGNORECASE,
+)
+REASON_WORDS = re.compile(
+    r"\b(?:broken|broke|damaged|damage|chipped|chip|cracked|crack|scratched|scratch|smashed|shattered|split|"
+    r"snapped|melted|sticky|faulty|defective|doesn'?t work|does not work|not working|stopped working|"
+    r"(?:does ?n'?t|do ?n'?t|does not|do not|won'?t) (?:heat|work|fit|close|open|light|stick|charge)|"
+    r"wrong (?:item|size|colou?r|one|product|thing|design|pattern|style|model)|sent the wrong|"
+    r"(?:too|way too) (?:small|big|large|tight|short|long|many)|doesn'?t fit|not as (?:described|pictured)|"
+    r"changed my mind|change of mind|no longer (?:need|want)|don'?t (?:need|want|like)|didn'?t (?:like|want)|"
+    r"not needed|duplicate|ordered (?:two|twice|too many|by mistake)|by mistake|got too many|too many|"
+    r"missing|arrived (?:late|broken|damaged)|poor quality|bad quality|cheap looking|stained|dirty|damp|mou?ldy?|"
+    r"smell(?:s|ing|y)?|wet|leak(?:s|ing|ed)?|torn|ripped|rip|tear|bent|dented|dent|peeling|faded|fell apart|"
+    r"not what i (?:ordered|expected)|unwanted|not (?:the )?(?:right|same|one i ordered))\b",
+    re.IGNORECASE,
+)
+REASON_CUE = re.compile(
+    r"\b(?:because|coz|cos|cause|as|since|reason(?: is|:)?|it was|it's|its|it is|they were|they're|theyre|"
+    r"it came|they came|it arrived|they arrived|arrived|came)\b",
+    re.IGNORECASE,
+)
+#: a clause that says what is wrong: "it was ...", "they arrived ...", "the seam split ..."
+REASON_START = re.compile(
+    r"^\s{0,3}(?:it|they|the \w{2,20}|one|some|both|all|half|mine)\s{1,3}(?:was|were|is|are|arrived|came|has|have|had|"
+    r"split|broke|cracked|leaks|leaked|melted|smells|stopped|doesn'?t|don'?t|didn'?t)\b",
+    re.IGNORECASE,
+)
+ADDRESS_CUE = re.compile(
+    r"\b(?:to|address is|address:|is now|at|deliver(?:ed)? to|send (?:it|them) to|ship (?:it|them) to|new address)\b",
+    re.IGNORECASE,
+)
+HOUSE_START = re.compile(r"\b(?:\d{1,5}[a-z]?\b|flat\b|apartment\b|apt\b|unit\b)", re.IGNORECASE)
+ORDINALS = {
+    "first": 0,
+    "1st": 0,
+    "top": 0,
+    "second": 1,
+    "2nd": 1,
+    "third": 2,
+    "3rd": 2,
+    "fourth": 3,
+    "4th": 3,
+    "fifth": 4,
+    "5th": 4,
+    "last": -1,
+}
+ORDINAL = re.compile(r"\b(first|1st|top|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b", re.IGNORECASE)
+BARE_NUMBER = re.compile(r"^\s{0,3}(?:number|no\.?|#|option)?\s{0,3}([1-5])\s{0,3}[.!)]?\s{0,3}$", re.IGNORECASE)
+
+
+@dataclass
+class Turn:
+    """One customer message as the NLU understood it."""
+
+    text: str
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    secondary: list[tuple[str, float, str]] = field(default_factory=list)
+    entities: dict[str, list[str]] = field(default_factory=dict)
+    spans: dict[str, list[str]] = field(default_factory=dict)
+    normalised: str = ""
+    faq_response: Optional[str] = None
+    negative: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_parse(cls, parse: Optional[dict[str, Any]]) -> Turn:
+        parse = parse or {}
+        text = str(parse.get("text") or "")[:MAX_TEXT]
+        intent = parse.get("intent") or {}
+        ranking = [
+            (str(r.get("name")), float(r.get("confidence") or 0.0))
+            for r in parse.get("intent_ranking") or []
+            if isinstance(r, dict) and r.get("name")
+        ]
+        secondary = [
+            (str(s.get("name")), float(s.get("confidence") or 0.0), str(s.get("text") or ""))
+            for s in parse.get("secondary_intents") or []
+            if isinstance(s, dict) and s.get("name")
+        ]
+        entities: dict[str, list[str]] = {}
+        spans: dict[str, list[str]] = {}
+        negative = False
+        for e in parse.get("entities") or []:
+            if not isinstance(e, dict) or not e.get("entity"):
+                continue
+            name, value = str(e["entity"]), e.get("value")
+            if name == "sentiment":
+                negative = negative or value == "negative"
+                continue
+            if value in (None, ""):
+                continue
+            entities.setdefault(name, []).append(str(value))
+            start, end = e.get("start"), e.get("end")
+            if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+                spans.setdefault(name, []).append(text[start:end])
+        faq = ((parse.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        return cls(
+            text=text,
+            intent=str(intent.get("name") or "nlu_fallback"),
+            confidence=float(intent.get("confidence") or 0.0),
+            ranking=ranking,
+            secondary=secondary,
+            entities=entities,
+            spans=spans,
+            normalised=str(parse.get("text_normalised") or text).lower()[:MAX_TEXT],
+            faq_response=faq.get("utter_action") if isinstance(faq.get("utter_action"), str) else None,
+            negative=negative,
+            metadata=dict(parse.get("metadata") or {}),
+        )
+
+    @property
+    def best_real(self) -> tuple[str, float]:
+        """The NLU's best intent other than the fallback, with its confidence."""
+        for name, confidence in self.ranking:
+            if name != "nlu_fallback":
+                return name, confidence
+        return "nlu_fallback", 0.0
+
+    def entity(self, name: str) -> Optional[str]:
+        values = self.entities.get(name)
+        return values[0] if values else None
+
+
+def order_numbers(turn: Turn) -> list[str]:
+    """Order numbers in the message (six digits, as the shop's are), in order, without repeats."""
+    found = [v.strip().lstrip("#").strip() for v in turn.entities.get("order_number", [])]
+    found += ORDER_NUMBER.findall(turn.text)
+    return list(dict.fromkeys(n for n in found if n.isdigit() and len(n) == 6))
+
+
+def email_in(turn: Turn) -> Optional[str]:
+    value = turn.entity("email")
+    if value and EMAIL.fullmatch(value.strip()):
+        return value.strip()
+    found = EMAIL.search(turn.text)
+    return found.group(0).strip(".") if found else None
+
+
+def says_latest(text: str) -> bool:
+    """ "my last order", "the latest one", "my most recent parcel"."""
+    return bool(LATEST.search(text[:MAX_TEXT]))
+
+
+def refers_back(text: str) -> bool:
+    """ "it", "that order", "this one": the thing talked about last."""
+    return bool(PRONOUN.search(text[:MAX_TEXT]))
+
+
+def is_follow_up(text: str) -> bool:
+    """ "and 581473?", "what about the blue one", "ok and order 536365"."""
+    return bool(FOLLOW_UP.search(text[:MAX_TEXT]))
+
+
+def is_correction(text: str) -> bool:
+    """ "sorry, I meant 581473", "no, 581473", "wrong number, it's 581473"."""
+    return bool(CORRECTION.search(text[:MAX_TEXT]))
+
+
+def wants_to_stop(text: str) -> bool:
+    """ "never mind", "forget it", "stop", "cancel that"."""
+    return bool(STOP.search(text[:MAX_TEXT]))
+
+
+def asks_for_kind(text: str) -> bool:
+    """ "do you sell christmas lights?", "have you got any lunch bags": answered with a list."""
+    return bool(KIND_QUESTION.search(text[:MAX_TEXT]))
+
+
+def quantity_in(turn: Turn) -> Optional[int]:
+    value = parse_quantity(turn.entity("quantity"))
+    return value if value is not None and 0 < value <= 10000 else None
+
+
+def _clauses(text: str) -> list[str]:
+    return [c.strip(" ,.!?") for c in re.split(r"[,.;!?]|\band\b|\bbut\b", text) if c.strip(" ,.!?")]
+
+
+def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
+    """Why an item goes back, in the customer's words: the clause that says it.
+
+    With ``whole=True`` (the bot just asked for the reason) any text of a few
+    words is the reason; otherwise only a clause with a reason cue ("because",
+    "it was ...") or a reason word ("broken", "wrong size", "changed my mind").
+    """
+    text = text[:MAX_TEXT].strip()
+    if not text:
+        return None
+    if whole:
+        cleaned = text.strip(" .!?")
+        return cleaned[:500] if len(re.findall(r"[^\W\d_]{2,}", cleaned)) >= 1 else None
+    for clause in _clauses(text):
+        if REASON_WORDS.search(clause):
+            cue = REASON_CUE.search(clause)
+            return (clause[cue.start() :] if cue else clause)[:500]
+    for clause in _clauses(text)[1:]:
+        if REASON_START.search(clause) and len(clause.split()) >= 3:
+            return clause[:500]
+    cue = REASON_CUE.search(text)
+    if cue and re.match(r"\s{0,3}(?:because|coz|cos|cause|since)\b", text[cue.start() :], re.IGNORECASE):
+        rest = text[cue.start() :].strip(" .!?")
+        if len(rest.split()) >= 2:
+            return rest[:500]
+    return None
+
+
+def address_in(text: str, *, whole: bool = False) -> Optional[str]:
+    """A delivery address in the message: from its start (after "to", "address is" ...) to its postcode.
+
+    ``whole=True`` (the bot just asked for the address) takes the message as it
+    is when it holds a postcode. ``None`` when there is no postcode: an address
+    needs one (see :func:`analytics.account.normalise_address`).
+    """
+    text = text[:MAX_TEXT]
+    uk = list(UK_POSTCODE.finditer(text))
+    if uk:
+        end = uk[-1].end()
+    else:
+        end = None
+        for token in re.finditer(r"\S{4,10}", text):
+            if token.start() > 0 and GENERIC_POSTCODE.match(token.group(0).strip(",.")):
+                end = token.end()
+        if end is None:
+            return None
+    head = text[:end]
+    cues = list(ADDRESS_CUE.finditer(head))
+    for cue in reversed(cues):
+        rest = head[cue.end() :]
+        if HOUSE_START.match(rest.lstrip()) or re.match(r"\s{0,3}[A-Z][a-z]", rest):
+            return rest.strip(" :,.-") or None
+    for match in HOUSE_START.finditer(head):
+        # an order number is not a house number: "change 581580 to ..."
+        if not ORDER_NUMBER.match(head, match.start()):
+            return head[match.start() :].strip(" :,.-") or None
+    return head.strip(" :,.-") or None if whole else None
+
+
+def ordinal_choice(text: str, count: int) -> Optional[int]:
+    """The option a customer picks by position: "the first one", "2", "the last" (index, or None)."""
+    bare = BARE_NUMBER.match(text)
+    if bare:
+        index = int(bare.group(1)) - 1
+        return index if index < count else None
+    found = ORDINAL.search(text[:200])
+    if not found:
+        return None
+    index = ORDINALS[found.group(1).lower()]
+    index = count - 1 if index == -1 else index
+    return index if 0 <= index < count else None
+
+
+PRICE = re.compile(r"\b(?:how much|price|prices|priced|cost|costs|£)\b|£", re.IGNORECASE)
+
+
+def asks_price(text: str) -> bool:
+    """ "how much is ...", "price of ...", "what does ... cost"."""
+    return bool(PRICE.search(text[:MAX_TEXT]))
+
+
+ORDER_QUESTION = re.compile(
+    r"\b(?:where|status|arrive|arrived|arriving|shipped|dispatched|on its way|track|tracking|deliver|delivered|"
+    r"delivery|when|come|coming|due)\b|\?",
+    re.IGNORECASE,
+)
+TRACKING = re.compile(r"\btracking\b|\btrack\s{1,3}(?:my|the|it|this|that|order|parcel|package|number)\b", re.IGNORECASE)
+WHEN = re.compile(r"\b(?:when|arrive|arriving|due|how long)\b", re.IGNORECASE)
+
+
+def order_question_of(text: str) -> str:
+    """The order question a sentence asks: tracking, when it arrives, or (by default) where it is."""
+    if TRACKING.search(text[:MAX_TEXT]):
+        return "track_order"
+    if WHEN.search(text[:MAX_TEXT]):
+        return "delivery_estimate"
+    return "order_status"
+
+#: words of an order question (without the bare question mark of ORDER_QUESTION)
+ORDER_WORDS = re.compile(
+    r"\b(?:where|status|arrive|arrived|arriving|shipped|dispatched|on its way|track|tracking|delivered|"
+    r"when|coming|due|sent)\b",
+    re.IGNORECASE,
+)

@@ -1,0 +1,96 @@
+"""The assistant's one answer to every customer message: ``action_respond``.
+
+Rasa's rules send every user message here (``data/rules.yml``); the
+conversation policy lives in :mod:`actions.dialogue.manager`. This action
+only translates: the tracker's latest parse and ``dialogue`` slot in, the
+replies and slot events out. A failure of the store (or a bug) becomes an
+apology with the offer of a person, never a stack trace, and leaves the
+conversation's state as it was before the message.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import store
+from actions.base import current_customer, customer_from_channel
+from actions.dialogue.context import Context
+from actions.dialogue.manager import Dialogue
+from actions.dialogue.state import SLOT, DialogueState
+from actions.dialogue.understand import Turn
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the store's convention."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def channel_of(tracker: Tracker) -> str:
+    return str(tracker.get_latest_input_channel() or "rest")[:32]
+
+
+class ActionRespond(Action):
+    def name(self) -> str:
+        return "action_respond"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        customer_id = current_customer(tracker)
+        events: list[EventType] = []
+        if customer_id is None:
+            customer_id = customer_from_channel(tracker)
+            if customer_id is not None:
+                events.append(SlotSet("customer_id", str(customer_id)))
+        stored = tracker.get_slot(SLOT)
+        state = DialogueState.from_slot(copy.deepcopy(stored))
+        ctx = Context(
+            sender_id=tracker.sender_id,
+            channel=channel_of(tracker),
+            now=utcnow(),
+            uow=store.unit_of_work,
+            customer_id=customer_id,
+            customer_name=tracker.get_slot("customer_name"),
+        )
+        turn = Turn.from_parse(tracker.latest_message)
+        try:
+            Dialogue(ctx, state, turn).respond()
+        except Exception:
+            logger.exception("action_respond failed for conversation %s", tracker.sender_id)
+            dispatcher.utter_message(response="utter_store_unavailable")
+            return events
+        send(dispatcher, ctx.replies)
+        events.append(SlotSet(SLOT, state.to_slot()))
+        if ctx.customer_id is not None and ctx.customer_id != customer_id:
+            events.append(SlotSet("customer_id", str(ctx.customer_id)))
+        if ctx.customer_name and ctx.customer_name != tracker.get_slot("customer_name"):
+            events.append(SlotSet("customer_name", ctx.customer_name))
+        if any(e.get("event") == "pause" for e in ctx.events):
+            events.append(ConversationPaused())
+        return events
+
+
+def send(dispatcher: CollectingDispatcher, replies: list[dict[str, Any]]) -> None:
+    """Utter each reply: a response with its variables (and buttons), or a JSON message."""
+    for reply in replies:
+        reply = dict(reply)
+        response: Optional[str] = reply.pop("response", None)
+        json_message = reply.pop("json_message", None)
+        buttons = reply.pop("buttons", None)
+        if response is None:
+            dispatcher.utter_message(json_message=json_message)
+            continue
+        kwargs: dict[str, Any] = {"response": response, **reply}
+        if buttons:
+            kwargs["buttons"] = buttons
+        if json_message is not None:
+            kwargs["json_message"] = json_message
+        dispatcher.utter_message(**kwargs)
