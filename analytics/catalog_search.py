@@ -234,6 +234,8 @@ class Candidate:
     """Share of what the query names that this product's name holds (0 to 1)."""
     extra_words: int
     """Words of the name the query did not mention."""
+    adjacent: int
+    """Pairs of query words that stand side by side in the name too ("tea set" in "Retrospot Tea Set")."""
     how: str
     """``sku``, ``exact`` (the whole name), ``all_words`` or ``some_words``."""
 
@@ -265,7 +267,9 @@ class Linked:
         top = self.candidates[0]
         if top.how in ("sku", "exact"):
             return (top,)
-        return tuple(c for c in self.candidates if abs(c.coverage - top.coverage) < 1e-9)
+        return tuple(
+            c for c in self.candidates if abs(c.coverage - top.coverage) < 1e-9 and c.adjacent == top.adjacent
+        )
 
     def pick(self) -> Optional[Listing]:
         """The one product the query means, or ``None`` (nothing fits, or several fit equally)."""
@@ -307,19 +311,22 @@ class CatalogIndex:
         n = max(1, len(self.listings))
         self.idf = {term: math.log((1 + n) / (1 + count)) + 1.0 for term, count in frequency.items()}
         self._fuzzy_vocabulary = [t for t in self.idf if len(t) >= 4 and t.isalpha()]
+        #: words names spell as one ("cakestand", "doormat"): two query words that join into one are that word
+        self._single_words = {w for t in self._names for w in t.words}
         self._holding: dict[str, list[int]] = defaultdict(list)
         for i, t in enumerate(self._names):
             for part in t.parts:
                 self._holding[part].append(i)
 
     def _join_compounds(self, words: Sequence[str]) -> list[str]:
-        """``cake stand`` -> ``cakestand`` where the catalogue knows the joined word (its names join neighbours)."""
+        """``cake stand`` -> ``cakestand`` where a name spells the joined word as one (names also offer their
+        neighbouring words joined, so either spelling finds either kind of name)."""
         out: list[str] = []
         i = 0
         while i < len(words):
             if i + 1 < len(words) and words[i].isalpha() and words[i + 1].isalpha():
                 joined = singular(words[i] + words[i + 1])
-                if joined in self.idf:
+                if joined in self._single_words:
                     out.append(joined)
                     i += 2
                     continue
@@ -353,7 +360,7 @@ class CatalogIndex:
         skus = [s for s in skus if allowed is None or s in allowed]
         if skus:
             item = self.by_sku[skus[0]]
-            return Linked(text, (Candidate(item, 1.0, 0, "sku"),), (skus[0],))
+            return Linked(text, (Candidate(item, 1.0, 0, 0, "sku"),), (skus[0],))
         query = terms(text)
         words = self._join_compounds(query.words)
         # inside a few products (one order's lines), only their words can name anything
@@ -365,6 +372,7 @@ class CatalogIndex:
         common = common_words()
         weight = {w: max(self.idf[t] for t, _ in resolved[w]) * (COMMON_WEIGHT if w in common else 1.0) for w in named}
         total = sum(weight.values())
+        sequence = [w for w in words if w in named]
         scores: dict[int, float] = defaultdict(float)
         for w in named:
             best_per_product: dict[int, float] = {}
@@ -384,11 +392,14 @@ class CatalogIndex:
             name = self._names[i]
             how = "exact" if name.phrase == phrase else "all_words" if coverage > 1 - 1e-9 else "some_words"
             extra = len([w for w in name.words if w not in named])
-            found.append(Candidate(item, coverage, extra, how))
+            neighbours = set(zip(name.words, name.words[1:]))
+            adjacent = sum(pair in neighbours for pair in zip(sequence, sequence[1:]))
+            found.append(Candidate(item, coverage, extra, adjacent, how))
         found.sort(
             key=lambda c: (
                 c.how != "exact",
                 -round(c.coverage, 9),
+                -c.adjacent,
                 c.extra_words,
                 -c.listing.popularity,
                 not c.listing.in_stock,

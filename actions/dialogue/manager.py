@@ -156,10 +156,17 @@ class Dialogue:
         self.state = state
         self.turn = turn
         self._orders: Optional[list[OrderSummary]] = None
+        self._fell_back = False
 
     # ------------------------------------------------------------------ the turn
 
     def respond(self) -> None:
+        self._fell_back = False
+        self._respond()
+        if not self._fell_back:
+            self.state.fallbacks = 0
+
+    def _respond(self) -> None:
         intent = self.intent()
         if intent == "human_handoff":
             self._drop_everything()
@@ -388,7 +395,10 @@ class Dialogue:
             return values[position]
         if asked in ("item", "product"):
             pool = [str(v) for v in choices.get("pool") or values]  # e.g. every line of the order, not only those shown
-            linked = index_for(self.ctx.uow()).link(self.turn.text, within=pool)
+            index = index_for(self.ctx.uow())
+            if asked == "product" and self._names_another(self.turn.text, pool):
+                return None  # a new question, not a choice
+            linked = index.link(self.turn.text, within=pool)
             one = linked.pick()
             if one is not None:
                 return one.sku
@@ -398,8 +408,6 @@ class Dialogue:
 
     def _on_request(self, intent: str) -> None:
         turn = self.turn
-        if intent != "nlu_fallback":
-            self.state.fallbacks = 0
         if self._follow_up(intent):
             return
         numbers = order_numbers(turn)
@@ -546,6 +554,7 @@ class Dialogue:
             self._run(Task(name, details))
 
     def _fallback(self) -> None:
+        self._fell_back = True
         self.state.fallbacks += 1
         if self.turn.negative or self.state.fallbacks >= 2:
             self.state.fallbacks = 0
@@ -989,10 +998,15 @@ class Dialogue:
 
     def _among_shown(self, query: str, index: Any) -> Optional[Listing]:
         """ "how much are the santas ones" just after a list: the listed product it names."""
-        if not self.state.shown:
+        if not self.state.shown or self._names_another(query, self.state.shown):
             return None
         one: Optional[Listing] = index.link(query, within=self.state.shown).pick()
         return one
+
+    def _names_another(self, text: str, pool: list[str]) -> bool:
+        """Whether ``text`` fits products outside ``pool`` better than any inside it."""
+        best = index_for(self.ctx.uow()).link(text).best_group
+        return bool(best) and not any(c.listing.sku in pool for c in best)
 
     @staticmethod
     def _several(query: str, index: Any) -> list[Listing]:

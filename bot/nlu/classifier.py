@@ -594,11 +594,17 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             ranking = [{"name": str(classes[i]), "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
-            message.set(SECONDARY_INTENTS_KEY, self._clause_intents(message, ranking[0]["name"]), add_to_output=True)
+            message.set(SECONDARY_INTENTS_KEY, self._clause_intents(message), add_to_output=True)
         return messages
 
-    def _clause_intents(self, message: Message, main: str) -> list[dict[str, Any]]:
-        """The confident intents of a message's clauses other than its main intent, best first."""
+    def _clause_intents(self, message: Message) -> list[dict[str, Any]]:
+        """The confident intents of a message's clauses, best first.
+
+        The main intent is among them when a clause states it more clearly
+        than the whole message does ("helo i ordred a teapot last wek and it
+        hasnt come": the whole is unsure, "it hasn't come" is not), so a message
+        the fallback rejects can still be understood from its clearest clause.
+        """
         threshold = self.config["clause_threshold"]
         found = message.get(CLAUSE_VECTORS)
         if not found or not threshold or self.model is None:
@@ -609,6 +615,6 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         for text, row in zip(texts, probs):
             i = int(np.argmax(row))
             name, confidence = str(self.model.classes_[i]), float(row[i])
-            if name != main and confidence >= threshold and confidence > best.get(name, {}).get("confidence", 0.0):
+            if confidence >= threshold and confidence > best.get(name, {}).get("confidence", 0.0):
                 best[name] = {"name": name, "confidence": confidence, "text": text}
         return sorted(best.values(), key=lambda b: -b["confidence"])
