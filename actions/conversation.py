@@ -36,7 +36,9 @@ class ActionSessionStart(Action):
         if customer_id is not None and str(customer_id) != tracker.get_slot("customer_id"):
             events.append(SlotSet("customer_id", str(customer_id)))
             try:
-                account.link_conversation(store.unit_of_work(), tracker.sender_id, customer_id, channel_of(tracker), utcnow())
+                account.link_conversation(
+                    store.unit_of_work(), tracker.sender_id, customer_id, channel_of(tracker), utcnow()
+                )
             except Exception:
                 logger.exception("could not link conversation %s", tracker.sender_id)
         events.append(ActionExecuted("action_listen"))

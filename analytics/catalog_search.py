@@ -55,6 +55,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import defaultdict
@@ -190,7 +191,7 @@ def terms(text: str, *, as_name: bool = False) -> Terms:
     parts = set(words)
     if as_name:
         parts |= pieces
-        parts |= {singular(a + b) for a, b in zip(words, words[1:]) if a.isalpha() and b.isalpha()}
+        parts |= {singular(a + b) for a, b in itertools.pairwise(words) if a.isalpha() and b.isalpha()}
     return Terms(words=tuple(words), parts=frozenset(parts))
 
 
@@ -267,9 +268,7 @@ class Linked:
         top = self.candidates[0]
         if top.how in ("sku", "exact"):
             return (top,)
-        return tuple(
-            c for c in self.candidates if abs(c.coverage - top.coverage) < 1e-9 and c.adjacent == top.adjacent
-        )
+        return tuple(c for c in self.candidates if abs(c.coverage - top.coverage) < 1e-9 and c.adjacent == top.adjacent)
 
     def pick(self) -> Optional[Listing]:
         """The one product the query means, or ``None`` (nothing fits, or several fit equally)."""
@@ -364,7 +363,9 @@ class CatalogIndex:
         query = terms(text)
         words = self._join_compounds(query.words)
         # inside a few products (one order's lines), only their words can name anything
-        members = None if allowed is None else {i for i, item in enumerate(self.listings) if item.sku.upper() in allowed}
+        members = (
+            None if allowed is None else {i for i, item in enumerate(self.listings) if item.sku.upper() in allowed}
+        )
         resolved = {w: self._resolve(w, members) for w in dict.fromkeys(words)}
         named = tuple(w for w, found in resolved.items() if found)
         if not named:
@@ -393,7 +394,7 @@ class CatalogIndex:
             how = "exact" if name.phrase == phrase else "all_words" if coverage > 1 - 1e-9 else "some_words"
             extra = len([w for w in name.words if w not in named])
             neighbours = set(zip(name.words, name.words[1:]))
-            adjacent = sum(pair in neighbours for pair in zip(sequence, sequence[1:]))
+            adjacent = sum(pair in neighbours for pair in itertools.pairwise(sequence))
             found.append(Candidate(item, coverage, extra, adjacent, how))
         found.sort(
             key=lambda c: (

@@ -197,6 +197,7 @@ def offer_accepted(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: 
 #: How long a process reuses the population intervals and the lead-time model of a store.
 FORECAST_CACHE_SECONDS = 900.0
 
+
 @dataclass(frozen=True)
 class _Populations:
     products: IntervalPrior

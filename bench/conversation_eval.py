@@ -238,9 +238,8 @@ def check_turn(turn: dict[str, Any], reply: str, who: dict[str, str]) -> list[st
     for fragment in turn.get("not_says", []):
         if _norm(str(fragment).format(**who)) in said:
             failed.append(f"not_says {fragment!r}")
-    if turn.get("asks"):
-        if "?" not in said or not any(p in said for p in ASKS[turn["asks"]]):
-            failed.append(f"asks {turn['asks']}")
+    if turn.get("asks") and ("?" not in said or not any(p in said for p in ASKS[turn["asks"]])):
+        failed.append(f"asks {turn['asks']}")
     if turn.get("outcome") and not any(p in said for p in OUTCOMES[turn["outcome"]]):
         failed.append(f"outcome {turn['outcome']}")
     return failed
@@ -356,7 +355,8 @@ class Tree:
                 import json, signal, sys, threading
                 from pathlib import Path
                 from bot.serve import start_stack
-                work, model, rasa_port, actions_port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+                work, model = Path(sys.argv[1]), Path(sys.argv[2])
+                rasa_port, actions_port = int(sys.argv[3]), int(sys.argv[4])
                 endpoints = work / "endpoints.yml"
                 endpoints.write_text(json.dumps({"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
                 stack = start_stack(model=model, rasa_port=rasa_port, actions_port=actions_port,
@@ -518,7 +518,9 @@ def main() -> None:
                         for r in results:
                             for n, t in enumerate(r["turns"], 1):
                                 if t["failed"]:
-                                    print(f"  {r['id']} turn {n}: {t['user']!r}\n    -> {t['reply']!r}\n    {t['failed']}")
+                                    print(
+                                        f"  {r['id']} turn {n}: {t['user']!r}\n    -> {t['reply']!r}\n    {t['failed']}"
+                                    )
                     table.append((split, tree.name, s))
     print("\n| split | bot | conversations | task success | turns | turn accuracy |")
     print("|---|---|---:|---:|---:|---:|")

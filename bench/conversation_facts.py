@@ -23,10 +23,32 @@ from sqlalchemy import create_engine, text
 
 # Customers with different histories: many orders, an open order, a parcel on its way,
 # only old orders, a single order. Kept small so the sheet stays readable.
-DEFAULT_CUSTOMERS = (
-    "12748 17841 14646 13694 15189 13468 17315 16779 15694 16954 15910 17754 12680 16000 "
-    "15136 17850 12347 13507 14562 16968 13747 13047 12583 16446"
-).split()
+DEFAULT_CUSTOMERS = [
+    "12748",
+    "17841",
+    "14646",
+    "13694",
+    "15189",
+    "13468",
+    "17315",
+    "16779",
+    "15694",
+    "16954",
+    "15910",
+    "17754",
+    "12680",
+    "16000",
+    "15136",
+    "17850",
+    "12347",
+    "13507",
+    "14562",
+    "16968",
+    "13747",
+    "13047",
+    "12583",
+    "16446",
+]
 
 
 def main() -> None:
@@ -65,11 +87,7 @@ def _customer(db, ref: str, n_orders: int, now: datetime) -> None:  # type: igno
         ).fetchall()
     )
     print(f"## Customer {ref}: {name} <{email}> ({country})")
-    print(
-        f"- tier {tier}, {points:,} points, RFM segment {segment}, lifecycle {lifecycle}"
-        if tier
-        else "- not scored"
-    )
+    print(f"- tier {tier}, {points:,} points, RFM segment {segment}, lifecycle {lifecycle}" if tier else "- not scored")
     print(f"- orders by status: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
     orders = db.execute(
         text(
@@ -90,7 +108,7 @@ def _customer(db, ref: str, n_orders: int, now: datetime) -> None:  # type: igno
         ).fetchall():
             lines[order_id].append((sku, pname, qty, price))
     print(f"- newest {len(orders)} orders (newest first):")
-    for oid, number, status, placed, carrier, tracking, eta, delivered, address in orders:
+    for oid, number, status, placed, carrier, tracking, _eta, delivered, _address in orders:
         placed_at = placed if isinstance(placed, datetime) else datetime.fromisoformat(str(placed))
         age = (now - placed_at).days
         total = sum(float(q) * float(p) for _, _, q, p in lines[oid])
@@ -124,7 +142,7 @@ def _products(db, n: int) -> None:  # type: ignore[no-untyped-def]
         ),
         {"n": n},
     ).fetchall()
-    for sku, name, category, price, units in rows:
+    for sku, name, category, price, _units in rows:
         print(f"- {name} (SKU {sku}, {category}): £{float(price):.2f}")
     print()
 

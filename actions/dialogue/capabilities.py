@@ -128,9 +128,7 @@ def cancel_order(ctx: Context, order: OrderDetail, *, confirmed: bool) -> Memory
     return {"order": order.number}
 
 
-def request_return(
-    ctx: Context, order: OrderDetail, sku: str, reason: str, quantity: Optional[int]
-) -> Memory:
+def request_return(ctx: Context, order: OrderDetail, sku: str, reason: str, quantity: Optional[int]) -> Memory:
     assert ctx.customer_id is not None
     try:
         created = account.request_return(ctx.uow(), ctx.customer_id, order.number, sku, reason, quantity=quantity)
@@ -184,9 +182,7 @@ def _show(ctx: Context, response: str, suggestions: SuggestionList, **variables:
     return True
 
 
-def recommend(
-    ctx: Context, *, max_price: Optional[float], category: Optional[str], mentioned: Sequence[str]
-) -> Memory:
+def recommend(ctx: Context, *, max_price: Optional[float], category: Optional[str], mentioned: Sequence[str]) -> Memory:
     try:
         suggestions = recommendations.recommend_for(
             ctx.uow(), ctx.customer_id, n=5, max_price=max_price, category=category, mentioned_skus=mentioned
@@ -384,7 +380,9 @@ def delete_data(ctx: Context, *, confirmed: bool) -> Memory:
         ctx.say("utter_confirm_delete")
         return {"confirm": {"what": "delete"}}
     request = account.request_deletion(ctx.uow(), ctx.customer_id, channel=ctx.channel)
-    ctx.say("utter_deletion_already_requested" if request.existing else "utter_deletion_requested", request_id=request.id)
+    ctx.say(
+        "utter_deletion_already_requested" if request.existing else "utter_deletion_requested", request_id=request.id
+    )
     return {}
 
 

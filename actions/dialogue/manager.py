@@ -48,18 +48,18 @@ from actions.dialogue import capabilities as can
 from actions.dialogue.context import Context, button
 from actions.dialogue.state import DialogueState, Task
 from actions.dialogue.understand import (
+    ORDER_QUESTION,
+    ORDER_WORDS,
     WEAK_INTENT,
     Turn,
     address_in,
     asks_for_kind,
-    ORDER_QUESTION,
-    ORDER_WORDS,
     asks_price,
-    order_question_of,
     email_in,
     is_correction,
     is_follow_up,
     order_numbers,
+    order_question_of,
     ordinal_choice,
     quantity_in,
     reason_in,
@@ -69,7 +69,7 @@ from actions.dialogue.understand import (
 )
 from analytics import account
 from analytics.account import OrderDetail, OrderSummary
-from analytics.catalog_search import Listing, index_for, name_terms
+from analytics.catalog_search import Listing, index_for, name_terms, terms
 from analytics.errors import IdentityNotVerified, InvalidInput, OrderNotFound
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,12 @@ class Dialogue:
     def _on_confirmation(self, intent: str) -> bool:
         confirm = self.state.confirm or {}
         what = confirm.get("what")
-        same_request = {"cancel": "cancel_order", "delete": "delete_data", "offer": "accept_offer", "handoff": "human_handoff"}
+        same_request = {
+            "cancel": "cancel_order",
+            "delete": "delete_data",
+            "offer": "accept_offer",
+            "handoff": "human_handoff",
+        }
         yes = intent == "affirm" or intent == same_request.get(str(what))
         if yes:
             numbers = order_numbers(self.turn)
@@ -263,9 +268,11 @@ class Dialogue:
         """A confident question of another kind, asked while the bot waits for a yes or no."""
         if intent in ("inform", "nlu_fallback", "affirm", "deny", "human_handoff") or self.turn.confidence < 0.5:
             return False
-        return intent in ("faq", "thank", "bot_challenge", "help") or (
-            intent in SPECS and "identity" not in SPECS[intent].needs
-        ) or intent in ("loyalty_status", "list_orders", "order_status", "track_order", "delivery_estimate")
+        return (
+            intent in ("faq", "thank", "bot_challenge", "help")
+            or (intent in SPECS and "identity" not in SPECS[intent].needs)
+            or intent in ("loyalty_status", "list_orders", "order_status", "track_order", "delivery_estimate")
+        )
 
     def _digress_from_question(self, confirm: dict[str, Any], intent: str) -> None:
         """Answer an aside ("do you accept amex?") and ask the yes/no question again."""
@@ -280,7 +287,9 @@ class Dialogue:
         if what == "cancel" and self.ctx.customer_id is not None:
             order = self._own_order(str(confirm.get("order") or ""))
             if order is not None:
-                self._remember(Task("cancel_order", {"order": order.number}), can.cancel_order(self.ctx, order, confirmed=False))
+                self._remember(
+                    Task("cancel_order", {"order": order.number}), can.cancel_order(self.ctx, order, confirmed=False)
+                )
         elif what == "delete":
             self.ctx.say("utter_confirm_delete")
             self.state.confirm = confirm
@@ -299,7 +308,9 @@ class Dialogue:
         elif what == "cancel" and self.ctx.customer_id is not None:
             order = self._own_order(str(confirm.get("order") or ""))
             if order is not None:
-                self._remember(Task("cancel_order", {"order": order.number}), can.cancel_order(self.ctx, order, confirmed=True))
+                self._remember(
+                    Task("cancel_order", {"order": order.number}), can.cancel_order(self.ctx, order, confirmed=True)
+                )
         elif what == "delete" and self.ctx.customer_id is not None:
             self._remember(Task("delete_data"), can.delete_data(self.ctx, confirmed=True))
         elif what == "offer" and self.ctx.customer_id is not None:
@@ -345,7 +356,12 @@ class Dialogue:
             self.state.choices = None
             self.ctx.say("utter_gave_up_asking", what=SPECS[task.name].label)
             return True
-        self.ctx.say("utter_did_not_get_that")
+        if asked in ("order", "identity_order") and re.search(r"\d{3,}", self.turn.text):
+            self.ctx.say("utter_invalid_order_number")  # digits, but not an order number: say what one looks like
+            if asked == "identity_order":
+                return True
+        else:
+            self.ctx.say("utter_did_not_get_that")
         self._ask(task, asked)
         return True
 
@@ -563,7 +579,9 @@ class Dialogue:
             self.ctx.say("utter_default")
 
     def _offer_human(self, reason: str) -> None:
-        self.ctx.say("utter_offer_human", buttons=[button("Yes, a person please", "affirm"), button("No, thanks", "deny")])
+        self.ctx.say(
+            "utter_offer_human", buttons=[button("Yes, a person please", "affirm"), button("No, thanks", "deny")]
+        )
         self.state.confirm = {"what": "handoff", "reason": reason}
 
     def _handoff(self, reason: str) -> None:
@@ -605,10 +623,10 @@ class Dialogue:
             reason = reason_in(text, whole=asked == "reason")
             if reason:
                 found["reason"] = reason
-        if "item" in needs and (asked in ("", "item", "order") or name == "return_request"):
-            if self._mentions_product(text) or asked == "item":
-                found["item"] = text
-        if "product" in needs and self._mentions_product(text, loose=True):
+        if "item" in needs and (asked == "item" or self._mentions_product(text)):
+            found["item"] = text
+        if "product" in needs and terms(text).words:
+            # any word that is not chat ("a flux capacitor") is looked up, so an unknown product is "not found"
             found["product_query"] = text
             found["kind"] = asks_for_kind(text)
         quantity = quantity_in(turn)
@@ -739,7 +757,10 @@ class Dialogue:
             if one is not None:
                 mentioned.append(one.sku)
         return can.recommend(
-            self.ctx, max_price=task.details.get("max_price"), category=task.details.get("category"), mentioned=mentioned
+            self.ctx,
+            max_price=task.details.get("max_price"),
+            category=task.details.get("category"),
+            mentioned=mentioned,
         )
 
     def _remember(self, task: Task, memory: dict[str, Any]) -> None:
@@ -843,7 +864,9 @@ class Dialogue:
         default = SPECS[task.name].order_default
         if default == "returnable":
             return self._returnable_order(task)
-        if self.state.order and (d.get("refers_back") or task.name in ("order_status", "track_order", "delivery_estimate")):
+        if self.state.order and (
+            d.get("refers_back") or task.name in ("order_status", "track_order", "delivery_estimate")
+        ):
             return self._pin(task, self.state.order)
         recent = self._recent()
         if not recent:
@@ -991,7 +1014,9 @@ class Dialogue:
         if focus is None or len(group) < 2:
             return None
         context = set(name_terms(focus.name).words)
-        overlap = sorted(((len(context & set(name_terms(c.listing.name).words)), c.listing) for c in group), key=lambda x: -x[0])
+        overlap = sorted(
+            ((len(context & set(name_terms(c.listing.name).words)), c.listing) for c in group), key=lambda x: -x[0]
+        )
         if overlap[0][0] > 0 and overlap[0][0] > overlap[1][0]:
             return overlap[0][1]
         return None

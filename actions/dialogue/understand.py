@@ -46,7 +46,9 @@ CORRECTION = re.compile(
     re.IGNORECASE,
 )
 STOP = re.compile(
-    r"\b(?:never ?mind|nevermind|forget (?:it|that|about it)|stop(?: that)?|cancel that|leave it|dont bother|"
+    r"\b(?:never ?mind|nevermind|forget (?:it|that|about it)|"
+    r"stop(?:\s{1,3}(?:that|it|this|now|please))?(?=\s{0,3}[.!]{0,3}\s{0,3}$)|"
+    r"cancel that|leave it|dont bother|"
     r"don't bother|no thanks|not now|doesn'?t matter|nvm)\b",
     re.IGNORECASE,
 )
@@ -54,7 +56,8 @@ STOP = re.compile(
 KIND_QUESTION = re.compile(
     r"\b(?:do|does)\s{1,3}(?:you|u|ya|the shop)(?:\s{1,3}guys)?\s{1,3}(?:sell|have|stock|carry|do|make)\b|"
     r"\bhave\s{1,3}(?:you|u)\s{1,3}got\b|"
-    r"\bgot any\b|\bany\b.{0,40}\b(?:in stock|available|for sale)\b|\b(?:what|which)\s{1,3}(?:kinds?|sorts?|types?)\s{1,3}of\b|"
+    r"\bgot any\b|\bany\b.{0,40}\b(?:in stock|available|for sale)\b|"
+    r"\b(?:what|which)\s{1,3}(?:kinds?|sorts?|types?)\s{1,3}of\b|"
     r"\bshow me (?:your|some|all|the)\b|\bselling\b|\bdo you sell\b|\bis there any\b|\bare there any\b|"
     r"^\s{0,3}(?:u\s{1,3}|you\s{1,3})?(?:sell|stock)\b|\bin stock\b",
     re.IGNORECASE,
@@ -321,7 +324,9 @@ ORDER_QUESTION = re.compile(
     r"delivery|when|come|coming|due)\b|\?",
     re.IGNORECASE,
 )
-TRACKING = re.compile(r"\btracking\b|\btrack\s{1,3}(?:my|the|it|this|that|order|parcel|package|number)\b", re.IGNORECASE)
+TRACKING = re.compile(
+    r"\btracking\b|\btrack\s{1,3}(?:my|the|it|this|that|order|parcel|package|number)\b", re.IGNORECASE
+)
 WHEN = re.compile(r"\b(?:when|arrive|arriving|due|how long)\b", re.IGNORECASE)
 
 
@@ -332,6 +337,7 @@ def order_question_of(text: str) -> str:
     if WHEN.search(text[:MAX_TEXT]):
         return "delivery_estimate"
     return "order_status"
+
 
 #: words of an order question (without the bare question mark of ORDER_QUESTION)
 ORDER_WORDS = re.compile(

@@ -132,9 +132,7 @@ class ProductRepository:
 
     def listing(self) -> list[ProductListing]:
         """Every product with its price, category and popularity (order lines holding it), for the chat's search."""
-        sold = (
-            select(OrderLine.product_id, func.count().label("lines")).group_by(OrderLine.product_id).subquery()
-        )
+        sold = select(OrderLine.product_id, func.count().label("lines")).group_by(OrderLine.product_id).subquery()
         rows = self.session.connection().execute(
             select(
                 Product.id,

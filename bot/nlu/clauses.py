@@ -46,9 +46,7 @@ def clauses(text: str) -> list[str]:
     for piece in pieces:
         if not piece:
             continue
-        if merged and len(WORD.findall(piece)) < MIN_WORDS:
-            merged[-1] = f"{merged[-1]} {piece}"
-        elif merged and len(WORD.findall(merged[-1])) < MIN_WORDS:
+        if (merged and len(WORD.findall(piece)) < MIN_WORDS) or (merged and len(WORD.findall(merged[-1])) < MIN_WORDS):
             merged[-1] = f"{merged[-1]} {piece}"
         else:
             merged.append(piece)

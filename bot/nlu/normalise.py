@@ -190,9 +190,7 @@ class Normaliser:
             self._common = frozenset(w for w, _ in ranked[: self.common_words])
 
     @classmethod
-    def from_texts(
-        cls, texts: Iterable[str], extra_words: Iterable[str] = (), common_words: int = 15000
-    ) -> Normaliser:
+    def from_texts(cls, texts: Iterable[str], extra_words: Iterable[str] = (), common_words: int = 15000) -> Normaliser:
         """A normaliser whose vocabulary is the words of ``texts`` (counted) and ``extra_words``."""
         counts: Counter[str] = Counter()
         for text in texts:
@@ -239,10 +237,7 @@ class Normaliser:
             pieces = [chunk] if chunk.isspace() or VERBATIM.search(chunk) else TOKEN.findall(chunk)
             verbatim = len(pieces) == 1 and pieces[0] == chunk and (chunk.isspace() or bool(VERBATIM.search(chunk)))
             for piece in pieces:
-                if not verbatim and piece[0].isalpha():
-                    new = self.correct(piece.lower().replace("’", "'"))
-                else:
-                    new = piece
+                new = self.correct(piece.lower().replace("’", "'")) if not verbatim and piece[0].isalpha() else piece
                 spans.append(Span(at, at + len(new), pos, pos + len(piece), new.lower() == piece.lower()))
                 out.append(new)
                 at += len(new)

@@ -8,8 +8,8 @@ ranking. This module reads that table directly with SQLAlchemy (no Rasa
 import) and flags a customer message when
 
 - ``low_confidence``: the best intent's confidence is below ``min_confidence``;
-- ``fallback``: the NLU fell back (``nlu_fallback``) or the bot answered it
-  with a fallback action;
+- ``fallback``: the NLU fell back (``nlu_fallback``), or the bot answered it
+  with a fallback action or asked to rephrase (``utter_default``);
 - ``rephrase``: it follows a misunderstood message (one of the two above) of
   the same conversation within ``rephrase_seconds``: the customer said it
   again in other words. The misunderstood message gets ``rephrased``, and the
@@ -53,7 +53,7 @@ from typing import Any, Optional
 
 import numpy as np
 import yaml
-from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, Text, case, select
+from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, Text, and_, case, or_, select
 
 from analytics.errors import InvalidInput
 from analytics.privacy import mask_name, mask_text
@@ -76,6 +76,8 @@ FALLBACK_INTENT = "nlu_fallback"
 FALLBACK_ACTIONS = frozenset(
     {"action_default_fallback", "action_handle_fallback", "action_two_stage_fallback", "utter_ask_rephrase"}
 )
+#: Responses that say the bot did not understand (see _rows).
+FALLBACK_RESPONSES = ("utter_default",)
 HANDOFF_INTENTS = frozenset({"human_handoff"})
 HANDOFF_ACTIONS = frozenset({"action_handoff"})
 #: A handoff right after these is not a sign that they were misunderstood.
@@ -218,7 +220,12 @@ def _slot_name(data: Optional[str]) -> Optional[str]:
 
 
 def _rows(engine: Engine, since: Optional[datetime]) -> Iterator[Any]:
-    wanted = events.c.type_name.in_(("user", "action", "slot", "pause"))
+    # the bot's "sorry, I didn't understand" (every message goes to one action, action_respond, whose
+    # replies say what it did): only those bot events are read, by a text match on their JSON
+    rephrase = or_(*(events.c.data.like(f'%"utter_action": "{name}"%') for name in FALLBACK_RESPONSES))
+    wanted = or_(
+        events.c.type_name.in_(("user", "action", "slot", "pause")), and_(events.c.type_name == "bot", rephrase)
+    )
     # only user and slot events need their JSON: leave the rest in the database
     data = case((events.c.type_name.in_(("user", "slot")), events.c.data), else_=None).label("data")
     query = select(events.c.id, events.c.sender_id, events.c.type_name, events.c.timestamp, events.c.action_name, data)
@@ -253,7 +260,7 @@ def _conversation_turns(rows: Iterable[Any]) -> tuple[list[_Turn], set[str]]:
             continue
         elif kind == "pause" or row.action_name in HANDOFF_ACTIONS:
             turns[-1].handoff = True
-        elif row.action_name in FALLBACK_ACTIONS:
+        elif row.action_name in FALLBACK_ACTIONS or kind == "bot":
             turns[-1].fell_back = True
     return turns, names
 

@@ -51,6 +51,7 @@ class Turn:
     at: Optional[float] = None  # seconds after the conversation started
     slots: dict[str, str] = field(default_factory=dict)
     paused: bool = False  # an agent took over (a `pause` event) after the bot's answer
+    said: Sequence[str] = ()  # responses of the bot's messages (metadata.utter_action), as action_respond sends them
 
 
 def rasa_rows(sender: str, turns: Sequence[Turn], start: float = START) -> list[dict[str, Any]]:
@@ -89,6 +90,8 @@ def rasa_rows(sender: str, turns: Sequence[Turn], start: float = START) -> list[
         for action in turn.actions:
             add("action", ts + 0.1, {"name": action}, action=action)
             add("bot", ts + 0.1, {"text": "..."})
+        for response in turn.said:
+            add("bot", ts + 0.1, {"text": "...", "data": {}, "metadata": {"utter_action": response}})
         if turn.paused:
             add("pause", ts + 0.2, {})
         add("action", ts + 0.2, {"name": "action_listen"}, action="action_listen")
@@ -149,6 +152,23 @@ def test_a_fallback_shows_what_the_classifier_thought_not_nlu_fallback(tracker: 
 def test_a_confident_message_the_bot_answered_with_a_fallback_action_is_listed(tracker: Engine) -> None:
     store(tracker, {"c1": [Turn("yes the blue one", "affirm", 0.93, actions=["action_default_fallback"])]})
     assert flagged_texts(tracker) == {"yes the blue one": ("fallback",)}
+
+
+def test_a_message_the_bot_asked_to_rephrase_is_listed_as_a_fallback(tracker: Engine) -> None:
+    store(
+        tracker,
+        {
+            "c1": [
+                Turn("zzq blorf", "inform", 0.81, actions=["action_respond"], said=["utter_default"]),
+                Turn(
+                    "where is order 581474", "order_status", 0.97, actions=["action_respond"], said=["utter_tracking"]
+                ),
+            ]
+        },
+    )
+    flagged = flagged_texts(tracker)
+    assert flagged.pop("zzq blorf") == ("fallback", "rephrased")
+    assert list(flagged.values()) == [("rephrase",)]  # the next message, said in other words
 
 
 def test_a_rephrasing_is_flagged_and_its_intent_becomes_the_suggestion(tracker: Engine) -> None:

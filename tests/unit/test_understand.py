@@ -1,0 +1,100 @@
+"""Details customers give in passing (actions/dialogue/understand.py): addresses, reasons, orders, cues."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from actions.dialogue.understand import (
+    Turn,
+    address_in,
+    asks_for_kind,
+    email_in,
+    is_correction,
+    is_follow_up,
+    order_numbers,
+    ordinal_choice,
+    reason_in,
+    says_latest,
+    wants_to_stop,
+)
+
+
+def turn(text: str, **entities: str) -> Turn:
+    return Turn.from_parse(
+        {"text": text, "intent": {"name": "inform", "confidence": 0.9}, "entities": [
+            {"entity": k, "value": v, "start": 0, "end": len(v)} for k, v in entities.items()
+        ]}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("message", "address"),
+    [
+        (
+            "please change the delivery address of order 581580 to 12 High Street, Leeds LS1 4AB",
+            "12 High Street, Leeds LS1 4AB",
+        ),
+        ("can you send it to 10 Downing St, London SW1A 2AA instead", "10 Downing St, London SW1A 2AA"),
+        ("my new address is flat 2, 5 Park Road, Bristol BS1 4DJ thanks", "flat 2, 5 Park Road, Bristol BS1 4DJ"),
+        ("change adress for 581580 pls its 7 Elm Close Manchester M1 1AE", "7 Elm Close Manchester M1 1AE"),
+    ],
+)
+def test_an_address_is_found_in_a_request_up_to_its_postcode(message: str, address: str) -> None:
+    assert address_in(message) == address
+
+
+def test_an_answer_to_the_address_question_is_the_address_and_no_postcode_is_no_address() -> None:
+    assert (
+        address_in("Rose Cottage, Lower Street, Bath BA1 2AB", whole=True) == "Rose Cottage, Lower Street, Bath BA1 2AB"
+    )
+    assert address_in("send it to my mum's house please") is None
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("I want to return the jam jar from my last order, it was chipped", "it was chipped"),
+        ("return 2 lunch bags from 580611 because they arrived damaged", "because they arrived damaged"),
+        ("can i return the advent calendar from that one then, we got too many", "we got too many"),
+        ("i want to return the hand warmers from it, they dont heat up", "they dont heat up"),
+    ],
+)
+def test_a_reason_given_up_front_is_found(message: str, reason: str) -> None:
+    assert reason_in(message) == reason
+
+
+def test_a_request_without_a_reason_has_none_but_any_answer_to_the_question_is_one() -> None:
+    assert reason_in("i want to return the teapot from 580611") is None
+    assert reason_in("changed my mind", whole=True) == "changed my mind"
+
+
+def test_order_numbers_are_six_digits_not_prices_or_postcodes() -> None:
+    assert order_numbers(turn("tracking for 580744 and 580745 pls")) == ["580744", "580745"]
+    assert order_numbers(turn("it cost £123456.50 and my postcode is M1 1AE")) == []
+    assert order_numbers(turn("#581580", order_number="581580")) == ["581580"]
+
+
+def test_emails_last_orders_and_cues() -> None:
+    assert email_in(turn("it's Hugo.Moreau.12748@example.com, order 581502")) == "Hugo.Moreau.12748@example.com"
+    assert says_latest("whre is my latest oder") and says_latest("my most recent parcel")
+    assert not says_latest("where is my order")
+    assert is_follow_up("and what about 581473?") and is_follow_up("ok and order 536365")
+    assert is_correction("sorry, I meant 581473") and is_correction("no, 581473")
+    assert wants_to_stop("never mind") and wants_to_stop("forget it") and not wants_to_stop("stop my order 581580")
+    assert asks_for_kind("do you sell christmas lights?") and asks_for_kind("sell hand warmers?")
+    assert not asks_for_kind("how much is the red teapot")
+
+
+def test_a_choice_by_position() -> None:
+    assert ordinal_choice("the second one", 3) == 1 and ordinal_choice("2", 3) == 1
+    assert ordinal_choice("the last one please", 3) == 2 and ordinal_choice("number 5", 3) is None
+
+
+def test_every_expression_is_linear_in_the_message() -> None:
+    hostile = ("a." * 50_000) + ("1" * 20_000) + ("@" * 10_000)
+    started = time.process_time()
+    email_in(turn(hostile)), order_numbers(turn(hostile)), address_in(hostile), reason_in(hostile)
+    is_follow_up(hostile), is_correction(hostile), wants_to_stop(hostile), asks_for_kind(hostile)
+    assert time.process_time() - started < 5  # quadratic expressions take minutes on this input
