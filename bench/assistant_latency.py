@@ -10,9 +10,14 @@ the action server and the Rasa server on free ports with the given model
 
 With ``--moodbot`` the same measurements run on Rasa's own starter bot
 (``rasa init``: the moodbot, trained here) in the same run, as the peer.
-Medians and 95th percentiles; machines are shared, so compare ratios.
+With ``--baseline REV`` the project as it was at a git revision is trained,
+seeded and started beside this checkout (``bench/conversation_eval.py``'s
+worktrees), and requests alternate between the two stacks, so both see the
+same machine at the same moments. Medians and 95th percentiles; machines are
+shared, so compare ratios.
 
     .venv/bin/python bench/assistant_latency.py [--model models/x.tar.gz] [--n 200] [--moodbot]
+    .venv/bin/python bench/assistant_latency.py --baseline 4921ad6 [--model ...] [--baseline-model ...]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 import requests
 
@@ -93,8 +100,6 @@ def ours(model: Path, n: int, work: Path) -> dict[str, object]:
         "CRM_TOKEN_SECRET": "bench-" + "a1" * 24,
     }
     subprocess.run([sys.executable, "-m", "bot.cli", "seed"], cwd=ROOT, env={**os.environ, **env}, check=True)
-    import sqlite3
-
     with sqlite3.connect(work / "store.sqlite3") as db:
         (customer_id,) = db.execute("select id from customers where external_ref = '12748'").fetchone()
     settings = Settings(CRM_TOKEN_SECRET=env["CRM_TOKEN_SECRET"], CRM_VAR_DIR=env["CRM_VAR_DIR"])
@@ -164,12 +169,71 @@ def moodbot(n: int, work: Path) -> dict[str, object]:
         proc.wait(timeout=30)
 
 
+def side_by_side(baseline: str, model: Optional[Path], baseline_model: Optional[Path], n: int) -> dict[str, object]:
+    """This checkout and ``baseline`` running at once; each request goes to both, in alternating order."""
+    from bench.conversation_eval import sign, trees
+
+    with trees(baseline, model, baseline_model) as (old, new):
+        for tree in (old, new):
+            tree.prepare()
+        with old.servers() as old_url, new.servers() as new_url:
+            tokens = {}
+            for tree in (old, new):
+                with sqlite3.connect(tree.store) as db:
+                    (customer_id,) = db.execute("select id from customers where external_ref = '12748'").fetchone()
+                tokens[tree.name] = sign(str(customer_id))
+            stacks = [(old.name, old_url), (new.name, new_url)]
+            samples: dict[str, dict[str, list[float]]] = {name: {"parse": [], "turn": []} for name, _ in stacks}
+            for i in range(n + 5):
+                for name, url in stacks if i % 2 == 0 else reversed(stacks):
+                    started = time.perf_counter()
+                    requests.post(f"{url}/model/parse", json={"text": MESSAGES[i % len(MESSAGES)]}, timeout=30)
+                    parse = (time.perf_counter() - started) * 1000
+                    started = time.perf_counter()
+                    reply = requests.post(
+                        f"{url}/webhooks/rest/webhook",
+                        json={"sender": f"bench-{i // 3}", "message": TURNS[i % len(TURNS)],
+                              "metadata": {"customer_token": tokens[name]}},
+                        timeout=30,
+                    )  # fmt: skip
+                    turn = (time.perf_counter() - started) * 1000
+                    assert reply.ok and reply.json(), f"{name} did not answer"
+                    if i >= 5:  # warm-up
+                        samples[name]["parse"].append(parse)
+                        samples[name]["turn"].append(turn)
+    return {name: {kind: summary(values) for kind, values in kinds.items()} for name, kinds in samples.items()}
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
+        "n": len(samples),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--moodbot", action="store_true", help="also measure Rasa's starter bot in the same run")
+    parser.add_argument("--baseline", help="also measure the project at this git revision, side by side")
+    parser.add_argument("--baseline-model", type=Path, help="the baseline's trained model (default: train one)")
     args = parser.parse_args()
+    if args.baseline:
+        results = side_by_side(
+            args.baseline,
+            args.model.resolve() if args.model else None,
+            args.baseline_model.resolve() if args.baseline_model else None,
+            args.n,
+        )
+        print(f"{'bot':22} {'parse p50':>10} {'parse p95':>10} {'turn p50':>10} {'turn p95':>10}")
+        for name, r in results.items():
+            p, t = r["parse"], r["turn"]  # type: ignore[index]
+            print(f"{name:22} {p['p50_ms']:>10} {p['p95_ms']:>10} {t['p50_ms']:>10} {t['p95_ms']:>10}")
+        print(json.dumps(results))
+        return
     model = args.model or newest_model()
     work = Path(tempfile.mkdtemp(prefix="crm-latency-"))
     try:

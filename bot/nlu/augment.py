@@ -13,8 +13,10 @@
    "what goes with it" question.
 
 Both use a seed, so a training run is reproducible. The copies carry no
-entities and are flagged (:data:`bot.nlu.spelling.AUGMENTED`), so entity
-extractors and the spelling vocabulary ignore them. At run time the component
+entities and are flagged (:data:`bot.nlu.spelling.AUGMENTED`, whose value is
+the text they were made from), so entity extractors and the spelling
+vocabulary ignore them and the classifier calibrates them in the fold of
+their original. At run time the component
 does nothing.
 
 ``bench/nlu_robustness.py`` chose the number of copies on a validation split
@@ -120,7 +122,7 @@ class TypoAugmenter(GraphComponent):
                     out += [text[at : e["start"]], rng.choice(phrases)]
                     at = e["end"]
                 out.append(text[at:])
-                copies.append(Message(data={TEXT: "".join(out), INTENT: intent, AUGMENTED: True}))
+                copies.append(Message(data={TEXT: "".join(out), INTENT: intent, AUGMENTED: text}))
         return copies
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -140,7 +142,7 @@ class TypoAugmenter(GraphComponent):
                 if noisy in seen:
                     continue
                 seen.add(noisy)
-                data = {TEXT: noisy, INTENT: intent, AUGMENTED: True}
+                data = {TEXT: noisy, INTENT: intent, AUGMENTED: text}
                 if example.get(INTENT_RESPONSE_KEY):  # an FAQ: the response selector learns the typed copy too
                     data[INTENT_RESPONSE_KEY] = example.get(INTENT_RESPONSE_KEY)
                 copies.append(Message(data=data))

@@ -81,7 +81,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
 
 from bot.nlu.minilm import CLAUSE_VECTORS
-from bot.nlu.spelling import classification_text
+from bot.nlu.spelling import AUGMENTED, classification_text
 
 logger = logging.getLogger(__name__)
 
@@ -155,19 +155,27 @@ class _Tfidf:
         return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
 
-def _class_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+def _class_folds(
+    labels: np.ndarray, n_folds: int, seed: int, groups: Optional[Sequence[str]] = None
+) -> np.ndarray:
     """Fold number per example: each class dealt round-robin, in a seeded random order.
 
     Unlike scikit-learn's StratifiedKFold this accepts classes smaller than
     the number of folds (they are then missing from some folds' training part).
+    With ``groups``, examples of one group (a training example and its noisy
+    copies) share a fold: a copy scored by a model that saw its original would
+    look easier than a new message, and calibrate the confidences too high.
     """
     rng = np.random.default_rng(seed)
     folds = np.empty(len(labels), dtype=np.int64)
+    keys = np.asarray(groups if groups is not None else [str(i) for i in range(len(labels))], dtype=object)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        rng.shuffle(members)
+        unique = list(dict.fromkeys(keys[members]))
+        order = rng.permutation(len(unique))
         start = int(rng.integers(n_folds))
-        folds[members] = (start + np.arange(len(members))) % n_folds
+        fold_of = {unique[i]: (start + rank) % n_folds for rank, i in enumerate(order)}
+        folds[members] = [fold_of[k] for k in keys[members]]
     return folds
 
 
@@ -237,7 +245,13 @@ class LinearIntentModel:
 
     # -- fitting ---------------------------------------------------------------
 
-    def fit(self, texts: Sequence[str], dense: Optional[np.ndarray], labels: Sequence[str]) -> LinearIntentModel:
+    def fit(
+        self,
+        texts: Sequence[str],
+        dense: Optional[np.ndarray],
+        labels: Sequence[str],
+        groups: Optional[Sequence[str]] = None,
+    ) -> LinearIntentModel:
         """Fit the vocabularies, the SVM and the confidence temperature.
 
         Parameters
@@ -248,6 +262,9 @@ class LinearIntentModel:
             Their sentence vectors (None: n-grams only).
         labels : sequence of str
             Their intents.
+        groups : sequence of str, optional
+            A group key per message (e.g. the example a noisy copy was made
+            from): a group stays in one calibration fold.
         """
         texts, dense, y = self._validate(texts, dense, labels)
         if self.calibration_folds < 2:
@@ -259,7 +276,7 @@ class LinearIntentModel:
             self._fit_single_class()
             return self
         self._fit_scorer(texts, dense, y)
-        self.none_score_, self.inverse_temperature_ = self._fit_calibration(texts, dense, y)
+        self.none_score_, self.inverse_temperature_ = self._fit_calibration(texts, dense, y, groups)
         return self
 
     def _validate(
@@ -318,9 +335,11 @@ class LinearIntentModel:
         self.intercept_ = np.zeros(1, dtype=np.float32)
         self.none_score_, self.inverse_temperature_ = DEFAULT_NONE_SCORE, DEFAULT_INVERSE_TEMPERATURE
 
-    def _fit_calibration(self, texts: list[str], dense: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    def _fit_calibration(
+        self, texts: list[str], dense: np.ndarray, y: np.ndarray, groups: Optional[Sequence[str]] = None
+    ) -> tuple[float, float]:
         """The "none" score and the inverse temperature, from out-of-fold scores."""
-        folds = _class_folds(y, self.calibration_folds, self.random_state)
+        folds = _class_folds(y, self.calibration_folds, self.random_state, groups)
         logits: list[np.ndarray] = []
         truths: list[np.ndarray] = []
         for fold in range(self.calibration_folds):
@@ -554,7 +573,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return self._resource
         texts = [classification_text(e) for e in examples]
         labels = [e.get(INTENT) for e in examples]
-        self.model = self._new_model().fit(texts, self._dense(examples), labels)
+        # a training copy (bot.nlu.augment) stays in the calibration fold of the example it was made from
+        groups = [str(e.get(AUGMENTED) if isinstance(e.get(AUGMENTED), str) else e.get(TEXT)) for e in examples]
+        self.model = self._new_model().fit(texts, self._dense(examples), labels, groups)
         with self._model_storage.write_to(self._resource) as directory:
             self.model.save(Path(directory))
         return self._resource

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 SKIPPED_ACTIONS = {"action_listen", "action_session_start"}
-SKIPPED_SLOTS = {"session_started_metadata"}
+#: the dialogue state is the action server's business (influences no prediction) and changes every turn
+SKIPPED_SLOTS = {"session_started_metadata", "dialogue"}
 
 
 def annotate(text: str, entities: list[dict[str, Any]]) -> str:
