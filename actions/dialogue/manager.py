@@ -490,7 +490,8 @@ class Dialogue:
         turn = self.turn
         cue = is_follow_up(turn.text) or is_correction(turn.text)
         if last.name == "faq":
-            if cue and intent in ("inform", "nlu_fallback") and last.details.get("response"):
+            short = len(turn.text.split()) <= 6  # "and to australia?" after the shipping answer
+            if cue and short and intent in ("inform", "nlu_fallback", "out_of_scope") and last.details.get("response"):
                 self.ctx.say(str(last.details["response"]))
                 return True
             return False
@@ -1030,8 +1031,10 @@ class Dialogue:
 
     def _names_another(self, text: str, pool: list[str]) -> bool:
         """Whether ``text`` fits products outside ``pool`` better than any inside it."""
-        best = index_for(self.ctx.uow()).link(text).best_group
-        return bool(best) and not any(c.listing.sku in pool for c in best)
+        linked = index_for(self.ctx.uow()).link(text)
+        best = linked.best_group
+        # "the red one" names nothing by itself (one everyday word): it can only pick from the pool
+        return linked.names_something and bool(best) and not any(c.listing.sku in pool for c in best)
 
     @staticmethod
     def _several(query: str, index: Any) -> list[Listing]:

@@ -181,6 +181,19 @@ pipeline:
 policies: []
 """
 
+# the same pipeline with the spelling normaliser and training copies (as config.yml can have them)
+CONFIG_TYPED = CONFIG.replace(
+    "  - name: WhitespaceTokenizer\n",
+    "  - name: bot.nlu.augment.TypoAugmenter\n    copies: 1\n"
+    "  - name: bot.nlu.spelling.SpellingNormaliser\n  - name: WhitespaceTokenizer\n",
+)
+TYPED = {
+    "whre is my oder": ("order_status", "where is my order"),
+    "i want to retrun an iten": ("return_item", "i want to return an item"),
+    "helo": ("greet", "hello"),
+}
+TWO_REQUESTS = "where is my order and what are your opening hours?"
+
 PARAPHRASES = {
     "hey, good evening": "greet",
     "ok bye for now": "goodbye",
@@ -219,6 +232,9 @@ RASA_SCRIPT = textwrap.dedent(
 
     first = asyncio.run(parse_all(Agent.load(model)))
     second = asyncio.run(parse_all(Agent.load(model)))
+    typed_model = train_nlu(str(work / "config_typed.yml"), str(work / "nlu.yml"), str(work / "models"), fixed_model_name="t")
+    typed_agent = Agent.load(typed_model)
+    typed = [asyncio.run(typed_agent.parse_message(text)) for text in spec["typed"]]
 
     message = Message(data={TEXT: "where's my parcel, please?"})
     WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process([message])
@@ -240,6 +256,7 @@ RASA_SCRIPT = textwrap.dedent(
         "sentence_shape": list(sentence.features.shape),
         "sentence_equals_encoder": bool(np.allclose(sentence.features[0], load_encoder().encode([message.get(TEXT)])[0], atol=1e-6)),
         "refits_identical": bool(np.array_equal(fits[0], fits[1])),
+        "typed": [{k: p.get(k) for k in ("intent", "text_normalised", "secondary_intents")} for p in typed],
     }))
     """
 )
@@ -252,8 +269,15 @@ def rasa_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("nlu")
     (work / "nlu.yml").write_text(TRAINING_DATA)
     (work / "config.yml").write_text(CONFIG)
+    (work / "config_typed.yml").write_text(CONFIG_TYPED)
     (work / "spec.json").write_text(
-        json.dumps({"messages": [*PARAPHRASES, *GIBBERISH], "reference": REFERENCE_SENTENCES})
+        json.dumps(
+            {
+                "messages": [*PARAPHRASES, *GIBBERISH],
+                "reference": REFERENCE_SENTENCES,
+                "typed": [*TYPED, TWO_REQUESTS],
+            }
+        )
     )
     (work / "run.py").write_text(RASA_SCRIPT)
     env = quiet_rasa_env({"RASA_CACHE_DIRECTORY": str(work / "cache"), "OMP_NUM_THREADS": "1"})
@@ -346,3 +370,20 @@ def test_the_featurizer_sets_one_row_per_rasa_token_and_the_sentence_vector(rasa
     assert rasa_report["sequence_shape"] == [rasa_report["tokens"], 384]
     assert rasa_report["sentence_shape"] == [1, 384]
     assert rasa_report["sentence_equals_encoder"]
+
+
+@needs_rasa_env
+@pytest.mark.slow
+@pytest.mark.parametrize(("text", "expected"), TYPED.items())
+def test_typos_are_normalised_for_the_classifier_and_understood(
+    rasa_report: dict[str, Any], text: str, expected: tuple[str, str]
+) -> None:
+    result = rasa_report["typed"][list(TYPED).index(text)]
+    assert (result["intent"]["name"], result["text_normalised"]) == expected
+
+
+@needs_rasa_env
+@pytest.mark.slow
+def test_each_request_of_a_message_is_scored_on_its_own(rasa_report: dict[str, Any]) -> None:
+    secondary = {s["name"] for s in rasa_report["typed"][-1]["secondary_intents"]}
+    assert {"order_status", "faq"} <= secondary
