@@ -78,6 +78,8 @@ FUZZY_MIN = 80
 COMMON_WORDS = 500
 COMMON_WEIGHT = 0.1
 EVERYDAY_WORDS = 5000
+#: Words of a purpose phrase ("... for the front door") weigh this much: the product comes before "for".
+PURPOSE_WEIGHT = 0.3
 #: A single best candidate must cover at least this much of the query ...
 MIN_COVERAGE = 0.5
 #: ... and lead the next by this much, to be *the* product meant.
@@ -98,6 +100,8 @@ STOPWORDS = frozenset(
         *("return", "back", "send", "bought", "buying", "recommend", "suggest", "ideas", "idea", "gift", "gifts"),
         *("hi", "hello", "thanks", "thank", "pls", "plz", "u", "ur", "im", "ive", "dont", "was", "were", "be"),
         *("carry", "stock", "guys", "please", "pleas", "cheers", "much", "cost", "worth", "priced"),
+        *("btw", "though", "tho", "then", "now", "ok", "okay", "hmm", "um", "but", "so", "just", "really"),
+        *("very", "too", "bit", "quite", "maybe", "perhaps", "still", "yet", "even", "actually", "yes", "no"),
     }
 )
 #: Phrases that name one thing in different ways, mapped to one term. "T-LIGHT" is
@@ -371,7 +375,13 @@ class CatalogIndex:
         if not named:
             return Linked(text, (), ())
         common = common_words()
-        weight = {w: max(self.idf[t] for t, _ in resolved[w]) * (COMMON_WEIGHT if w in common else 1.0) for w in named}
+        purpose = set(_after_for(text))
+        weight = {
+            w: max(self.idf[t] for t, _ in resolved[w])
+            * (COMMON_WEIGHT if w in common else 1.0)
+            * (PURPOSE_WEIGHT if w in purpose else 1.0)
+            for w in named
+        }
         total = sum(weight.values())
         sequence = [w for w in words if w in named]
         scores: dict[int, float] = defaultdict(float)
@@ -408,6 +418,12 @@ class CatalogIndex:
             )
         )
         return Linked(text, tuple(found[:limit]), named)
+
+
+def _after_for(text: str) -> list[str]:
+    """Terms of the purpose phrase in "wreaths for the front door", "a lamp for a kids room"."""
+    found = re.search(r"\bfor\b(.{1,60})", text.lower())
+    return list(terms(found.group(1)).words) if found else []
 
 
 def best_known(listings: Sequence[Listing], limit: int) -> list[Listing]:

@@ -244,8 +244,12 @@ def product_info(ctx: Context, item: Listing) -> Memory:
     return {"product": item.sku}
 
 
-def products_of_kind(ctx: Context, items: Sequence[Listing]) -> Memory:
-    """ "Do you sell christmas lights?": yes, with a short list and prices."""
+def products_of_kind(ctx: Context, items: Sequence[Listing], pool: Sequence[str] = ()) -> Memory:
+    """ "Do you sell christmas lights?": yes, with a short list and prices.
+
+    ``pool``: the SKUs of every product of the kind (the list shows a few), so
+    "how much is the strawberry one" next can pick any of them.
+    """
     ctx.say("utter_products_of_kind", items=bullet_list(product_line(i) for i in items))
     ctx.show(
         {
@@ -255,7 +259,7 @@ def products_of_kind(ctx: Context, items: Sequence[Listing]) -> Memory:
             ]
         }
     )
-    return {"shown": [i.sku for i in items]}
+    return {"shown": list(dict.fromkeys([*(i.sku for i in items), *pool]))[:40]}
 
 
 def which_product(ctx: Context, items: Sequence[Listing]) -> Memory:

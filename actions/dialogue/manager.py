@@ -101,7 +101,14 @@ SMALL_TALK = {
     "help": "utter_help",
 }
 RECENT_ORDERS = 10
+THANKS = re.compile(r"\b(?:thanks|thank you|thank u|thx|ty|cheers|ta|much appreciated|appreciate it)\b", re.IGNORECASE)
+BYE = re.compile(
+    r"\b(?:bye|goodbye|ta-?ra|see ya|see you|laters|cya|that'?s all|that'?s it|that'?s everything)\b", re.I
+)
 CHEAPER = re.compile(r"\b(?:cheaper|less expensive|under|below|less than|budget|another|other|more)\b", re.IGNORECASE)
+ORDER_QUESTIONS = ("order_status", "track_order", "delivery_estimate")
+#: details a corrected order number keeps
+KEPT_FOR_CORRECTION = frozenset({"item", "item_sku", "reason", "address", "quantity"})
 #: requests that end with a yes/no question
 ASKS_YES_NO = frozenset({"ask_offers", "cancel_order", "delete_data"})
 
@@ -223,6 +230,10 @@ class Dialogue:
                 return name
             if name in ("goodbye", "thank", "greet") and len(turn.text.split()) <= 8:
                 return name
+        if THANKS.search(turn.text) and len(turn.text.split()) <= 10:
+            return "goodbye" if BYE.search(turn.text) else "thank"  # "found it in the shed lol thanks a bunch"
+        if BYE.search(turn.text) and len(turn.text.split()) <= 8:
+            return "goodbye"
         if says_latest(turn.text):
             return name if name in ORDER_INTENTS else "order_status"
         if self.state.order and refers_back(turn.text) and ORDER_WORDS.search(turn.text):
@@ -388,6 +399,8 @@ class Dialogue:
         before = len(self.ctx.replies)
         self._on_request(intent)
         self._secondary(intent)
+        if pending.name in PRODUCT_INTENTS and intent in PRODUCT_INTENTS:
+            return  # a new product question: "which one did you mean?" is moot
         if self.state.task is not None or self.state.confirm is not None or self._paused():
             self.ctx.replies.insert(before, {"response": "utter_put_aside", "what": SPECS[pending.name].label})
             return
@@ -428,8 +441,14 @@ class Dialogue:
             return
         numbers = order_numbers(turn)
         if intent in ("order_status", "track_order", "delivery_estimate") and len(numbers) > 1:
-            for number in numbers[:3]:  # "tracking for 580744 and 580745"
-                self._run(Task(intent, {**self._details(intent), "order": number}))
+            for number in numbers[
+                :3
+            ]:  # "tracking for 580744 and 580745", "where is 581449 and the tracking for 581473"
+                asked = next(
+                    (n for n, _, clause in turn.secondary if number in clause and n in ORDER_QUESTIONS),
+                    self._question_about(number, intent),
+                )
+                self._run(Task(asked, {**self._details(asked), "order": number}))
         elif intent in SPECS:
             self._run(Task(intent, self._details(intent)))
         elif intent == "greet":
@@ -518,10 +537,18 @@ class Dialogue:
             kept = {k: v for k, v in last.details.items() if k in ("category", "max_price")}
             self._run(Task("recommend_products", {**kept, **self._details("recommend_products")}))
             return True
-        if follows == "product" and plain and self._mentions_product(turn.text):
-            self._run(Task(last.name, self._details(last.name)))
+        if follows == "product" and plain and self._mentions_product(turn.text, loose=cue):
+            # "and the green?": the same question about a product of the same kind
+            self._run(Task(last.name, {**self._details(last.name), "kind": bool(last.details.get("kind"))}))
             return True
         return False
+
+    def _question_about(self, number: str, default: str) -> str:
+        """The order question of the part of the message that holds ``number`` ("where is 581449 and ...")."""
+        for part in re.split(r"\band\b|[,;?]", self.turn.text):
+            if number in part and ORDER_WORDS.search(part):
+                return order_question_of(part)
+        return default
 
     def _named_order_question(self, default: str) -> str:
         """The order question the message names itself, if the NLU sees one (else ``default``)."""
@@ -765,7 +792,11 @@ class Dialogue:
         )
 
     def _remember(self, task: Task, memory: dict[str, Any]) -> None:
-        kept = {k: v for k, v in task.details.items() if k not in ("email", "identity_order", "refers_back", "then")}
+        kept = {
+            k: v
+            for k, v in task.details.items()
+            if k not in ("email", "identity_order", "refers_back", "then", "tried")
+        }
         self.state.last = Task(task.name, kept)
         if memory.get("order"):
             self.state.order = memory["order"]
@@ -792,6 +823,12 @@ class Dialogue:
             return False
         email = task.details.get("email")
         number = task.details.get("identity_order") or task.details.get("order")
+        tried = task.details.get("tried") or {}
+        # a retry that corrects one half ("sorry, that's my old email, try ...") keeps the other half
+        if email and not number and tried.get("order") and email != tried.get("email"):
+            number = tried["order"]
+        if number and not email and tried.get("email") and number != tried.get("order"):
+            email = tried["email"]
         if not email:
             self._ask(task, "email")
             return False
@@ -807,6 +844,7 @@ class Dialogue:
             return False
         except IdentityNotVerified:
             self.state.identity_failures += 1
+            task.details["tried"] = {"email": email, "order": number}
             for key in ("email", "identity_order"):
                 task.details.pop(key, None)
             if task.details.get("order") == number:
@@ -853,7 +891,8 @@ class Dialogue:
             order = self._own_order(str(number))
             if order is None:
                 self.state.task = None
-                self.state.last = Task(task.name, {})
+                # "sorry, typo: 577092" repeats the request with what else it said (item, reason, address)
+                self.state.last = Task(task.name, {k: v for k, v in d.items() if k in KEPT_FOR_CORRECTION})
             return order
         if d.get("latest"):
             recent = self._recent()
@@ -978,6 +1017,9 @@ class Dialogue:
         if not query:
             if self.state.product and self.state.product in index.by_sku:
                 return [index.by_sku[self.state.product]]  # "got anything similar?", "how much is it?"
+            listed = [index.by_sku[s] for s in self.state.shown if s in index.by_sku]
+            if listed and task.name in ("similar_products", "bought_together"):
+                return listed  # "what goes with it" just after a list: with that kind of product
             category = d.get("category")
             if category:
                 listed = [p for p in index.listings if p.category == category and p.in_stock]
@@ -987,13 +1029,15 @@ class Dialogue:
             self._ask(task, "product")
             return []
         linked = index.link(str(query))
-        one = linked.pick() or self._in_context(linked, index) or self._among_shown(str(query), index)
+        one = linked.pick() or self._in_context(str(query), index) or self._among_shown(str(query), index)
         if one is not None:
             return [one]
         if task.name == "product_info":
             several = self._several(str(query), index)
             if several:
                 return several
+            if d.get("kind") and self._kinds(str(query), index, task):
+                return []
         options = linked.options(limit=5)
         if not options:
             self.state.task = None
@@ -1003,24 +1047,27 @@ class Dialogue:
             return options
         self.state.task = None
         if d.get("kind"):
-            self._remember(task, can.products_of_kind(self.ctx, options))
+            pool = [c.listing.sku for c in linked.best_group]
+            self._remember(task, can.products_of_kind(self.ctx, options, pool))
             return []
         self._remember(task, can.which_product(self.ctx, options))
         return []
 
-    def _in_context(self, linked: Any, index: Any) -> Optional[Listing]:
-        """Among products that fit equally, the one closest to the product talked about ("the ivory one")."""
+    def _in_context(self, query: str, index: Any) -> Optional[Listing]:
+        """A variant of the product talked about: "the ivory one", "do you do them in red", "that doormat".
+
+        The candidates are the product's family: names that differ from its
+        name by at most one word (other colours, patterns, sizes of one design).
+        """
         focus = index.by_sku.get(str(self.state.product or "").upper())
-        group = linked.best_group
-        if focus is None or len(group) < 2:
+        if focus is None:
             return None
-        context = set(name_terms(focus.name).words)
-        overlap = sorted(
-            ((len(context & set(name_terms(c.listing.name).words)), c.listing) for c in group), key=lambda x: -x[0]
-        )
-        if overlap[0][0] > 0 and overlap[0][0] > overlap[1][0]:
-            return overlap[0][1]
-        return None
+        own = set(name_terms(focus.name).words)
+        family = [
+            item.sku for item in index.listings if len(own & set(name_terms(item.name).words)) >= max(1, len(own) - 1)
+        ]
+        one: Optional[Listing] = index.link(query, within=family).pick()
+        return one
 
     def _among_shown(self, query: str, index: Any) -> Optional[Listing]:
         """ "how much are the santas ones" just after a list: the listed product it names."""
@@ -1035,6 +1082,16 @@ class Dialogue:
         best = linked.best_group
         # "the red one" names nothing by itself (one everyday word): it can only pick from the pool
         return linked.names_something and bool(best) and not any(c.listing.sku in pool for c in best)
+
+    def _kinds(self, query: str, index: Any, task: Task) -> bool:
+        """ "do you do hot water bottles and hand warmers?": a short list for each kind named."""
+        parts = [p for p in re.split(r"\band\b|,|&|\bor\b|\+", query) if p.strip()]
+        groups = [index.link(p).options(limit=3) for p in parts] if len(parts) > 1 else []
+        if len(groups) < 2 or not all(groups):
+            return False
+        self.state.task = None
+        self._remember(task, can.products_of_kind(self.ctx, [item for group in groups for item in group]))
+        return True
 
     @staticmethod
     def _several(query: str, index: Any) -> list[Listing]:
@@ -1062,10 +1119,7 @@ class Dialogue:
             return
         if what in ("product",) and self.state.choices and self.state.choices.get("for") == "product":
             options = self.state.choices.get("options") or []
-            self.ctx.say(
-                "utter_ask_product_choice",
-                items=" or ".join(str(o["label"]) for o in options),
-                buttons=[button(o["label"], "inform", product=o["value"]) for o in options],
-            )
+            # asked again after an aside: one line (the buttons are still above)
+            self.ctx.say("utter_ask_product_choice", items=" or ".join(str(o["label"]) for o in options))
             return
         self.ctx.say(ASK_RESPONSES[what])

@@ -28,7 +28,8 @@ read in a test:
 ``offer``
     The code of the offer the bot showed last (what "apply it" means).
 ``shown``
-    The SKUs of the products the bot listed last ("the santas ones" picks among them).
+    The SKUs of the products the bot listed last, and of the rest of their kind
+    ("the santas ones" picks among them).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class DialogueState:
             fallbacks=count("fallbacks"),
             identity_failures=count("identity_failures"),
             offer=text("offer"),
-            shown=[str(x) for x in value.get("shown") or [] if isinstance(x, (str, int))][:10],
+            shown=[str(x) for x in value.get("shown") or [] if isinstance(x, (str, int))][:40],
         )
 
     def to_slot(self) -> dict[str, Any]:

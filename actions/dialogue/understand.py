@@ -72,6 +72,7 @@ REASON_WORDS = re.compile(
     r"not needed|duplicate|ordered (?:two|twice|too many|by mistake)|by mistake|got too many|too many|"
     r"missing|arrived (?:late|broken|damaged)|poor quality|bad quality|cheap looking|stained|dirty|damp|mou?ldy?|"
     r"smell(?:s|ing|y)?|wet|leak(?:s|ing|ed)?|torn|ripped|rip|tear|bent|dented|dent|peeling|faded|fell apart|"
+    r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|marks|scuffed|not working|doesn'?t close|"
     r"not what i (?:ordered|expected)|unwanted|not (?:the )?(?:right|same|one i ordered))\b",
     re.IGNORECASE,
 )
@@ -82,7 +83,8 @@ REASON_CUE = re.compile(
 )
 #: a clause that says what is wrong: "it was ...", "they arrived ...", "the seam split ..."
 REASON_START = re.compile(
-    r"^\s{0,3}(?:it|they|the \w{2,20}|one|some|both|all|half|mine)\s{1,3}(?:was|were|is|are|arrived|came|has|have|had|"
+    r"^\s{0,3}(?:it|its|it's|they|the (?!order|email|number|address|account)\w{2,20}|one|some|both|all|half|mine)"
+    r"\s{1,3}(?:was|were|is|are|arrived|came|has|have|had|got|"
     r"split|broke|cracked|leaks|leaked|melted|smells|stopped|doesn'?t|don'?t|didn'?t)\b",
     re.IGNORECASE,
 )
@@ -256,7 +258,7 @@ def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
             cue = REASON_CUE.search(clause)
             return (clause[cue.start() :] if cue else clause)[:500]
     for clause in _clauses(text)[1:]:
-        if REASON_START.search(clause) and len(clause.split()) >= 3:
+        if REASON_START.search(clause) and len(clause.split()) >= 3 and not re.search(r"[\d@]", clause):
             return clause[:500]
     cue = REASON_CUE.search(text)
     if cue and re.match(r"\s{0,3}(?:because|coz|cos|cause|since)\b", text[cue.start() :], re.IGNORECASE):

@@ -155,9 +155,7 @@ class _Tfidf:
         return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
 
-def _class_folds(
-    labels: np.ndarray, n_folds: int, seed: int, groups: Optional[Sequence[str]] = None
-) -> np.ndarray:
+def _class_folds(labels: np.ndarray, n_folds: int, seed: int, groups: Optional[Sequence[str]] = None) -> np.ndarray:
     """Fold number per example: each class dealt round-robin, in a seeded random order.
 
     Unlike scikit-learn's StratifiedKFold this accepts classes smaller than

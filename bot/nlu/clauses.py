@@ -7,7 +7,7 @@ when it splits into clauses, each clause too (:mod:`bot.nlu.classifier`), so
 the dialogue can answer every request.
 
 A clause boundary is sentence punctuation (``. ? ! ;``), a comma, or one of
-the joining words ``and``, ``also``, ``plus``, ``then``; a piece counts as a
+the joining words ``and``, ``also``, ``plus``, ``then`` (or ``&``, ``+``); a piece counts as a
 clause when it has at least two words, otherwise it joins the piece before
 it ("do you sell salt and pepper" stays one clause). A split that cuts a
 phrase ("salt and pepper shakers") does no harm: a clause only adds a request
@@ -33,7 +33,7 @@ MAX_CLAUSES = 4
 MIN_WORDS = 2
 #: a clause boundary; the lookarounds keep "a.b@c.com" and "3.50" whole
 BOUNDARY = re.compile(
-    r"(?:(?<=[^\s\d])[.?!;]+(?=\s|$)|[?!;]+|,(?=\s)|\s+(?:and|also|plus|then|&)\s+)",
+    r"(?:(?<=[^\s\d])[.?!;]+(?=\s|$)|[?!;]+|,(?=\s)|\s+(?:and|also|plus|then|&|\+)\s+)",
     re.IGNORECASE,
 )
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
