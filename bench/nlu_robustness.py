@@ -54,6 +54,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "1 typed copy": {"normaliser": False, "copies": 1, "product_copies": 0},
     "normaliser + 1 typed copy": {"normaliser": True, "copies": 1, "product_copies": 0},
     "normaliser + 2 product swaps": {"normaliser": True, "copies": 0, "product_copies": 2},
+    "normaliser keeping every English word + 2 product swaps": {
+        "normaliser": True,
+        "common_words": 100_000,
+        "copies": 0,
+        "product_copies": 2,
+    },
     "normaliser + 1 typed copy + 2 product swaps": {"normaliser": True, "copies": 1, "product_copies": 2},
     "normaliser + 2 typed copies + 2 product swaps": {"normaliser": True, "copies": 2, "product_copies": 2},
 }
@@ -155,8 +161,10 @@ def variant_config(settings: dict[str, Any], out: Path) -> Path:
                     {**component, "copies": settings["copies"], "product_copies": settings["product_copies"]}
                 )
             continue
-        if name == "bot.nlu.spelling.SpellingNormaliser" and not settings["normaliser"]:
-            continue
+        if name == "bot.nlu.spelling.SpellingNormaliser":
+            if not settings["normaliser"]:
+                continue
+            component = {**component, "common_words": settings.get("common_words", 15000)}
         pipeline.append(component)
     config["pipeline"] = pipeline
     config["policies"] = []

@@ -1,0 +1,92 @@
+"""What each request needs, how it picks an order by default, and the words of small talk.
+
+The vocabulary the dialogue (:mod:`actions.dialogue.manager`) works with: one
+:class:`Spec` per capability, the requests that may follow another in one
+message, and the questions the bot asks for each detail.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+MAX_IDENTITY_ATTEMPTS = 3
+#: An unrelated request must be at least this sure to interrupt a question the bot asked.
+DIGRESSION_CONFIDENCE = 0.5
+#: Confident requests that can follow another in the same message without a question of their own.
+SECONDARY = frozenset(
+    {
+        "order_status",
+        "track_order",
+        "delivery_estimate",
+        "list_orders",
+        "loyalty_status",
+        "ask_offers",
+        "next_order_due",
+        "reorder_when",
+        "privacy_data",
+        "recommend_products",
+        "product_info",
+    }
+)
+SMALL_TALK = {
+    "goodbye": "utter_goodbye",
+    "thank": "utter_welcome",
+    "bot_challenge": "utter_iamabot",
+    "out_of_scope": "utter_out_of_scope",
+    "help": "utter_help",
+}
+RECENT_ORDERS = 10
+THANKS = re.compile(r"\b(?:thanks|thank you|thank u|thx|ty|cheers|ta|much appreciated|appreciate it)\b", re.IGNORECASE)
+BYE = re.compile(
+    r"\b(?:bye|goodbye|ta-?ra|see ya|see you|laters|cya|that'?s all|that'?s it|that'?s everything)\b", re.I
+)
+CHEAPER = re.compile(r"\b(?:cheaper|less expensive|under|below|less than|budget|another|other|more)\b", re.IGNORECASE)
+ORDER_QUESTIONS = ("order_status", "track_order", "delivery_estimate")
+#: details a corrected order number keeps
+KEPT_FOR_CORRECTION = frozenset({"item", "item_sku", "reason", "address", "quantity"})
+#: requests that end with a yes/no question
+ASKS_YES_NO = frozenset({"ask_offers", "cancel_order", "delete_data"})
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a capability needs, how it picks an order by default, and what a follow-up can change."""
+
+    needs: tuple[str, ...]
+    label: str
+    order_default: Optional[str] = None
+    follows: Optional[str] = None
+
+
+SPECS: dict[str, Spec] = {
+    "identify": Spec(("identity",), "sign-in"),
+    "order_status": Spec(("identity", "order"), "order question", "newest", "order"),
+    "track_order": Spec(("identity", "order"), "tracking question", "newest", "order"),
+    "delivery_estimate": Spec(("identity", "order"), "delivery question", "newest_unfinished", "order"),
+    "list_orders": Spec(("identity",), "list of orders"),
+    "cancel_order": Spec(("identity", "order"), "cancellation", "newest_open", "order"),
+    "change_address": Spec(("identity", "order", "address"), "change of address", "newest_open", "order"),
+    "return_request": Spec(("identity", "order", "item", "reason"), "return", "returnable", "order"),
+    "recommend_products": Spec((), "suggestions"),
+    "similar_products": Spec(("product",), "product question", follows="product"),
+    "bought_together": Spec(("product",), "product question", follows="product"),
+    "product_info": Spec(("product",), "product question", follows="product"),
+    "loyalty_status": Spec(("identity",), "points question"),
+    "ask_offers": Spec(("identity",), "offers question"),
+    "accept_offer": Spec(("identity",), "offer"),
+    "reorder_when": Spec(("identity",), "reorder question"),
+    "next_order_due": Spec(("identity",), "next-order question"),
+    "privacy_data": Spec(("identity",), "data question"),
+    "delete_data": Spec(("identity",), "deletion request"),
+}
+ORDER_INTENTS = frozenset(name for name, spec in SPECS.items() if "order" in spec.needs)
+PRODUCT_INTENTS = frozenset(name for name, spec in SPECS.items() if "product" in spec.needs)
+ASK_RESPONSES = {
+    "email": "utter_ask_email",
+    "identity_order": "utter_ask_identity_order",
+    "reason": "utter_ask_reason",
+    "address": "utter_ask_address",
+    "product": "utter_ask_product",
+}
