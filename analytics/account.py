@@ -36,15 +36,14 @@ The rules, in one place:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from functools import lru_cache
 from typing import Optional
 
+from analytics.catalog_search import MIN_COVERAGE, CatalogIndex, Listing, terms
 from analytics.errors import (
     CustomerNotFound,
     IdentityNotVerified,
@@ -69,7 +68,6 @@ from analytics.store.models import (
     ReturnKind,
     ReturnStatus,
 )
-from analytics.store.repositories import CatalogEntry
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
 #: How long after delivery a return can be requested.
@@ -692,25 +690,27 @@ def _check_returnable(order: Order, now: datetime) -> None:
 
 
 def _pick_item(order: Order, item: str) -> Product:
-    """The product of ``order`` that ``item`` names: its SKU, or words of its name (all of them must match)."""
-    products = {line.product_id: line.product for line in order.lines}
-    wanted_sku = item.strip().upper()
-    for product in products.values():
-        if product.sku == wanted_sku:
-            return product
-    query = _query_terms(item)
-    if not query.words:
+    """The product of ``order`` that ``item`` names: its SKU, or words of its name (typos allowed)."""
+    products = {line.product.sku: line.product for line in order.lines}
+    wanted = item.strip().upper()
+    if wanted in products:
+        return products[wanted]
+    if re.fullmatch(r"[A-Z0-9]*\d[A-Z0-9]*", wanted):
+        raise ItemNotOnOrder(item, order.number)  # a product code, not on this order
+    if not terms(item).words:
         raise InvalidInput("Say which item to return, by name or product code.")
-    fits = [p for p in products.values() if query.words <= _name_terms(p.name).parts]
-    exact = [p for p in fits if _name_terms(p.name).phrase == query.phrase]
-    if len(exact) == 1:
-        return exact[0]
-    if len(fits) == 1:
-        return fits[0]
-    if not fits:
+    index = CatalogIndex(
+        Listing(p.id, p.sku, p.name, p.category, p.unit_price, bool(p.active), 0) for p in products.values()
+    )
+    linked = index.link(item)
+    one = linked.pick()
+    if one is not None:
+        return products[one.sku]
+    options = [c.listing for c in linked.best_group if c.coverage >= MIN_COVERAGE]
+    if not options:
         raise ItemNotOnOrder(item, order.number)
-    fits.sort(key=lambda p: (p.name, p.sku))
-    raise AmbiguousItem(item, [ItemChoice(p.sku, p.name) for p in fits])
+    options.sort(key=lambda p: (p.name, p.sku))
+    raise AmbiguousItem(item, [ItemChoice(p.sku, p.name) for p in options])
 
 
 def _price_units(lines: Sequence[OrderLine], skip: int, take: int) -> Decimal:
@@ -944,121 +944,34 @@ def change_address(
 
 # --------------------------------------------------------------------------- products
 
-#: Words of a question that say nothing about which product ("do you have any lunch bags?").
-STOPWORDS = frozenset(
-    {
-        *("a", "an", "and", "any", "about", "are", "available", "availability", "buy", "can", "cost", "costs"),
-        *("could", "do", "does", "for", "get", "have", "has", "how", "i", "in", "info", "information", "is"),
-        *("it", "item", "items", "like", "looking", "me", "much", "my", "need", "of", "on", "or", "please"),
-        *("price", "priced", "product", "products", "sell", "show", "some", "stock", "tell", "that", "the"),
-        *("there", "this", "to", "want", "what", "which", "with", "would", "you", "your"),
-    }
-)
-#: Phrases that name one thing in different ways, mapped to one term. "T-LIGHT" is
-#: what the catalog calls a tea light.
-SYNONYMS: dict[tuple[str, ...], str] = {
-    ("tea", "light"): "tlight",
-    ("t", "light"): "tlight",
-    ("tealight",): "tlight",
-}
-WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-def _singular(word: str) -> str:
-    """A matching key that is the same for singular and plural (not always a real word)."""
-    if word.isdigit() or len(word) <= 3:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "i"
-    elif word.endswith(("ches", "shes", "xes", "sses", "zzes")):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    # berry/berries -> berri, cookie/cookies -> cooki
-    if len(word) >= 4 and word.endswith("y"):
-        word = word[:-1] + "i"
-    elif len(word) >= 5 and word.endswith("ie"):
-        word = word[:-1]
-    return word
-
-
-def _apply_synonyms(words: list[str]) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        for size in (2, 1):
-            key = tuple(words[i : i + size])
-            if len(key) == size and key in SYNONYMS:
-                out.append(SYNONYMS[key])
-                i += size
-                break
-        else:
-            out.append(words[i])
-            i += 1
-    return out
-
-
-@dataclass(frozen=True)
-class _Terms:
-    words: frozenset[str]
-    """Terms to match: each word singularised, hyphenated words joined (``t-lights`` -> ``tlight``)."""
-    parts: frozenset[str]
-    """``words`` plus the pieces of hyphenated words (``t``, ``light``): what a name offers to match."""
-    phrase: str
-    """The words in order, stop words left out: equal phrases mean the same name."""
-
-
-def _terms(text: str) -> _Terms:
-    lowered = text.lower().replace("'", "").replace("’", "")
-    words: list[str] = []
-    pieces: set[str] = set()
-    for token in WORD.findall(lowered):
-        split = token.split("-")
-        words.append(_singular("".join(split)))
-        if len(split) > 1:
-            pieces.update(_singular(p) for p in split)
-    words = _apply_synonyms(words)
-    kept = [w for w in words if w not in STOPWORDS]
-    return _Terms(words=frozenset(kept), parts=frozenset(kept) | pieces, phrase=" ".join(kept))
-
-
-def product_terms(text: str) -> _Terms:
-    """The words of a product query or name as matching keys (also used by the reorder service)."""
-    return _name_terms(text)
-
-
-@lru_cache(maxsize=16384)
-def _name_terms(name: str) -> _Terms:
-    # Product names change rarely; caching their terms keeps a catalog search to a few milliseconds.
-    return _terms(name)
-
-
-def _query_terms(text: str) -> _Terms:
-    terms = _terms(text)
-    # A query's pieces of hyphenated words are not searched on their own: "t-light" must not find "light".
-    return _Terms(words=terms.words, parts=terms.words, phrase=terms.phrase)
-
-
-SKU_TOKEN = re.compile(r"[A-Za-z0-9]+")
 MATCH_KINDS = ("sku", "exact", "all_words", "some_words")
+
+
+def _catalog_index(uow: SqlAlchemyUnitOfWork) -> CatalogIndex:
+    """A fresh index of the catalogue (the chat's cached one is :func:`analytics.catalog_search.index_for`)."""
+    with uow:
+        rows = uow.products.listing()
+    return CatalogIndex(
+        Listing(r.id, r.sku, r.name, r.category, Decimal(r.unit_price), bool(r.active), int(r.order_lines))
+        for r in rows
+    )
 
 
 def find_products(uow: SqlAlchemyUnitOfWork, query: str, limit: int = 5) -> list[ProductView]:
     """Products of the catalog that ``query`` names, best first.
 
-    What is matched: the query's words against the product's name. Case does
-    not matter; plural and singular match (``bags`` / ``bag``, ``boxes`` /
-    ``box``, ``berries`` / ``berry``); hyphens do not matter (``t-light``,
-    ``tlight``; a name's ``T-Light`` also offers ``t`` and ``light``); a few
-    synonyms are known (``tea light`` is the catalog's ``T-Light``); filler
-    words of a question (``do you have any ... ?``, ``price``, ``stock``) are
-    ignored. A word that is a product's SKU (``85123A``; it must contain a
-    digit) finds that product.
+    The matching is :class:`analytics.catalog_search.CatalogIndex`'s: case,
+    plurals, hyphens and compound spellings do not matter (``bags``/``bag``,
+    ``t-light``/``tlight``, ``cake stand``/``cakestand``); a few synonyms are
+    known (``tea light`` is the catalog's ``T-Light``); typos of words that
+    are not English words are forgiven; filler words of a question (``do you
+    have any ... ?``, ``price``, ``stock``) are ignored. A word that is a
+    product's SKU (``85123A``; it must contain a digit) finds that product.
 
     Ranking: SKU match, then the exact name, then names holding every word of
-    the query, then names holding at least half of them (more words first).
-    Ties go to names that hold the query's rarer words, then shorter (more
-    specific) names, then products in stock.
+    the query, then names holding at least half of them (by weight: rarer
+    words count more). Ties go to names with the query's words side by side,
+    then shorter (more specific) names, then better-known products.
 
     Returns
     -------
@@ -1073,56 +986,24 @@ def find_products(uow: SqlAlchemyUnitOfWork, query: str, limit: int = 5) -> list
         The query names nothing (empty, or only filler words), or ``limit`` is outside 1..50.
     """
     _check_limit(limit)
-    q = _query_terms(query)
-    skus = {t.upper() for t in SKU_TOKEN.findall(query) if any(c.isdigit() for c in t)}
-    if not q.words and not skus:
+    skus = [t for t in re.findall(r"[A-Za-z0-9]+", query) if any(c.isdigit() for c in t)]
+    if not terms(query).words and not skus:
         raise InvalidInput("Say which product: its name or product code, for example 'lunch bag' or 85123A.")
-    with uow:
-        catalog = uow.products.catalog()
-        found = _rank_catalog(catalog, q, skus)
-        if not found:
-            raise ProductNotFound(query)
-        best = found[:limit]
-        details = uow.products.by_ids([entry.id for _, entry in best])
-        return [
-            ProductView(
-                sku=entry.sku,
-                name=entry.name,
-                category=details[entry.id].category,
-                price=_money(details[entry.id].unit_price),
-                in_stock=bool(details[entry.id].active),
-                match=MATCH_KINDS[kind],
-            )
-            for kind, entry in best
-            if entry.id in details  # deleted between the two reads: leave it out
-        ]
-
-
-def _rank_catalog(catalog: Sequence[CatalogEntry], q: _Terms, skus: set[str]) -> list[tuple[int, CatalogEntry]]:
-    """The products ``q`` matches as (match kind, product), best first (see :func:`find_products`)."""
-    needed = math.ceil(len(q.words) / 2)
-    found: list[tuple[int, frozenset[str], int, CatalogEntry]] = []  # (kind, words hit, words not asked for, product)
-    document_frequency = dict.fromkeys(q.words, 0)
-    for entry in catalog:
-        name = _name_terms(entry.name)
-        hits = q.words & name.parts
-        for word in hits:
-            document_frequency[word] += 1
-        if entry.sku in skus:
-            kind = 0
-        elif q.words and name.phrase == q.phrase:
-            kind = 1
-        elif q.words and len(hits) == len(q.words):
-            kind = 2
-        elif hits and len(hits) >= needed:
-            kind = 3
-        else:
-            continue
-        found.append((kind, hits, len(name.words - hits), entry))
-    # Rarer words say more about what is wanted ("retrospot" more than "red").
-    idf = {w: math.log((1 + len(catalog)) / (1 + n)) for w, n in document_frequency.items()}
-    found.sort(key=lambda f: (f[0], -len(f[1]), -sum(idf[w] for w in f[1]), f[2], not f[3].active, f[3].name, f[3].sku))
-    return [(kind, entry) for kind, _, _, entry in found]
+    linked = _catalog_index(uow).link(query, limit=limit * 4)
+    found = [c for c in linked.candidates if c.coverage >= MIN_COVERAGE][:limit]
+    if not found:
+        raise ProductNotFound(query)
+    return [
+        ProductView(
+            sku=c.listing.sku,
+            name=c.listing.name,
+            category=c.listing.category,
+            price=_money(c.listing.price),
+            in_stock=c.listing.in_stock,
+            match=c.how,
+        )
+        for c in found
+    ]
 
 
 def product_info(uow: SqlAlchemyUnitOfWork, query: str) -> ProductView:

@@ -19,6 +19,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sqlalchemy import Select, func, select
 
+from analytics.catalog_search import name_terms, terms
 from analytics.delivery import HISTORY_COLUMNS, LeadTimeModel
 from analytics.errors import CustomerNotFound, InvalidInput, OrderNotFound, ProductNotFound
 from analytics.frames import load_lines
@@ -459,14 +460,11 @@ def _match_products(products: pd.DataFrame, query: str) -> list[int]:
     by_sku = products.loc[products["sku"].str.upper() == wanted.upper(), "product_id"]
     if len(by_sku):
         return [int(p) for p in by_sku]
-    # the catalogue search's word matching (plurals, hyphens, "tea light" = T-LIGHT); imported here
-    # because analytics.account imports this module
-    from analytics.account import product_terms
-
-    words = product_terms(wanted).words - {"again", "more", "those", "these"}
+    # the catalogue search's word matching (plurals, hyphens, "tea light" = T-LIGHT)
+    words = set(terms(wanted).words)
     if not words:
         raise InvalidInput(f"{query!r} does not name a product; use its code or words from its name.")
-    return [int(p) for p, name in zip(products["product_id"], products["name"]) if words <= product_terms(name).parts]
+    return [int(p) for p, name in zip(products["product_id"], products["name"]) if words <= name_terms(name).parts]
 
 
 _SOURCE_ORDER = {"own": 0, "own+others": 1, "others": 2, "none": 3}

@@ -33,15 +33,6 @@ from analytics.store.models import (
 )
 
 
-class CatalogEntry(NamedTuple):
-    """One product as the catalog search scans it: the few columns it ranks on."""
-
-    id: int
-    sku: str
-    name: str
-    active: bool
-
-
 class ProductListing(NamedTuple):
     """One product as the chat's catalogue search shows it, with how many order lines hold it."""
 
@@ -119,16 +110,6 @@ class ProductRepository:
 
     def by_sku(self, sku: str) -> Optional[Product]:
         return self.session.scalar(select(Product).where(Product.sku == sku.strip().upper()))
-
-    def catalog(self) -> list[CatalogEntry]:
-        """Every product's id, SKU, name and active flag, for the in-memory catalog search.
-
-        Prices are left out: converting thousands of them to ``Decimal`` would
-        double the time of a search that shows five (read them with :meth:`by_ids`).
-        """
-        # Core rows, not the ORM's: half the time for thousands of rows.
-        rows = self.session.connection().execute(select(Product.id, Product.sku, Product.name, Product.active))
-        return list(map(CatalogEntry._make, rows.tuples().all()))
 
     def listing(self) -> list[ProductListing]:
         """Every product with its price, category and popularity (order lines holding it), for the chat's search."""
