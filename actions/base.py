@@ -11,11 +11,13 @@ from typing import Any, Optional
 
 from rasa_sdk import Tracker
 
-from analytics.tokens import verify_customer_token
+from analytics.tokens import verify_conversation_identity, verify_customer_token
 
 logger = logging.getLogger(__name__)
 
 TOKEN_KEYS = ("customer_token", "token")
+#: the slot holding the conversation's signed identity (analytics.tokens.sign_conversation_identity)
+IDENTITY_SLOT = "identity"
 
 
 def _metadata_token(tracker: Tracker) -> Optional[str]:
@@ -38,13 +40,8 @@ def customer_from_channel(tracker: Tracker) -> Optional[int]:
 
 
 def current_customer(tracker: Tracker) -> Optional[int]:
-    value = tracker.get_slot("customer_id")
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    """The customer this conversation verified, from its signed identity (``None`` once it expired)."""
+    return verify_conversation_identity(tracker.get_slot(IDENTITY_SLOT), tracker.sender_id)
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d{1,2})?")

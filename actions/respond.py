@@ -21,11 +21,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import store
-from actions.base import current_customer, customer_from_channel
+from actions.base import IDENTITY_SLOT, current_customer, customer_from_channel
 from actions.dialogue.context import Context
 from actions.dialogue.manager import Dialogue
 from actions.dialogue.state import SLOT, DialogueState
 from actions.dialogue.understand import Turn
+from analytics.tokens import sign_conversation_identity
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,9 @@ class ActionRespond(Action):
         return "action_respond"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        customer_id = current_customer(tracker)
         events: list[EventType] = []
-        if customer_id is None:
-            customer_id = customer_from_channel(tracker)
-            if customer_id is not None:
-                events.append(SlotSet("customer_id", str(customer_id)))
+        # a signed-in page's token wins; otherwise the identity this conversation verified, if still fresh
+        customer_id = customer_from_channel(tracker) or current_customer(tracker)
         stored = tracker.get_slot(SLOT)
         state = DialogueState.from_slot(copy.deepcopy(stored))
         ctx = Context(
@@ -58,7 +56,7 @@ class ActionRespond(Action):
             now=utcnow(),
             uow=store.unit_of_work,
             customer_id=customer_id,
-            customer_name=tracker.get_slot("customer_name"),
+            customer_name=tracker.get_slot("customer_name") if customer_id is not None else None,
         )
         turn = Turn.from_parse(tracker.latest_message)
         try:
@@ -69,9 +67,14 @@ class ActionRespond(Action):
             return events
         send(dispatcher, ctx.replies)
         events.append(SlotSet(SLOT, state.to_slot()))
-        if ctx.customer_id is not None and ctx.customer_id != customer_id:
-            events.append(SlotSet("customer_id", str(ctx.customer_id)))
-        if ctx.customer_name and ctx.customer_name != tracker.get_slot("customer_name"):
+        if ctx.customer_id is not None:
+            # signed afresh at every message: the identity lasts 30 minutes after the customer's last one
+            events.append(SlotSet(IDENTITY_SLOT, sign_conversation_identity(ctx.customer_id, tracker.sender_id)))
+        elif tracker.get_slot(IDENTITY_SLOT):
+            events.append(SlotSet(IDENTITY_SLOT, None))  # expired or forged: forget it, and the name with it
+        if ctx.customer_id is None and tracker.get_slot("customer_name"):
+            events.append(SlotSet("customer_name", None))
+        elif ctx.customer_name and ctx.customer_name != tracker.get_slot("customer_name"):
             events.append(SlotSet("customer_name", ctx.customer_name))
         if any(e.get("event") == "pause" for e in ctx.events):
             events.append(ConversationPaused())

@@ -86,6 +86,26 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(
         default=8.0, validation_alias="CRM_CONSOLE_SESSION_HOURS", description="How long an agent stays logged in."
     )
+    action_token: str = Field(
+        default="",
+        validation_alias="CRM_ACTION_TOKEN",
+        description=(
+            "Bearer token the Rasa server sends the action server (and the only key it opens). Empty: a random "
+            "one is created once in var/action-token."
+        ),
+    )
+    action_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="CRM_ACTION_HOST",
+        description="Address the action server listens on: loopback, or a private network in production.",
+    )
+    identity_idle_seconds: int = Field(
+        default=1800,
+        ge=60,
+        le=1800,
+        validation_alias="CRM_IDENTITY_IDLE_SECONDS",
+        description="A verified customer stays verified in a conversation for this long after their last message.",
+    )
     demo_customers: str = Field(
         default="17850,12748,12347",
         validation_alias="CRM_DEMO_CUSTOMERS",

@@ -15,15 +15,12 @@ own language, and a well-kept library that checks expiry and the algorithm
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import time
-from pathlib import Path
 from typing import Optional
 
 import jwt
 
-from analytics.errors import InvalidInput
+from analytics.secrets import installation_secret
 from analytics.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -40,20 +37,7 @@ def token_secret(settings: Optional[Settings] = None) -> str:
     page and the action server, separate processes, agree on it.
     """
     settings = settings or get_settings()
-    if settings.token_secret:
-        if len(settings.token_secret.encode()) < _MIN_SECRET_BYTES:
-            raise InvalidInput(
-                f"CRM_TOKEN_SECRET is {len(settings.token_secret.encode())} bytes; use at least "
-                f"{_MIN_SECRET_BYTES} random bytes (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
-            )
-        return settings.token_secret
-    path = Path(settings.var_dir) / "token-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    return installation_secret(settings, "token-secret", settings.token_secret)
 
 
 def sign_customer_token(
@@ -93,4 +77,56 @@ def verify_customer_token(
         return int(claims["sub"])
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         logger.warning("refused a customer token: %s", exc)
+        return None
+
+
+#: The audience of the identity a conversation holds once a customer is known (see below).
+CONVERSATION_AUDIENCE = "shop-assistant-conversation"
+
+
+def sign_conversation_identity(
+    customer_id: int, conversation: str, *, settings: Optional[Settings] = None, now: Optional[float] = None
+) -> str:
+    """Who a conversation's customer is, as the action server keeps it between messages.
+
+    A JWT bound to the conversation (``sid``) that expires after
+    ``identity_idle_seconds`` (at most 30 minutes); the action server signs a
+    fresh one at every message, so a customer who keeps talking stays known
+    and one who walks away from a shared computer does not. A tracker posted
+    by anyone else cannot name a customer: the slot holds this token, never a
+    bare id.
+    """
+    settings = settings or get_settings()
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "sub": str(customer_id),
+        "sid": conversation,
+        "aud": CONVERSATION_AUDIENCE,
+        "iat": issued,
+        "exp": issued + settings.identity_idle_seconds,
+    }
+    return jwt.encode(claims, token_secret(settings), algorithm=ALGORITHM)
+
+
+def verify_conversation_identity(
+    token: object, conversation: str, *, settings: Optional[Settings] = None, now: Optional[float] = None
+) -> Optional[int]:
+    """The customer a conversation's identity token names, if it is valid, unexpired and this conversation's."""
+    if not isinstance(token, str) or not token or len(token) > 2048:
+        return None
+    try:
+        claims = jwt.decode(
+            token,
+            token_secret(settings),
+            algorithms=[ALGORITHM],
+            audience=CONVERSATION_AUDIENCE,
+            options={"require": ["sub", "sid", "exp", "aud"], "verify_exp": now is None},
+        )
+        if now is not None and float(claims["exp"]) <= now:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        if claims["sid"] != conversation:
+            raise jwt.InvalidTokenError("the identity belongs to another conversation")
+        return int(claims["sub"])
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        logger.info("no conversation identity: %s", exc)
         return None

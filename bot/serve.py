@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, Any, Optional
 
 import requests
 
@@ -49,6 +49,40 @@ def quiet_rasa_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
     )
     env.update(extra or {})
     return env
+
+
+def action_server_command(port: int) -> list[str]:
+    """The command that starts the action server (closed to all but Rasa: :mod:`bot.action_server`)."""
+    return [sys.executable, "-m", "bot.action_server", "--port", str(port)]
+
+
+def server_secrets(env: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The secrets the server processes share, as environment variables (never in command lines)."""
+    from analytics.settings import Settings
+    from bot.web.keys import action_token
+
+    overrides: dict[str, Any] = {k: v for k, v in (env or {}).items() if k.startswith("CRM_")}
+    settings = Settings(**overrides)
+    return {"CRM_ACTION_TOKEN": action_token(settings)}
+
+
+def runtime_endpoints(source: Path, actions_port: int, out: Path) -> Path:
+    """``source`` with the action endpoint this stack uses: its port and the token header.
+
+    The token stays ``${CRM_ACTION_TOKEN}`` in the file (Rasa reads the
+    environment variable), so no secret is written to disk.
+    """
+    import yaml
+
+    endpoints = yaml.safe_load(source.read_text(encoding="utf-8")) if source.exists() else None
+    endpoints = endpoints if isinstance(endpoints, dict) else {}
+    endpoints["action_endpoint"] = {
+        "url": f"http://127.0.0.1:{actions_port}/webhook",
+        "headers": {"Authorization": "Bearer ${CRM_ACTION_TOKEN}"},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def newest_model(models_dir: Path = PROJECT_ROOT / "models") -> Path:
@@ -197,13 +231,14 @@ def start_stack(
         actions_log = log_dir / "actions.log"
         out = actions_log.open("wb")
         handles.append(out)
+        secret_env = server_secrets(env)
         stack.processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+                action_server_command(actions_port),
                 cwd=PROJECT_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **(env or {}), **secret_env},
             )
         )
         stack.logs.append(actions_log)
@@ -225,7 +260,7 @@ def start_stack(
                     "--model",
                     str(model),
                     "--endpoints",
-                    str(endpoints),
+                    str(runtime_endpoints(endpoints, actions_port, log_dir / "endpoints.runtime.yml")),
                     "--credentials",
                     str(credentials),
                     *auth,
@@ -233,7 +268,7 @@ def start_stack(
                 cwd=PROJECT_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=quiet_rasa_env(env),
+                env=quiet_rasa_env({**(env or {}), **secret_env}),
             )
         )
         stack.logs.append(rasa_log)

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
 import shutil
 import signal
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -127,7 +127,13 @@ def sqlite_wal(path: Path) -> str:
 
 
 def runtime_endpoints(
-    source: Path, target: Path, *, lock_store_url: str, key_prefix: str, cwd: Optional[Path] = None
+    source: Path,
+    target: Path,
+    *,
+    lock_store_url: str,
+    key_prefix: str,
+    cwd: Optional[Path] = None,
+    actions_port: Optional[int] = None,
 ) -> Readiness:
     """Write the endpoints the Rasa servers run with: ``source`` plus a Redis lock store if it has none.
 
@@ -168,6 +174,11 @@ def runtime_endpoints(
                 f"no lock store is configured and Redis does not answer at {lock_store_url}: two servers could "
                 "handle one conversation's messages at once"
             )
+    if actions_port is not None:  # the action server this switchboard starts, and the token it wants
+        data["action_endpoint"] = {
+            "url": f"http://127.0.0.1:{actions_port}/webhook",
+            "headers": {"Authorization": "Bearer ${CRM_ACTION_TOKEN}"},
+        }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.touch(mode=0o600)  # it may hold the lock store's password
     target.chmod(0o600)
@@ -608,8 +619,10 @@ class SwitchboardConfig:
 async def _start_actions(config: SwitchboardConfig, out: IO[bytes]) -> Optional[asyncio.subprocess.Process]:
     if config.actions_port is None:
         return None
+    from bot.serve import action_server_command
+
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(config.actions_port),
+        *action_server_command(config.actions_port),
         cwd=str(config.cwd), stdout=out, stderr=asyncio.subprocess.STDOUT, env={**os.environ, **config.env},
         start_new_session=True,
     )  # fmt: skip
@@ -648,6 +661,9 @@ async def _start_web(config: SwitchboardConfig) -> Any:
 
 async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callable[[Readiness], None]] = None) -> None:
     """Run the action server, the live Rasa server, the proxy and the admin API until SIGINT/SIGTERM."""
+    from bot.serve import server_secrets
+
+    config = dataclasses.replace(config, env={**config.env, **server_secrets(config.env)})
     key = "crm" + hashlib.sha256(str(config.cwd.resolve()).encode()).hexdigest()[:8]
     readiness = runtime_endpoints(
         config.endpoints,
@@ -655,6 +671,7 @@ async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callab
         lock_store_url=config.lock_store_url,
         key_prefix=key,
         cwd=config.cwd,
+        actions_port=config.actions_port,
     )
     bluegreen = BlueGreen(
         cwd=config.cwd,

@@ -39,7 +39,7 @@ from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.models import Customer, Handoff, Order, OrderStatus, PrivacyRequest, Return
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.tokens import sign_customer_token
+from analytics.tokens import sign_conversation_identity, sign_customer_token, verify_conversation_identity
 from tests.conftest import SAMPLE
 
 TRACKERS = Path(__file__).resolve().parent.parent / "data" / "trackers"
@@ -90,8 +90,8 @@ class Chat:
 
     def __init__(self, customer_id: Optional[int] = None, metadata: Optional[dict[str, Any]] = None) -> None:
         self.slots: dict[str, Any] = {"session_started_metadata": None}
-        if customer_id is not None:
-            self.slots["customer_id"] = str(customer_id)
+        if customer_id is not None:  # verified earlier in this conversation
+            self.slots["identity"] = sign_conversation_identity(customer_id, "recorded")
         self.metadata = metadata or {}
         self.events: list[Any] = []
         self.messages: list[dict[str, Any]] = []
@@ -169,14 +169,14 @@ def test_an_anonymous_order_question_asks_for_the_email_then_answers_it(seeded: 
     answer = chat.say(oliver.email, "inform", {"email": oliver.email})
     assert answer == ["utter_identity_verified", "utter_order_delivered"]
     assert chat.said("utter_order_delivered")["order_number"] == "536365"
-    assert chat.slots["customer_id"] == str(oliver.id)
+    assert verify_conversation_identity(chat.slots["identity"], "recorded") == oliver.id
 
 
 def test_a_valid_token_in_the_metadata_identifies_the_customer(seeded: SqlAlchemyUnitOfWork) -> None:
     oliver = customer(seeded, "17850")
     chat = Chat(metadata={"customer_token": sign_customer_token(oliver.id)})
     assert chat.say("where is 536365", "order_status", {"order_number": "536365"}) == ["utter_order_delivered"]
-    assert chat.slots["customer_id"] == str(oliver.id)
+    assert verify_conversation_identity(chat.slots["identity"], "recorded") == oliver.id
 
 
 def test_a_forged_token_identifies_nobody(seeded: SqlAlchemyUnitOfWork) -> None:
@@ -184,7 +184,7 @@ def test_a_forged_token_identifies_nobody(seeded: SqlAlchemyUnitOfWork) -> None:
     forged = sign_customer_token(oliver.id, settings=Settings(CRM_TOKEN_SECRET="f" * 40))
     chat = Chat(metadata={"customer_token": forged})
     assert chat.say("where is 536365", "order_status", {"order_number": "536365"}) == ["utter_ask_email"]
-    assert "customer_id" not in chat.slots
+    assert not chat.slots.get("identity")
 
 
 def test_session_start_recognises_a_signed_in_customer_and_forgets_unfinished_business(
@@ -199,7 +199,7 @@ def test_session_start_recognises_a_signed_in_customer_and_forgets_unfinished_bu
     started = Tracker.from_dict(state)
     events = asyncio.run(ActionSessionStart().run(CollectingDispatcher(), started, {}))
     slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    assert slots["customer_id"] == str(hugo.id) and "dialogue" not in slots
+    assert verify_conversation_identity(slots["identity"], "recorded") == hugo.id and "dialogue" not in slots
     assert account.customer_of_conversation(seeded, started.sender_id) == hugo.id
 
 
@@ -539,3 +539,22 @@ def test_parsing_amounts_and_quantities() -> None:
     assert base.parse_quantity("2 of them") == 2 and base.parse_quantity("both") == 2
     assert base.parse_quantity("half a dozen") == 6 and base.parse_quantity("a dozen") == 12
     assert base.parse_quantity("eleven") == 11
+
+
+def test_a_verified_identity_expires_after_half_an_hour_of_silence_and_is_never_a_bare_id(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    import time
+
+    hugo = customer(seeded, "12748")
+    stale = Chat()
+    stale.slots["identity"] = sign_conversation_identity(hugo.id, "recorded", now=time.time() - 1801)
+    assert stale.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
+    assert stale.slots["identity"] is None
+    forged = Chat()
+    forged.slots["customer_id"] = str(hugo.id)  # what an old tracker, or a forged one, says
+    forged.slots["identity"] = str(hugo.id)
+    assert forged.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
+    elsewhere = Chat()
+    elsewhere.slots["identity"] = sign_conversation_identity(hugo.id, "another-conversation")
+    assert elsewhere.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
