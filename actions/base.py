@@ -44,7 +44,7 @@ def current_customer(tracker: Tracker) -> Optional[int]:
     return verify_conversation_identity(tracker.get_slot(IDENTITY_SLOT), tracker.sender_id)
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d{1,2})?")
+_NUMBER = re.compile(r"\d{1,9}(?:[.,]\d{1,2})?")
 _NUMBER_WORDS = {
     "one": 1,
     "two": 2,
@@ -87,7 +87,7 @@ def parse_amount(text: Optional[str]) -> Optional[float]:
     match = _NUMBER.search(lowered)
     if match:
         value = float(match.group().replace(",", "."))
-        if re.fullmatch(r"\d+\s?p", lowered):
+        if re.fullmatch(r"\d{1,5}\s?p", lowered):
             value /= 100
         return value
     found = _word_number(lowered, _NUMBER_WORDS)
@@ -99,7 +99,7 @@ def parse_quantity(text: Optional[str]) -> Optional[int]:
     if not text:
         return None
     lowered = text.lower()
-    match = re.search(r"\d+", lowered)
+    match = re.search(r"\d{1,6}", lowered)
     if match:
         return int(match.group())
     return _word_number(lowered, {**_QUANTITY_PHRASES, **_NUMBER_WORDS})

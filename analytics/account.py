@@ -394,7 +394,7 @@ def _clean_text(value: str, what: str, max_length: int) -> str:
 
 # --------------------------------------------------------------------------- identity
 
-EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){1,8}$")
 
 
 def normalise_email(email: str) -> str:
@@ -695,7 +695,7 @@ def _pick_item(order: Order, item: str) -> Product:
     wanted = item.strip().upper()
     if wanted in products:
         return products[wanted]
-    if re.fullmatch(r"[A-Z0-9]*\d[A-Z0-9]*", wanted):
+    if re.fullmatch(r"(?=[A-Z]{0,40}\d)[A-Z0-9]{1,40}", wanted):
         raise ItemNotOnOrder(item, order.number)  # a product code, not on this order
     if not terms(item).words:
         raise InvalidInput("Say which item to return, by name or product code.")
@@ -847,7 +847,7 @@ UK_POSTCODE = re.compile(r"\b(GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][ABD-HJLNP
 #: Any other country's postcode: a token of 4 to 10 letters, digits or hyphens with
 #: at least 4 digits (75008, 10115, 00-950, 1012, 100-0001), not first in the address.
 GENERIC_POSTCODE = re.compile(r"^(?=(?:[^0-9]*[0-9]){4})[A-Z0-9-]{4,10}$", re.IGNORECASE)
-ADDRESS_CHARACTERS = re.compile(r"^[\w\s,.'’/#&()-]+$")
+ADDRESS_CHARACTERS = re.compile(r"^[\w\s,.'’/#&()-]{1,1000}$")
 ADDRESS_LENGTH = (10, 200)
 ADDRESS_MAX_PARTS = 8
 

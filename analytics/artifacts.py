@@ -74,7 +74,7 @@ BUILD_COMMANDS: dict[str, str] = {"recommender": "crm recommend refresh", "baske
 CURRENT = "current"
 METADATA = "metadata.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_VERSION = re.compile(r"^v(\d{4,})$")
+_VERSION = re.compile(r"^v(\d{4,12})$")
 
 
 class ArtifactNotFound(NotFound):

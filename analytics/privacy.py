@@ -23,7 +23,7 @@ MASK = "***"
 
 #: Local part, ``@``, a domain with at least one dot. Deliberately loose: it
 #: is better to mask something that is not quite an address than to miss one.
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 #: An order number of the shop: six digits, a cancellation number has a ``C`` in front.
 ORDER_NUMBER = re.compile(r"(?<![\w-])[Cc]?\d{6}(?![\w-])")
@@ -31,7 +31,7 @@ ORDER_NUMBER = re.compile(r"(?<![\w-])[Cc]?\d{6}(?![\w-])")
 #: A phone number: an optional ``+`` or ``00``, then digits with spaces, dots,
 #: dashes or brackets between them; it counts when it holds 9 to 15 digits
 #: (fewer are dates, prices or order numbers; more are card or tracking numbers).
-PHONE = re.compile(r"(?<![\w+])(?:\+|\(\+?)?\d[\d\s().-]{6,}\d(?![\w])")
+PHONE = re.compile(r"(?<![\w+])(?:\+|\(\+?)?\d[\d\s().-]{6,40}\d(?![\w])")
 PHONE_DIGITS = (9, 15)
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -83,10 +83,16 @@ def timed(n: int, call: Callable[[int], None]) -> dict[str, float]:
     }
 
 
-def measure_stack(rasa_url: str, n: int, turn: Callable[[int], None], parse_texts: list[str]) -> dict[str, object]:
+def measure_stack(
+    rasa_url: str,
+    n: int,
+    turn: Callable[[int], None],
+    parse_texts: list[str],
+    headers: Optional[dict[str, str]] = None,
+) -> dict[str, object]:
     def parse(i: int) -> None:
         requests.post(
-            f"{rasa_url}/model/parse", json={"text": parse_texts[i % len(parse_texts)]}, timeout=30
+            f"{rasa_url}/model/parse", json={"text": parse_texts[i % len(parse_texts)]}, headers=headers, timeout=30
         ).raise_for_status()
 
     return {"parse": timed(n, parse), "turn": timed(n, turn)}
@@ -126,7 +132,7 @@ def ours(model: Path, n: int, work: Path) -> dict[str, object]:
             reply.raise_for_status()
             assert reply.json(), "the bot did not answer"
 
-        return measure_stack(stack.rasa_url, n, turn, MESSAGES)
+        return measure_stack(stack.rasa_url, n, turn, MESSAGES, stack.api_headers())
     finally:
         stack.stop()
 
@@ -171,7 +177,7 @@ def moodbot(n: int, work: Path) -> dict[str, object]:
 
 def side_by_side(baseline: str, model: Optional[Path], baseline_model: Optional[Path], n: int) -> dict[str, object]:
     """This checkout and ``baseline`` running at once; each request goes to both, in alternating order."""
-    from bench.conversation_eval import sign, trees
+    from bench.conversation_eval import rasa_api_auth, sign, trees
 
     with trees(baseline, model, baseline_model) as (old, new):
         for tree in (old, new):
@@ -187,7 +193,9 @@ def side_by_side(baseline: str, model: Optional[Path], baseline_model: Optional[
             for i in range(n + 5):
                 for name, url in stacks if i % 2 == 0 else reversed(stacks):
                     started = time.perf_counter()
-                    requests.post(f"{url}/model/parse", json={"text": MESSAGES[i % len(MESSAGES)]}, timeout=30)
+                    requests.post(
+                        f"{url}/model/parse", json={"text": MESSAGES[i % len(MESSAGES)]}, timeout=30, **rasa_api_auth()
+                    ).raise_for_status()
                     parse = (time.perf_counter() - started) * 1000
                     started = time.perf_counter()
                     reply = requests.post(

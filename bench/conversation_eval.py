@@ -49,6 +49,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ROOT / "bench" / "conversations"
 OUT = ROOT / "bench" / "out"
 TOKEN_SECRET = "bench-" + "5a" * 24
+#: the key of the benchmark stacks' Rasa HTTP API
+RASA_API_KEY = "bench-api-" + "6b" * 24
+
+
+def rasa_api_auth() -> dict[str, dict[str, str]]:
+    """Credentials of a benchmark stack's Rasa HTTP API, for either tree: a JWT header (this checkout)
+    and the token as a query parameter (revisions from before the API took JWTs)."""
+    from bot.web.keys import rasa_api_headers
+
+    return {"headers": rasa_api_headers(RASA_API_KEY), "params": {"token": RASA_API_KEY}}
+
+
 RASA_VENV = ROOT / ".venv-rasa"
 
 #: What a reply does, as phrasings any correct wording contains (case-insensitive, one is enough).
@@ -305,6 +317,7 @@ class Tree:
             "CRM_ARTIFACTS_DIR": str(self.work / "artifacts"),
             "CRM_VAR_DIR": str(self.work / "var"),
             "CRM_TOKEN_SECRET": TOKEN_SECRET,
+            "CRM_RASA_TOKEN": RASA_API_KEY,
             "CRM_RASA_BIN": str(RASA_VENV / "bin" / "rasa"),
         }
 
@@ -352,7 +365,7 @@ class Tree:
         driver.write_text(
             textwrap.dedent(
                 """
-                import json, signal, sys, threading
+                import json, os, signal, sys, threading
                 from pathlib import Path
                 from bot.serve import start_stack
                 work, model = Path(sys.argv[1]), Path(sys.argv[2])
@@ -360,7 +373,8 @@ class Tree:
                 endpoints = work / "endpoints.yml"
                 endpoints.write_text(json.dumps({"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
                 stack = start_stack(model=model, rasa_port=rasa_port, actions_port=actions_port,
-                                    endpoints=endpoints, log_dir=work / "log", env=None)
+                                    endpoints=endpoints, log_dir=work / "log", env=None,
+                                    rasa_token=os.environ["CRM_RASA_TOKEN"])
                 print("READY " + stack.rasa_url, flush=True)
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -46,6 +46,7 @@ from analytics.settings import Settings  # noqa: E402
 from analytics.tokens import sign_customer_token  # noqa: E402
 from bot.ops.swap import free_port  # noqa: E402
 from bot.serve import newest_model  # noqa: E402
+from bot.web.keys import rasa_api_headers  # noqa: E402
 
 TURNS = [
     "where is my order 581580?",
@@ -227,7 +228,7 @@ def main() -> None:
             answer = httpx.put(
                 f"{live}/model",
                 json={"model_file": str(model_a)},
-                params={"token": env["CRM_RASA_TOKEN"]},
+                headers=rasa_api_headers(env["CRM_RASA_TOKEN"]),
                 timeout=900,
             )
             put = {"started": started, "ended": time.time(), "status": answer.status_code}

@@ -6,14 +6,17 @@ with rasa-sdk; so does the web app (chat page and agent console, uvicorn).
 This module starts them, waits until they answer, and prints where to talk
 to the bot. Tests use :func:`start_stack` with free ports.
 
-With a ``rasa_token`` the Rasa HTTP API (``/conversations/...``, ``/model``)
-needs it; the web app gets it through ``CRM_RASA_TOKEN``. Channels
-(``/webhooks/...``, socket.io) stay open, as a chat widget needs them.
+Every process listens on loopback only. Rasa's HTTP API (``/conversations/...``,
+``/model``) always needs a JWT signed with the stack's ``rasa_token`` (one is made
+up when none is given); the web app gets the token through ``CRM_RASA_TOKEN``,
+in its environment, never on a command line. Channels (``/webhooks/...``,
+socket.io) stay open, as a chat widget needs them.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -54,6 +57,41 @@ def quiet_rasa_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
 def action_server_command(port: int) -> list[str]:
     """The command that starts the action server (closed to all but Rasa: :mod:`bot.action_server`)."""
     return [sys.executable, "-m", "bot.action_server", "--port", str(port)]
+
+
+#: the largest HTTP request body the Rasa server reads (a message is at most 1,000 characters)
+RASA_REQUEST_MAX_BYTES = 1 << 20
+
+
+def rasa_server_command(port: int, model: Path, endpoints: Path, credentials: Path) -> list[str]:
+    """The command that starts a Rasa server on loopback with its HTTP API behind a JWT key.
+
+    :mod:`bot.rasa_server` takes the key from ``CRM_RASA_TOKEN`` (see :func:`rasa_server_env`), so
+    no secret is on the command line; no ``--cors``: only our own back ends call the API.
+    """
+    python = rasa_executable().parent / "python"
+    return [
+        str(python),
+        "-m",
+        "bot.rasa_server",
+        "run",
+        "--enable-api",
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model",
+        str(model),
+        "--endpoints",
+        str(endpoints),
+        "--credentials",
+        str(credentials),
+    ]
+
+
+def rasa_server_env(rasa_token: str) -> dict[str, str]:
+    """The environment :func:`rasa_server_command` needs: the API key and the request-size limit."""
+    return {"CRM_RASA_TOKEN": rasa_token, "SANIC_REQUEST_MAX_SIZE": str(RASA_REQUEST_MAX_BYTES)}
 
 
 def server_secrets(env: Optional[dict[str, str]] = None) -> dict[str, str]:
@@ -100,8 +138,14 @@ class Stack:
     logs: list[Path] = field(default_factory=list)
     #: the web app (chat page ``/``, agent console ``/console``), when started
     web_url: Optional[str] = None
-    #: the token of Rasa's HTTP API, when it has one
+    #: the key of Rasa's HTTP API
     rasa_token: Optional[str] = None
+
+    def api_headers(self) -> dict[str, str]:
+        """Headers that authenticate a call of this stack's Rasa HTTP API."""
+        from bot.web.keys import rasa_api_headers
+
+        return rasa_api_headers(self.rasa_token or "")
 
     def stop(self) -> None:
         for proc in self.processes:
@@ -141,9 +185,10 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 
 def _check_model_loaded(rasa_url: str, log: Path, env: Optional[dict[str, str]], token: Optional[str] = None) -> None:
     """Rasa answers even when its model failed to load (it then ignores every message): check."""
-    token = token or (env or {}).get("CRM_RASA_TOKEN") or os.environ.get("CRM_RASA_TOKEN")
-    params = {"token": token} if token else {}
-    status = requests.get(f"{rasa_url}/status", params=params, timeout=10)
+    from bot.web.keys import rasa_api_headers
+
+    token = token or (env or {}).get("CRM_RASA_TOKEN") or os.environ.get("CRM_RASA_TOKEN") or ""
+    status = requests.get(f"{rasa_url}/status", headers=rasa_api_headers(token), timeout=10)
     if status.ok and not status.json().get("model_file"):
         raise ServeError(f"the Rasa server started without a model (it failed to load); see {log}:\n{_tail(log)}")
 
@@ -212,9 +257,11 @@ def start_stack(
     web_port : int, optional
         Also start the web app (``bot.web.app``) on this port.
     rasa_token : str, optional
-        Start Rasa with ``--auth-token`` and give the web app the token.
+        The key of Rasa's HTTP API (a random one when omitted: see ``Stack.rasa_token``); the web
+        app gets it too.
     """
     rasa = rasa_executable()
+    rasa_token = rasa_token or secrets.token_urlsafe(32)
     if not rasa.exists():
         raise ServeError(f"{rasa} is missing; run `make env` to create the Rasa environment.")
     if not model.exists():
@@ -225,7 +272,6 @@ def start_stack(
         actions_url=f"http://127.0.0.1:{actions_port}",
         rasa_token=rasa_token,
     )
-    auth = ["--auth-token", rasa_token] if rasa_token else []
     handles: list[IO[bytes]] = []
     try:
         actions_log = log_dir / "actions.log"
@@ -247,28 +293,16 @@ def start_stack(
         handles.append(out)
         stack.processes.append(
             subprocess.Popen(
-                [
-                    str(rasa),
-                    "run",
-                    "--enable-api",
-                    "--cors",
-                    "*",
-                    "--interface",
-                    "127.0.0.1",
-                    "--port",
-                    str(rasa_port),
-                    "--model",
-                    str(model),
-                    "--endpoints",
-                    str(runtime_endpoints(endpoints, actions_port, log_dir / "endpoints.runtime.yml")),
-                    "--credentials",
-                    str(credentials),
-                    *auth,
-                ],
+                rasa_server_command(
+                    rasa_port,
+                    model,
+                    runtime_endpoints(endpoints, actions_port, log_dir / "endpoints.runtime.yml"),
+                    credentials,
+                ),
                 cwd=PROJECT_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=quiet_rasa_env({**(env or {}), **secret_env}),
+                env=quiet_rasa_env({**(env or {}), **secret_env, **rasa_server_env(rasa_token)}),
             )
         )
         stack.logs.append(rasa_log)

@@ -199,7 +199,7 @@ def read_online_retail(path: str | Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise ImportFileError(path, f"the file is empty; expected a header with columns {', '.join(COLUMNS)}.") from exc
     except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
+        match = re.search(r"line (\d{1,12})", str(exc))
         raise ImportFileError(
             path,
             f"a row has the wrong number of fields ({exc}). "

@@ -33,7 +33,7 @@ MAX_CLAUSES = 4
 MIN_WORDS = 2
 #: a clause boundary; the lookarounds keep "a.b@c.com" and "3.50" whole
 BOUNDARY = re.compile(
-    r"(?:(?<=[^\s\d])[.?!;]+(?=\s|$)|[?!;]+|,(?=\s)|\s+(?:and|also|plus|then|&|\+)\s+)",
+    r"(?:(?<=[^\s\d])[.?!;]{1,8}(?=\s|$)|[?!;]{1,8}|,(?=\s)|\s{1,8}(?:and|also|plus|then|&|\+)\s{1,8})",
     re.IGNORECASE,
 )
 WORD = re.compile(r"[^\W_]+", re.UNICODE)

@@ -39,7 +39,7 @@ from bot.ops.project import Project, read_yaml
 from bot.ops.triage import mask_message
 
 SKIP = "skip"
-_ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\([^)]+\)|\{[^}]+\})")
+_ANNOTATION = re.compile(r"\[(?P<text>[^\]]{1,300})\](?:\([^)]{1,100}\)|\{[^}]{1,300}\})")
 
 FILE_HEADER = """\
 # Training examples from real conversations, labelled by operators (`crm nlu annotate`).

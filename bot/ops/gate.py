@@ -221,7 +221,7 @@ def read_story_results(out: Path) -> ConversationTests:
         if isinstance(stories, dict):
             # Rasa appends " (<file>)" to each name
             failed = [
-                re.sub(r"\s+\([^()]*\)$", "", str(s.get("story")))
+                re.sub(r"\s{1,3}\([^()]{0,500}\)$", "", str(s.get("story")))
                 for s in stories.get("stories") or []
                 if isinstance(s, dict)
             ]

@@ -21,7 +21,7 @@ from analytics.errors import InvalidInput
 
 #: Files under ``data/`` that make the model: training data, rules, stories, entity patterns.
 TRAINING_SUFFIXES = (".yml", ".yaml", ".json", ".jsonl")
-_ENV_VAR = re.compile(r"\$\{([^}]+)\}")
+_ENV_VAR = re.compile(r"\$\{([^}]{1,100})\}")
 #: Tracker stores that live outside the Rasa process, so a second server sees the same conversations.
 SHARED_TRACKER_STORES = {"sql", "redis", "mongod", "mongo", "dynamo"}
 

@@ -48,6 +48,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -260,6 +261,11 @@ class BlueGreen:
     _tasks: set[asyncio.Task[tuple[bool, float, float]]] = field(default_factory=set)
     _count: int = 0
     _stopping: bool = False
+    _rasa_key: str = ""
+
+    def __post_init__(self) -> None:
+        # Rasa's HTTP API always needs a key: the configured one, or one made up for this deployment
+        self._rasa_key = self.rasa_token or secrets.token_urlsafe(32)
 
     async def start(self, model: Path) -> RasaServer:
         """Start the first server and point the proxy at it."""
@@ -359,12 +365,14 @@ class BlueGreen:
 
     # ----------------------------------------------------------------------- internals
 
-    def _token(self) -> dict[str, str]:
-        """Query parameters for Rasa's HTTP API (``--auth-token``)."""
-        return {"token": self.rasa_token} if self.rasa_token else {}
+    def _headers(self) -> dict[str, str]:
+        """Headers that authenticate a call of Rasa's HTTP API."""
+        from bot.web.keys import rasa_api_headers
+
+        return rasa_api_headers(self._rasa_key)
 
     async def _spawn(self, model: Path, niceness: Optional[int] = None) -> RasaServer:
-        from bot.serve import quiet_rasa_env, rasa_executable
+        from bot.serve import quiet_rasa_env, rasa_server_command, rasa_server_env
 
         niceness = self.load_niceness if niceness is None else niceness
         prefix = ["nice", "-n", str(niceness)] if niceness and shutil.which("nice") else []
@@ -377,26 +385,11 @@ class BlueGreen:
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 *prefix,
-                str(rasa_executable()),
-                "run",
-                "--enable-api",
-                "--cors",
-                "*",
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--model",
-                str(model),
-                "--endpoints",
-                str(self.endpoints),
-                "--credentials",
-                str(self.credentials),
-                *(["--auth-token", self.rasa_token] if self.rasa_token else []),
+                *rasa_server_command(port, model, self.endpoints, self.credentials),
                 cwd=str(self.cwd),
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
-                env=quiet_rasa_env(self.env),
+                env=quiet_rasa_env({**self.env, **rasa_server_env(self._rasa_key)}),
                 start_new_session=True,
             )
         upstream = Upstream(name=name, url=f"http://127.0.0.1:{port}")
@@ -404,7 +397,7 @@ class BlueGreen:
 
     async def _wait_loaded(self, server: RasaServer) -> None:
         deadline = time.monotonic() + self.load_timeout
-        async with httpx.AsyncClient(base_url=server.url, timeout=5.0, params=self._token()) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5.0, headers=self._headers()) as client:
             while time.monotonic() < deadline:
                 if server.process.returncode is not None:
                     raise SwapFailed(f"{server.name} exited with status {server.process.returncode}; see {server.log}")
@@ -423,7 +416,7 @@ class BlueGreen:
                 recent = await asyncio.to_thread(self.recent_conversations)
             except Exception as exc:  # warming is best effort
                 logger.warning("could not list recent conversations to warm up: %s", exc)
-        async with httpx.AsyncClient(base_url=server.url, timeout=120.0, params=self._token()) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120.0, headers=self._headers()) as client:
             for text in ("hello", "where is my order?", "thanks"):
                 answer = await client.post("/model/parse", json={"text": text})
                 if answer.status_code != 200:

@@ -24,9 +24,11 @@ from bot.ops.project import Project, read_yaml
 #: ``(what, done, total)``: a stage description and, when known, how far it is.
 Progress = Callable[[str, Optional[int], Optional[int]], None]
 
-_COMPONENT = re.compile(r"Starting to train component '([^']+)'")
-_TQDM = re.compile(r"^\s*([A-Z][\w ]+?):\s+(?:\d+%\|[^|]*\|\s*)?(\d+)(?:/(\d+))?")
-_SAVED = re.compile(r"Your Rasa model is trained and saved at '([^']+)'")
+_COMPONENT = re.compile(r"Starting to train component '([^']{1,200})'")
+_TQDM = re.compile(
+    r"^\s{0,20}([A-Z][\w ]{0,80}?):\s{1,10}(?:\d{1,3}%\|[^|]{0,200}\|\s{0,10})?(\d{1,12})(?:/(\d{1,12}))?"
+)
+_SAVED = re.compile(r"Your Rasa model is trained and saved at '([^']{1,900})'")
 
 
 class RasaFailed(InvalidInput):

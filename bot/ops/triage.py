@@ -617,7 +617,7 @@ def parse_since(value: Optional[str], now: Optional[datetime] = None) -> Optiona
         return None
     value = value.strip()
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([dhm])", value)
+    match = re.fullmatch(r"(\d{1,6}(?:\.\d{1,3})?)\s{0,3}([dhm])", value)
     if match:
         amount = float(match.group(1))
         unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]

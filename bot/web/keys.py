@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import time
+
+import jwt
+
 from analytics.secrets import installation_secret
 from analytics.settings import Settings
 
-__all__ = ["action_token", "installation_secret", "rasa_token", "web_secret"]
+__all__ = ["action_token", "installation_secret", "rasa_api_headers", "rasa_token", "web_secret"]
+
+#: seconds a credential for Rasa's HTTP API stays valid
+RASA_API_TOKEN_SECONDS = 300
 
 
 def rasa_token(settings: Settings) -> str:
     """The token of Rasa's HTTP API (``CRM_RASA_TOKEN`` or ``<var>/rasa-token``)."""
     return installation_secret(settings, "rasa-token", settings.rasa_token)
+
+
+def rasa_api_headers(token: str, *, now: float | None = None) -> dict[str, str]:
+    """Headers that authenticate a call of Rasa's HTTP API: a short-lived JWT signed with ``token``.
+
+    The Rasa server takes ``token`` as its JWT key (:mod:`bot.rasa_server`), so the
+    token itself never travels, and never appears in a URL or an access log.
+    """
+    issued = int(time.time() if now is None else now)
+    claims = {
+        "user": {"username": "shop-assistant", "role": "admin"},
+        "iat": issued,
+        "exp": issued + RASA_API_TOKEN_SECONDS,
+    }
+    return {"Authorization": f"Bearer {jwt.encode(claims, token, algorithm='HS256')}"}
 
 
 def web_secret(settings: Settings) -> str:

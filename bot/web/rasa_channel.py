@@ -1,6 +1,13 @@
-"""The socket.io channel of the web chat, as the Rasa server loads it (``credentials.yml``).
+"""The channels customers write through, as the Rasa server loads them (``credentials.yml``).
 
-Rasa 3.6's own socket.io channel, with three fixes the web chat needs:
+**Every channel refuses oversized messages at the edge.** A message longer than
+:data:`MAX_MESSAGE_CHARS` (what chat widgets allow) or a conversation id longer
+than :data:`MAX_SENDER_CHARS` never reaches the NLU or the tracker store: the
+customer gets a polite reply saying what to do instead. (Rasa parses on one
+event loop; one huge message would otherwise delay every other customer.)
+
+The REST channel is Rasa's own with that guard. The socket.io channel of the web
+chat is Rasa 3.6's, with the guard and three fixes the web chat needs:
 
 - **Custom payloads arrive.** Rasa emits a custom JSON message as keyword
   arguments of ``AsyncServer.emit`` (``emit(event, products=[...])``), which
@@ -31,6 +38,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Optional
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
@@ -38,6 +46,42 @@ logger = logging.getLogger(__name__)
 
 #: metadata keys of a bot message that the page may show
 FORWARDED_METADATA = ("author", "author_name")
+#: the longest message a customer may send (characters)
+MAX_MESSAGE_CHARS = 1000
+#: the longest conversation id a client may choose (characters)
+MAX_SENDER_CHARS = 128
+
+NewMessageHandler = Callable[[UserMessage], Awaitable[Any]]
+
+
+def refusal(message: UserMessage) -> Optional[str]:
+    """What to tell the customer instead of answering ``message``, or ``None`` if it may be answered."""
+    if len(message.sender_id or "") > MAX_SENDER_CHARS:
+        return f"Sorry, this chat's id is too long (at most {MAX_SENDER_CHARS} characters). Please reload the page."
+    length = len(message.text or "")
+    if length > MAX_MESSAGE_CHARS:
+        return (
+            f"Sorry, that message is too long for me ({length:,} characters; the limit is "
+            f"{MAX_MESSAGE_CHARS:,}). Please send a shorter message: a sentence or two is plenty."
+        )
+    return None
+
+
+def guarded(on_new_message: NewMessageHandler) -> NewMessageHandler:
+    """``on_new_message``, except that oversized messages get :func:`refusal` and go no further."""
+
+    async def handle(message: UserMessage) -> Any:
+        reply = refusal(message)
+        if reply is None:
+            return await on_new_message(message)
+        logger.warning(
+            "refused a message of %d characters on channel %s", len(message.text or ""), message.input_channel
+        )
+        assert message.output_channel is not None
+        await message.output_channel.send_text_message(message.sender_id or "", reply)
+        return None
+
+    return handle
 
 
 def _forwarded(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +132,17 @@ class ShopSocketIOOutput(SocketIOOutput):
             await self._send_message(recipient_id, {"attachment": {"type": "template", "payload": payload}})
 
 
+class ShopRestInput(RestInput):
+    """Rasa's REST channel (``POST /webhooks/rest/webhook``) with the size guard; same name and path."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def blueprint(self, on_new_message: NewMessageHandler) -> Blueprint:
+        return super().blueprint(guarded(on_new_message))
+
+
 class ShopSocketIOInput(SocketIOInput):
     """Rasa's socket.io input, answering through :class:`ShopSocketIOOutput`."""
 
@@ -100,12 +155,14 @@ class ShopSocketIOInput(SocketIOInput):
             return super().get_output_channel()
         return ShopSocketIOOutput(self.sio, self.bot_message_evt)
 
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+    def blueprint(self, on_new_message: NewMessageHandler) -> Blueprint:
+        answer = guarded(on_new_message)
+
         async def through_our_output(message: UserMessage) -> Any:
             # Rasa's handler builds its own output channel for every message; answer through ours
             assert self.sio is not None
             message.output_channel = ShopSocketIOOutput(self.sio, self.bot_message_evt)
-            return await on_new_message(message)
+            return await answer(message)
 
         blueprint = super().blueprint(through_our_output)
         sio = self.sio

@@ -1,7 +1,8 @@
 """The web app's client of Rasa's HTTP API: read a conversation, pause it, speak in it, resume it.
 
-Only the web app's back end calls the API, with the token Rasa was started
-with (``--auth-token``); browsers never see it. Bot messages are appended
+Only the web app's back end calls the API, with a short-lived JWT signed with
+the key Rasa was started with (:mod:`bot.rasa_server`), in a header; browsers
+never see the key and no URL carries it. Bot messages are appended
 with ``output_channel=latest&execute_side_effects=true``, so Rasa pushes them
 to the customer's open chat (socket.io) as well as storing them.
 """
@@ -12,6 +13,8 @@ from typing import Any, Optional
 from urllib.parse import quote
 
 import httpx
+
+from bot.web.keys import rasa_api_headers
 
 AGENT_PREFIX = "agent:"
 
@@ -28,7 +31,7 @@ class RasaClient:
     url : str
         The Rasa server, e.g. ``http://127.0.0.1:5005``.
     token : str
-        Its ``--auth-token`` (empty when the server runs without one).
+        The key of its HTTP API (``CRM_RASA_TOKEN``).
     timeout : float
         Seconds per request.
     transport : httpx.BaseTransport, optional
@@ -46,9 +49,8 @@ class RasaClient:
         self._http.close()
 
     def _call(self, method: str, path: str, *, params: Optional[dict[str, str]] = None, **kwargs: Any) -> Any:
-        query = {**(params or {}), **({"token": self._token} if self._token else {})}
         try:
-            response = self._http.request(method, path, params=query, **kwargs)
+            response = self._http.request(method, path, params=params, headers=rasa_api_headers(self._token), **kwargs)
         except httpx.HTTPError as exc:
             raise RasaUnavailable(f"the Rasa server at {self.url} did not answer: {exc}") from exc
         if response.status_code >= 400:

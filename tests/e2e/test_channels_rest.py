@@ -35,7 +35,9 @@ def test_metadata_sent_with_a_message_is_kept_with_it_in_the_tracker(stack: Stac
     answers = reply.json()
     assert answers and all(m["recipient_id"] == sender for m in answers)
 
-    tracker = requests.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+    tracker = requests.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30
+    ).json()
     assert tracker["latest_message"]["text"] == "hello"
     assert tracker["latest_message"]["metadata"] == metadata
     assert tracker["latest_input_channel"] == "rest"
@@ -50,6 +52,8 @@ def test_a_message_without_metadata_is_stored_with_empty_metadata(stack: Stack) 
         f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": "hello"}, timeout=60
     )
     reply.raise_for_status()
-    tracker = requests.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+    tracker = requests.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30
+    ).json()
     assert tracker["latest_message"]["text"] == "hello"
     assert not tracker["latest_message"].get("metadata")

@@ -84,6 +84,8 @@ def test_conversation(stack: Stack, stack_env: dict[str, str], conversation: dic
             assert fragment.format(**(who or {})).lower() not in said.lower(), where
     record = os.environ.get("CRM_RECORD_STORIES")
     if record:
-        tracker = requests.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+        tracker = requests.get(
+            f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30
+        ).json()
         with open(record, "a", encoding="utf-8") as fh:
             fh.write(tracker_to_test_story(conversation["name"], tracker))

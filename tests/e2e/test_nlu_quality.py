@@ -29,7 +29,9 @@ def test_held_out_messages_are_understood(stack: Stack, capsys: pytest.CaptureFi
     truth, predicted = [], []
     counts: Counter[str] = Counter()
     for example in holdout():
-        parsed = requests.post(f"{stack.rasa_url}/model/parse", json={"text": example.text}, timeout=30).json()
+        parsed = requests.post(
+            f"{stack.rasa_url}/model/parse", json={"text": example.text}, headers=stack.api_headers(), timeout=30
+        ).json()
         intent = parsed["intent"]["name"]
         truth.append(example.intent.split("/")[0])
         predicted.append(intent)

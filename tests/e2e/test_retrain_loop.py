@@ -35,6 +35,7 @@ import yaml
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from bot.ops.registry import list_models
 from bot.ops.swap import free_port, redis_answers
+from bot.web.keys import rasa_api_headers
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -262,15 +263,15 @@ class Loop:
         return [m.get("text", "") for m in answer.json()]
 
     def api(self) -> dict[str, str]:
-        """Rasa's HTTP API wants its token; the REST channel does not."""
-        return {"token": self.env["CRM_RASA_TOKEN"]}
+        """Rasa's HTTP API wants a JWT signed with its key; the REST channel does not."""
+        return rasa_api_headers(self.env["CRM_RASA_TOKEN"])
 
     def intent(self, text: str) -> tuple[str, float]:
-        parsed = self.http.post(f"{self.url}/model/parse", json={"text": text}, params=self.api()).json()
+        parsed = self.http.post(f"{self.url}/model/parse", json={"text": text}, headers=self.api()).json()
         return parsed["intent"]["name"], parsed["intent"]["confidence"]
 
     def live_model(self) -> dict[str, Any]:
-        status: dict[str, Any] = self.http.get(f"{self.url}/status", params=self.api()).json()
+        status: dict[str, Any] = self.http.get(f"{self.url}/status", headers=self.api()).json()
         return status
 
     def serve(self) -> None:
@@ -417,7 +418,7 @@ def test_operators_turn_misunderstood_messages_into_a_better_live_model_without_
     # the open conversation carries on with the new model, which understands what the old one did not
     assert loop.live_model()["model_file"] == "candidate.tar.gz"
     assert loop.say("open", "the package hasn't arrived yet") == [ORDER_ANSWER]
-    tracker = loop.http.get(f"{loop.url}/conversations/open/tracker", params=loop.api()).json()
+    tracker = loop.http.get(f"{loop.url}/conversations/open/tracker", headers=loop.api()).json()
     user_turns = [e for e in tracker["events"] if e["event"] == "user"]
     assert [e["text"] for e in user_turns] == ["hello", "the package hasn't arrived yet"]
     assert user_turns[0]["metadata"]["model_id"] == before

@@ -69,7 +69,7 @@ def say(stack: Stack, sender: str, text: str) -> str:
 
 
 def tracker_events(stack: Stack, sender: str) -> list[dict[str, Any]]:
-    tracker = requests.get(f"{stack.rasa_url}/conversations/{sender}/tracker", timeout=30)
+    tracker = requests.get(f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30)
     tracker.raise_for_status()
     events: list[dict[str, Any]] = tracker.json()["events"]
     return events

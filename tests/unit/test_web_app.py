@@ -7,6 +7,7 @@ that records what the app asked of it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -435,6 +436,9 @@ def test_an_unreachable_assistant_is_a_clear_error(
 # --------------------------------------------------------------------------- the Rasa client and transcripts
 
 
+API_KEY = "api-key-" + "9c" * 16
+
+
 def test_the_rasa_client_sends_its_token_and_asks_for_delivery_to_the_customer() -> None:
     seen: list[httpx.Request] = []
 
@@ -442,19 +446,25 @@ def test_the_rasa_client_sends_its_token_and_asks_for_delivery_to_the_customer()
         seen.append(request)
         return httpx.Response(200, json={"events": []})
 
-    client = RasaClient("http://rasa", "api-token", transport=httpx.MockTransport(answer))
+    client = RasaClient("http://rasa", API_KEY, transport=httpx.MockTransport(answer))
     client.say("web 1/x", "Hello", author="agent:alice")
     client.tracker("web 1/x")
 
     posted, fetched = seen
     assert posted.url.raw_path.split(b"?")[0] == b"/conversations/web%201%2Fx/tracker/events"
-    assert dict(posted.url.params) == {"output_channel": "latest", "execute_side_effects": "true", "token": "api-token"}
+    assert dict(posted.url.params) == {"output_channel": "latest", "execute_side_effects": "true"}
     assert json.loads(posted.content) == [{"event": "bot", "text": "Hello", "metadata": {"author": "agent:alice"}}]
-    assert fetched.url.params["token"] == "api-token"
+    # the key never travels: each call carries a short-lived JWT signed with it, in a header, not in the URL
+    for request in (posted, fetched):
+        assert API_KEY not in str(request.url)
+        scheme, _, credential = request.headers["authorization"].partition(" ")
+        claims = jwt.decode(credential, API_KEY, algorithms=["HS256"])
+        assert scheme == "Bearer" and claims["user"]["role"] == "admin"
+        assert 0 < claims["exp"] - time.time() <= 300
 
 
 def test_the_rasa_client_turns_refusals_into_one_error() -> None:
-    client = RasaClient("http://rasa", "bad", transport=httpx.MockTransport(lambda r: httpx.Response(401, text="no")))
+    client = RasaClient("http://rasa", "bad-" + "0" * 32, transport=httpx.MockTransport(lambda r: httpx.Response(401, text="no")))
 
     with pytest.raises(RasaUnavailable, match="401"):
         client.tracker("web-1")
