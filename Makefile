@@ -35,7 +35,7 @@ env: $(VENV)/.installed $(RASA_VENV)/.installed ## create both virtual environme
 
 store: $(VENV)/.installed ## create/migrate the store and load the shipped sample if it is empty
 	$(VENV)/bin/crm seed
-	$(VENV)/bin/crm users demo
+	CRM_DEMO=1 $(VENV)/bin/crm users demo
 
 # the chat page's socket.io client, served by the web app from bot/web/node_modules (no CDN)
 $(WEB_ASSETS): bot/web/package.json bot/web/package-lock.json
@@ -63,8 +63,9 @@ models/.trained: $(RASA_VENV)/.installed $(TRAIN_DATA)
 
 train: models/.trained ## train the assistant's model (if its data changed)
 
+# the local demo: CRM_DEMO=1 opens the chat page's sample-customer sign-in and the demo staff accounts
 run: env store train $(WEB_ASSETS) ## create what is missing, then start the servers, the web chat and the agent console
-	$(VENV)/bin/crm serve
+	CRM_DEMO=1 $(VENV)/bin/crm serve
 
 chat: $(VENV)/.installed ## chat with the running assistant in this terminal
 	$(VENV)/bin/crm chat

@@ -69,6 +69,7 @@ from analytics.store.models import (
     ReturnStatus,
 )
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.throttle import Throttle
 
 #: How long after delivery a return can be requested.
 RETURN_WINDOW = timedelta(days=30)
@@ -406,7 +407,15 @@ def normalise_email(email: str) -> str:
     return cleaned
 
 
-def verify_identity(uow: SqlAlchemyUnitOfWork, email: str, order_number: str) -> CustomerView:
+def verify_identity(
+    uow: SqlAlchemyUnitOfWork,
+    email: str,
+    order_number: str,
+    *,
+    attempts: Optional[Throttle] = None,
+    conversation: Optional[str] = None,
+    client: Optional[str] = None,
+) -> CustomerView:
     """The customer whose e-mail address is ``email`` and who placed order ``order_number``.
 
     Parameters
@@ -416,6 +425,12 @@ def verify_identity(uow: SqlAlchemyUnitOfWork, email: str, order_number: str) ->
         Compared case-insensitively, surrounding spaces ignored.
     order_number : str
         Normalised like :func:`analytics.services.normalise_order_number` (``#536365`` works).
+    attempts : Throttle, optional
+        Counts failures per conversation, e-mail address, customer (the owner of the
+        order number tried) and client address, and refuses the check once any of
+        them has had too many (:func:`analytics.throttle.identity_throttle`).
+    conversation, client : str, optional
+        The conversation and the client's network address, as keys of ``attempts``.
 
     Returns
     -------
@@ -427,6 +442,9 @@ def verify_identity(uow: SqlAlchemyUnitOfWork, email: str, order_number: str) ->
     IdentityNotVerified
         No customer has this address, or the order is not theirs (or does not
         exist): the error does not say which.
+    TooManyAttempts
+        ``attempts`` refuses: too many failures under one of the keys (checked
+        before the store is asked, so a locked-out attacker learns nothing).
     InvalidInput
         ``email`` cannot be an e-mail address or ``order_number`` an order number
         (a typing slip, not a failed verification).
@@ -434,10 +452,19 @@ def verify_identity(uow: SqlAlchemyUnitOfWork, email: str, order_number: str) ->
     wanted_email = normalise_email(email)
     number = normalise_order_number(order_number)
     with uow:
+        tried_order = uow.orders.by_number(number)
+        keys = {
+            "conversation": conversation,
+            "email": wanted_email,
+            "customer": str(tried_order.customer_id) if tried_order is not None else None,
+            "client": client,
+        }
+        if attempts is not None:
+            attempts.check(keys)
         customer = uow.customers.by_email(wanted_email)
-        if customer is None or _is_erased(customer):
-            raise IdentityNotVerified()
-        if uow.orders.of_customer(customer.id, number) is None:
+        if customer is None or _is_erased(customer) or tried_order is None or tried_order.customer_id != customer.id:
+            if attempts is not None:
+                attempts.failed(keys)
             raise IdentityNotVerified()
         return _customer_view(customer)
 

@@ -36,9 +36,9 @@ MIN_PASSWORD_LENGTH = 10
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 #: Accounts ``crm users demo`` creates for the demo (documented in the README; never for production).
-DEMO_USERS: tuple[tuple[str, str, str], ...] = (
-    ("alice", "agent", "alice-demo-password"),
-    ("olivia", "operator", "olivia-demo-password"),
+DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("alice", "agent", "alice-demo-password", "Alice"),
+    ("olivia", "operator", "olivia-demo-password", "Olivia"),
 )
 
 
@@ -49,10 +49,18 @@ class UserView:
     role: str
     active: bool
     created_at: datetime
+    #: the name customers see ("Alice"); ``None``: they see only "customer service"
+    display_name: Optional[str] = None
+    #: console sessions issued before this moment no longer count (naive UTC)
+    sessions_valid_after: Optional[datetime] = None
 
     @property
     def is_operator(self) -> bool:
         return self.role == UserRole.OPERATOR.value
+
+    def session_is_current(self, issued_at: datetime) -> bool:
+        """Whether a console session issued at ``issued_at`` (naive UTC) survives the account's last sign-out."""
+        return self.active and (self.sessions_valid_after is None or issued_at >= self.sessions_valid_after)
 
 
 @lru_cache(maxsize=1)
@@ -71,8 +79,25 @@ def _utcnow() -> datetime:
 
 def _view(user: User) -> UserView:
     return UserView(
-        id=user.id, username=user.username, role=user.role.value, active=user.active, created_at=user.created_at
+        id=user.id,
+        username=user.username,
+        role=user.role.value,
+        active=user.active,
+        created_at=user.created_at,
+        display_name=user.display_name,
+        sessions_valid_after=user.sessions_valid_after,
     )
+
+
+def normalise_display_name(name: Optional[str]) -> Optional[str]:
+    """The name customers will see, trimmed; ``None`` for none; :class:`InvalidInput` unless 1-64 printable
+    characters."""
+    if name is None or not str(name).strip():
+        return None
+    cleaned = " ".join(str(name).split())
+    if len(cleaned) > 64 or not cleaned.isprintable() or any(ch in cleaned for ch in "<>"):
+        raise InvalidInput(f"{name!r} cannot be a display name: use up to 64 printable characters, no < or >.")
+    return cleaned
 
 
 def normalise_username(username: str) -> str:
@@ -111,7 +136,12 @@ def _by_name(uow: SqlAlchemyUnitOfWork, username: str) -> Optional[User]:
 
 
 def create_user(
-    uow: SqlAlchemyUnitOfWork, username: str, password: str, role: str = "agent", now: Optional[datetime] = None
+    uow: SqlAlchemyUnitOfWork,
+    username: str,
+    password: str,
+    role: str = "agent",
+    now: Optional[datetime] = None,
+    display_name: Optional[str] = None,
 ) -> UserView:
     """Add a staff account.
 
@@ -125,6 +155,8 @@ def create_user(
     role : {"agent", "operator"}
     now : datetime, optional
         Creation time (naive UTC); default now.
+    display_name : str, optional
+        The name customers see in the chat; the login name is never shown to them.
 
     Raises
     ------
@@ -133,11 +165,19 @@ def create_user(
     """
     name = normalise_username(username)
     wanted_role = _role(role)
+    shown = normalise_display_name(display_name)
     hashed = hash_password(password)
     with uow:
         if _by_name(uow, name) is not None:
             raise InvalidInput(f"there is already a user called {name!r}.")
-        user = User(username=name, password_hash=hashed, role=wanted_role, active=True, created_at=now or _utcnow())
+        user = User(
+            username=name,
+            password_hash=hashed,
+            role=wanted_role,
+            active=True,
+            created_at=now or _utcnow(),
+            display_name=shown,
+        )
         uow.session.add(user)
         uow.session.flush()
         view = _view(user)
@@ -202,14 +242,28 @@ def set_active(uow: SqlAlchemyUnitOfWork, username: str, active: bool) -> UserVi
 
 
 def set_password(uow: SqlAlchemyUnitOfWork, username: str, password: str) -> UserView:
-    return _update(uow, username, password_hash=hash_password(password))
+    """A new password; every open console session of the account ends."""
+    return _update(uow, username, password_hash=hash_password(password), sessions_valid_after=_utcnow())
+
+
+def set_display_name(uow: SqlAlchemyUnitOfWork, username: str, display_name: Optional[str]) -> UserView:
+    return _update(uow, username, display_name=normalise_display_name(display_name))
+
+
+def sign_out(uow: SqlAlchemyUnitOfWork, user_id: int, now: Optional[datetime] = None) -> None:
+    """End every open console session of the account (its signed cookies stop working at once)."""
+    with uow:
+        user = uow.session.get(User, user_id)
+        if user is not None:
+            user.sessions_valid_after = now or _utcnow()
+            uow.commit()
 
 
 def ensure_demo_users(uow: SqlAlchemyUnitOfWork, now: Optional[datetime] = None) -> list[UserView]:
     """Create the :data:`DEMO_USERS` that do not exist yet; returns the ones created."""
     existing = {u.username for u in list_users(uow)}
     return [
-        create_user(uow, name, password, role=role, now=now)
-        for name, role, password in DEMO_USERS
+        create_user(uow, name, password, role=role, now=now, display_name=shown)
+        for name, role, password, shown in DEMO_USERS
         if name not in existing
     ]

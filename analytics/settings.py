@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,22 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        validation_alias="CRM_ENV",
+        description=(
+            "production: refuses the demo (CRM_DEMO), marks cookies Secure and needs a shared store for "
+            "attempt limits (CRM_RATE_LIMIT_STORAGE=redis://...)."
+        ),
+    )
+    demo: bool = Field(
+        default=False,
+        validation_alias="CRM_DEMO",
+        description=(
+            "Local demo: the chat page's password-less sign-in as a sample customer and the documented demo "
+            "staff accounts. `make run` sets it; production refuses it."
+        ),
+    )
     database_url: str = Field(
         default=f"sqlite:///{PROJECT_ROOT / 'var' / 'crm.sqlite3'}",
         validation_alias="DATABASE_URL",
@@ -69,7 +86,7 @@ class Settings(BaseSettings):
         default="",
         validation_alias="CRM_RASA_TOKEN",
         description=(
-            "Token of Rasa's HTTP API (`rasa run --auth-token`). Empty: a random one is created once in "
+            "Key of Rasa's HTTP API (clients send JWTs signed with it). Empty: a random one is created once in "
             "var/rasa-token, which `crm serve` and the web app share."
         ),
     )
@@ -81,7 +98,7 @@ class Settings(BaseSettings):
     web_secure_cookies: bool = Field(
         default=False,
         validation_alias="CRM_WEB_SECURE_COOKIES",
-        description="Mark cookies Secure (set it when the web app is served over HTTPS).",
+        description="Mark cookies Secure (always in production; set it wherever the web app is served over HTTPS).",
     )
     console_session_hours: float = Field(
         default=8.0, validation_alias="CRM_CONSOLE_SESSION_HOURS", description="How long an agent stays logged in."
@@ -106,11 +123,65 @@ class Settings(BaseSettings):
         validation_alias="CRM_IDENTITY_IDLE_SECONDS",
         description="A verified customer stays verified in a conversation for this long after their last message.",
     )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        validation_alias="CRM_RATE_LIMIT_STORAGE",
+        description=(
+            "Where failed identity checks and logins are counted: memory:// (one process) or "
+            "redis://host:6379/N (shared by every process; required in production)."
+        ),
+    )
+    identity_limit_conversation: str = Field(
+        default="3 per 15 minutes",
+        validation_alias="CRM_IDENTITY_LIMIT_CONVERSATION",
+        description="Failed identity checks allowed in one conversation (new conversations and /restart included).",
+    )
+    identity_limit_email: str = Field(
+        default="5 per hour",
+        validation_alias="CRM_IDENTITY_LIMIT_EMAIL",
+        description="Failed identity checks allowed with one e-mail address, from anywhere.",
+    )
+    identity_limit_customer: str = Field(
+        default="5 per hour",
+        validation_alias="CRM_IDENTITY_LIMIT_CUSTOMER",
+        description="Failed identity checks allowed against one customer's order numbers, from anywhere.",
+    )
+    identity_limit_client: str = Field(
+        default="10 per hour",
+        validation_alias="CRM_IDENTITY_LIMIT_CLIENT",
+        description="Failed identity checks allowed from one network address, across conversations.",
+    )
+    login_limit_username: str = Field(
+        default="5 per 15 minutes",
+        validation_alias="CRM_LOGIN_LIMIT_USERNAME",
+        description="Failed console logins allowed for one user name (then refused without checking the password).",
+    )
+    login_limit_client: str = Field(
+        default="30 per hour",
+        validation_alias="CRM_LOGIN_LIMIT_CLIENT",
+        description="Failed console logins allowed from one network address.",
+    )
     demo_customers: str = Field(
         default="17850,12748,12347",
         validation_alias="CRM_DEMO_CUSTOMERS",
         description="Shop numbers of the customers the chat page's demo login offers (comma-separated).",
     )
+
+    @model_validator(mode="after")
+    def _production_is_closed(self) -> Settings:
+        if self.environment == "production":
+            if self.demo:
+                raise ValueError(
+                    "CRM_DEMO is set with CRM_ENV=production: the demo's password-less sign-in and documented "
+                    "staff passwords must never run in production; unset CRM_DEMO."
+                )
+            if not self.rate_limit_storage.startswith(("redis://", "rediss://", "redis+sentinel://")):
+                raise ValueError(
+                    "CRM_ENV=production needs CRM_RATE_LIMIT_STORAGE=redis://host:6379/N, so every process "
+                    f"counts failed identity checks and logins together (it is {self.rate_limit_storage!r})."
+                )
+            self.web_secure_cookies = True
+        return self
 
 
 @lru_cache(maxsize=1)

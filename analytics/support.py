@@ -293,6 +293,34 @@ def touch_conversation(
         uow.commit()
 
 
+def register_page_conversation(
+    uow: SqlAlchemyUnitOfWork, sender_id: str, *, customer_id: Optional[int], channel: str, now: datetime
+) -> None:
+    """A chat page opened conversation ``sender_id``, for the signed-in ``customer_id`` (``None``: anonymous).
+
+    A page may start a conversation, and touch one it started, but never claim one
+    that somebody else started: a conversation that exists already keeps its link,
+    and a signed-in customer naming a conversation that is not theirs is refused
+    (:class:`NotAllowed`). Conversation ids travel in URLs and logs; knowing one
+    must not be enough to attach it to your account.
+    """
+    sender = _check_sender(sender_id)
+    with uow:
+        insert = postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        uow.session.execute(
+            insert(Conversation)
+            .values(sender_id=sender, customer_id=customer_id, channel=channel[:32] or "web", started_at=now,
+                    last_event_at=now)
+            .on_conflict_do_nothing(index_elements=[Conversation.sender_id])
+        )  # fmt: skip
+        conversation = uow.session.scalars(select(Conversation).where(Conversation.sender_id == sender)).one()
+        if customer_id is not None and conversation.customer_id != customer_id:
+            uow.rollback()
+            raise NotAllowed("this conversation was started by someone else; start a new chat.")
+        conversation.last_event_at = max(conversation.last_event_at or now, now)
+        uow.commit()
+
+
 def _seconds(later: Optional[datetime], earlier: Optional[datetime]) -> Optional[float]:
     if later is None or earlier is None:
         return None

@@ -153,6 +153,7 @@ def main() -> None:
             "CRM_ARTIFACTS_DIR": str(work / "artifacts"),
             "CRM_VAR_DIR": str(work / "var"),
             "CRM_TOKEN_SECRET": "bench-" + "0123456789abcdef" * 3,
+            "CRM_DEMO": "1",
         }
         print("seeding a store from the shipped sample ...", flush=True)
         seed(work, env)

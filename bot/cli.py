@@ -486,6 +486,10 @@ def users_add(
         Optional[str],
         typer.Option(help="Default: asked for twice without echo. On the command line it lands in shell history."),
     ] = None,
+    display_name: Annotated[
+        Optional[str],
+        typer.Option(help="The name customers see in the chat (e.g. 'Alice'); without one they see 'Our team'."),
+    ] = None,
 ) -> None:
     """Create an account for the agent console."""
     from analytics.agents import create_user
@@ -493,7 +497,7 @@ def users_add(
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(_uow(get_settings()), username, password, role=role)
+        user = create_user(_uow(get_settings()), username, password, role=role, display_name=display_name)
     except CRMError as exc:
         _fail(str(exc))
     console.print(f"created {user.role} {user.username!r}")
@@ -536,6 +540,21 @@ def users_enable(username: str) -> None:
     console.print(f"enabled {username!r}")
 
 
+@users_app.command("rename")
+def users_rename(
+    username: str,
+    display_name: Annotated[str, typer.Argument(help="The name customers see; '' for none ('Our team').")],
+) -> None:
+    """Set the name customers see for an account (never its login name)."""
+    from analytics.agents import set_display_name
+
+    try:
+        set_display_name(_uow(get_settings()), username, display_name)
+    except CRMError as exc:
+        _fail(str(exc))
+    console.print(f"customers now see {username!r} as {display_name or 'Our team'!r}")
+
+
 @users_app.command("passwd")
 def users_passwd(username: str) -> None:
     """Set a new password (asked for twice without echo)."""
@@ -551,10 +570,15 @@ def users_passwd(username: str) -> None:
 
 @users_app.command("demo")
 def users_demo() -> None:
-    """Create the demo accounts (alice, agent; olivia, operator) if missing. Their passwords are in the README."""
+    """Create the demo accounts (alice, agent; olivia, operator) if missing. Their passwords are in the README.
+
+    Only with the demo flag (``CRM_DEMO=1``, which ``make run`` sets); never in production."""
     from analytics.agents import ensure_demo_users
 
-    created = ensure_demo_users(_uow(get_settings()))
+    settings = get_settings()
+    if not settings.demo:
+        _fail("the demo accounts have published passwords: they are created only for the local demo (CRM_DEMO=1).")
+    created = ensure_demo_users(_uow(settings))
     if created:
         console.print("created demo accounts: " + ", ".join(f"{u.username} ({u.role})" for u in created))
     else:

@@ -358,12 +358,11 @@ def run_forever(*, rasa_port: int, actions_port: int, model: Optional[Path], web
         web_port=web_port,
         rasa_token=rasa_token(get_settings()),
     )
+    demo = (
+        "  (demo: alice / alice-demo-password; operator olivia / olivia-demo-password)" if get_settings().demo else ""
+    )
     pages = (
-        f"  web chat     : {stack.web_url}/\n"
-        f"  agent console: {stack.web_url}/console  (demo: alice / alice-demo-password; "
-        "operator olivia / olivia-demo-password)\n"
-        if stack.web_url
-        else ""
+        f"  web chat     : {stack.web_url}/\n  agent console: {stack.web_url}/console{demo}\n" if stack.web_url else ""
     )
     print(
         "\nThe assistant is up.\n"

@@ -326,6 +326,10 @@ class User(Base):
     role: Mapped[UserRole] = mapped_column(_enum(UserRole, "user_role"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: the name customers see in the chat ("Alice"); never the login name
+    display_name: Mapped[Optional[str]] = mapped_column(String(64))
+    #: console sessions issued before this moment are no longer valid (sign-out)
+    sessions_valid_after: Mapped[Optional[datetime]] = mapped_column(DateTime)
 
 
 class CustomerScore(Base):

@@ -39,6 +39,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.util import get_remote_address
 from starlette.status import HTTP_303_SEE_OTHER
 
 from analytics import account, agents, support
@@ -49,6 +52,7 @@ from analytics.recommendations import recommend_for
 from analytics.settings import Settings, get_settings
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.throttle import TooManyAttempts, login_throttle
 from analytics.tokens import sign_customer_token
 from bot.web import keys, sessions
 from bot.web.rasa_client import AGENT_PREFIX, RasaClient, RasaUnavailable
@@ -115,13 +119,14 @@ class WebContext:
 def session_user(request: Request) -> Optional[UserView]:
     """The active staff account the console cookie names, or ``None``."""
     web: WebContext = request.app.state.web
-    user_id = sessions.verify(
+    found = sessions.verify_session(
         request.cookies.get(sessions.CONSOLE_COOKIE), secret=web.secret, audience=sessions.CONSOLE_AUDIENCE
     )
-    if user_id is None:
+    if found is None:
         return None
+    user_id, issued_at = found
     user = agents.get_user(web.new_uow(), user_id)
-    return user if user is not None and user.active else None
+    return user if user is not None and user.session_is_current(issued_at) else None
 
 
 def api_user(request: Request) -> UserView:
@@ -177,7 +182,8 @@ def create_app(
     artifacts = ArtifactStore(Path(settings.artifacts_dir), keep=5)
     secret = keys.web_secret(settings)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    demo_refs = [ref.strip() for ref in settings.demo_customers.split(",") if ref.strip()]
+    # the password-less demo sign-in exists only with the demo flag (which production refuses)
+    demo_refs = [ref.strip() for ref in settings.demo_customers.split(",") if ref.strip()] if settings.demo else []
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -208,6 +214,23 @@ def create_app(
 
     app.state.web = WebContext(settings=settings, secret=secret, new_uow=new_uow)
     app.state.rasa = rasa_client
+    # requests per client address on the endpoints a stranger can call in a loop (slowapi over `limits`;
+    # memory:// in one process, redis:// shared in production); failed logins are also counted per user name
+    limiter = Limiter(key_func=get_remote_address, storage_uri=settings.rate_limit_storage)
+    app.state.limiter = limiter
+    failed_logins = login_throttle(settings)
+
+    @app.exception_handler(RateLimitExceeded)
+    def too_many_requests(request: Request, exc: RateLimitExceeded) -> Response:
+        detail = f"Too many requests ({exc.detail}); wait a minute and try again."
+        if request.url.path == "/console/login":
+            response: Response = templates.TemplateResponse(
+                request, "login.html", {"title": "Agent console", "error": detail}, status_code=429
+            )
+        else:
+            response = JSONResponse({"detail": detail}, status_code=429)
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.exception_handler(RasaUnavailable)
     def rasa_unavailable(_request: Request, exc: RasaUnavailable) -> JSONResponse:
@@ -244,6 +267,18 @@ def create_app(
             request.cookies.get(sessions.SHOP_COOKIE), secret=secret, audience=sessions.SHOP_AUDIENCE
         )
 
+    def forget_identity(session_id: str, customer_id: int) -> None:
+        if support.conversation_customer(new_uow(), session_id) != customer_id:
+            return  # not this customer's conversation: leave it alone
+        try:
+            rasa_client.append(
+                session_id,
+                [{"event": "slot", "name": name, "value": None} for name in ("identity", "customer_name")],
+                deliver=False,
+            )
+        except RasaUnavailable as exc:  # the identity still expires after its idle time
+            logger.warning("could not clear the identity of a signed-out conversation: %s", exc)
+
     def demo_customers() -> list[dict[str, Any]]:
         with new_uow() as uow:
             found = [uow.customers.by_external_ref(ref) for ref in demo_refs]
@@ -279,33 +314,47 @@ def create_app(
             "demo_customers": demo_customers() if customer is None else [],
         }
 
-    @app.post("/demo/login")
-    def demo_login(ref: Annotated[str, Form(max_length=32)]) -> Response:
-        """Stands in for the shop's own login: sign in as one of the demo customers."""
-        if ref not in demo_refs:
-            raise HTTPException(status_code=403, detail="only the demo customers can sign in here.")
-        with new_uow() as uow:
-            customer = uow.customers.by_external_ref(ref)
-            if customer is None:
-                raise HTTPException(status_code=404, detail=f"customer {ref} is not in this store.")
-            customer_id = customer.id
-        response = RedirectResponse("/", status_code=HTTP_303_SEE_OTHER)
-        value = sessions.sign(
-            customer_id, secret=secret, audience=sessions.SHOP_AUDIENCE, ttl_seconds=SHOP_LOGIN_HOURS * 3600
-        )
-        set_cookie(response, sessions.SHOP_COOKIE, value, SHOP_LOGIN_HOURS * 3600, "lax")
-        return response
+    if settings.demo:
 
-    @app.post("/demo/logout")
-    def demo_logout() -> Response:
-        response = RedirectResponse("/", status_code=HTTP_303_SEE_OTHER)
-        response.delete_cookie(sessions.SHOP_COOKIE, path="/")
-        return response
+        @app.post("/demo/login")
+        @limiter.limit("20/minute")
+        def demo_login(request: Request, ref: Annotated[str, Form(max_length=32)]) -> Response:
+            """Stands in for the shop's own login: sign in as one of the demo customers."""
+            if ref not in demo_refs:
+                raise HTTPException(status_code=403, detail="only the demo customers can sign in here.")
+            with new_uow() as uow:
+                customer = uow.customers.by_external_ref(ref)
+                if customer is None:
+                    raise HTTPException(status_code=404, detail=f"customer {ref} is not in this store.")
+                customer_id = customer.id
+            response = RedirectResponse("/", status_code=HTTP_303_SEE_OTHER)
+            value = sessions.sign(
+                customer_id, secret=secret, audience=sessions.SHOP_AUDIENCE, ttl_seconds=SHOP_LOGIN_HOURS * 3600
+            )
+            set_cookie(response, sessions.SHOP_COOKIE, value, SHOP_LOGIN_HOURS * 3600, "lax")
+            return response
+
+        @app.post("/demo/logout")
+        def demo_logout(
+            request: Request, session_id: Annotated[Optional[str], Form(max_length=128)] = None
+        ) -> Response:
+            """Sign out; the chat this customer had open forgets who they are, so the next person at this
+            computer cannot act on their account (the page then starts a new conversation)."""
+            customer_id = signed_in_customer(request)
+            if customer_id is not None and session_id:
+                forget_identity(session_id, customer_id)
+            response = RedirectResponse("/", status_code=HTTP_303_SEE_OTHER)
+            response.delete_cookie(sessions.SHOP_COOKIE, path="/")
+            return response
 
     @app.post("/api/chat/register", status_code=204)
+    @limiter.limit("60/minute")
     def register_chat(request: Request, body: SessionIn) -> Response:
-        """The page opened (or reopened) conversation ``session_id``: list it for agents, linked if signed in."""
-        support.touch_conversation(
+        """The page opened (or reopened) conversation ``session_id``: list it for agents, linked if signed in.
+
+        409 when a signed-in customer names a conversation somebody else started.
+        """
+        support.register_page_conversation(
             new_uow(), body.session_id, channel="socketio", customer_id=signed_in_customer(request), now=clock()
         )
         return Response(status_code=204)
@@ -331,13 +380,27 @@ def create_app(
         return templates.TemplateResponse(request, "login.html", {"title": "Agent console", "error": None})
 
     @app.post("/console/login", response_class=HTMLResponse)
+    @limiter.limit("10/minute")
     def login(
         request: Request,
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
+        keys_of_try = {"username": username.strip().lower()[:64], "client": get_remote_address(request)}
+        try:
+            failed_logins.check(keys_of_try)  # before the (deliberately slow) password hash
+        except TooManyAttempts as exc:
+            logger.warning("console login locked out for %r (%s)", username[:64], exc.scope)
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"title": "Agent console", "error": str(exc), "username": username},
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         user = agents.authenticate(new_uow(), username, password)
         if user is None:
+            failed_logins.failed(keys_of_try)
             logger.info("console login refused for %r", username[:64])
             return templates.TemplateResponse(
                 request,
@@ -352,7 +415,11 @@ def create_app(
         return response
 
     @app.post("/console/logout")
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        """Sign out: the cookie is dropped and every session of the account stops working (a copied cookie too)."""
+        user = session_user(request)
+        if user is not None:
+            agents.sign_out(new_uow(), user.id)
         response = RedirectResponse("/console/login", status_code=HTTP_303_SEE_OTHER)
         response.delete_cookie(sessions.CONSOLE_COOKIE, path="/")
         return response
@@ -428,15 +495,25 @@ def create_app(
         return AGENT_PREFIX + user.username
 
     def display(user: UserView) -> str:
-        return user.username.capitalize()
+        """What the customer sees: the display name, never the login name."""
+        return user.display_name or ""
+
+    def greeting(user: UserView, rest: str) -> str:
+        who = (
+            f"I'm {user.display_name} from the customer service team"
+            if user.display_name
+            else ("I'm from the customer service team")
+        )
+        return f"Hi, {who}. {rest}"
 
     @app.post("/api/console/handoffs/{handoff_id}/accept")
     def accept(user: Agent, handoff_id: int) -> dict[str, Any]:
         record = support.accept(new_uow(), handoff_id, user.username, clock())
         rasa_client.pause(
             record.sender_id,
-            text=f"Hi, I'm {display(user)} from the customer service team. I can see our conversation so far.",
+            text=greeting(user, "I can see our conversation so far."),
             author=author(user),
+            author_name=display(user),
         )
         return {"handoff": to_json(record)}
 
@@ -445,8 +522,9 @@ def create_app(
         record = support.pick_up(new_uow(), sender_id, user.username, clock())
         rasa_client.pause(
             sender_id,
-            text=f"Hi, I'm {display(user)} from the customer service team. I've joined the chat to help.",
+            text=greeting(user, "I've joined the chat to help."),
             author=author(user),
+            author_name=display(user),
         )
         return {"handoff": to_json(record)}
 
@@ -456,7 +534,7 @@ def create_app(
         text = body.text.strip()
         if not text:
             raise InvalidInput("the message is empty.")
-        rasa_client.say(sender_id, text, author=author(user))
+        rasa_client.say(sender_id, text, author=author(user), author_name=display(user))
         return {"sent": True}
 
     @app.post("/api/console/conversations/{sender_id}/offer")
@@ -470,6 +548,7 @@ def create_app(
             sender_id,
             f"I've applied {decision.name} to your account: {decision.description}",
             author=author(user),
+            author_name=display(user),
             custom={"offer": {"code": decision.code, "name": decision.name}},
         )
         return {"offer": to_json(decision)}
@@ -490,6 +569,7 @@ def create_app(
             text="You're back with the assistant. Thanks for your patience! Ask me anything, "
             'or say "agent" if you need a person again.',
             author=author(user),
+            author_name=display(user),
             slots={HANDED_BACK_SLOT: to_json(now)},
         )
         record = support.hand_back(
@@ -547,8 +627,11 @@ def _load_recommender(new_uow: UowFactory, artifacts: ArtifactStore) -> None:
 
 
 def _customer_line(line: dict[str, Any]) -> dict[str, Any]:
-    """A transcript line as the customer's own page may show it (no internal flags)."""
-    return {key: line[key] for key in ("index", "at", "kind", "text", "author", "buttons", "products")}
+    """A transcript line as the customer's own page may show it: no internal flags, and an agent's display name,
+    never their login name."""
+    shown = {key: line[key] for key in ("index", "at", "kind", "text", "buttons", "products")}
+    shown["author"] = line.get("author_name") or None
+    return shown
 
 
 def app_from_settings() -> FastAPI:

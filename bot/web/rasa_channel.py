@@ -15,9 +15,10 @@ chat is Rasa 3.6's, with the guard and three fixes the web chat needs:
   product cards and the handoff notice were lost. Here every message is one
   event whose payload carries the custom part under ``custom``.
 - **Who wrote a message travels with it.** Bot messages an agent sends
-  through the HTTP API carry ``metadata.author``; Rasa's channel drops
-  metadata, this one passes ``author`` on, so the page can show "Alice
-  (support)".
+  through the HTTP API carry ``metadata.author`` (their login) and
+  ``author_name`` (the name customers may see); Rasa's channel drops
+  metadata, this one passes on that an agent wrote it, with the display name
+  only, so the page can show "Alice · customer service".
 - **Rooms work with any python-socketio 5.x.** ``enter_room`` became a
   coroutine in python-socketio 5.10 and Rasa 3.6 does not await it, so with
   ``session_persistence`` every reply was dropped (RasaHQ/rasa#13027); here
@@ -34,6 +35,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Optional
 
@@ -44,14 +46,32 @@ from sanic import Blueprint
 
 logger = logging.getLogger(__name__)
 
-#: metadata keys of a bot message that the page may show
-FORWARDED_METADATA = ("author", "author_name")
+#: a bot message an agent wrote carries ``metadata.author = "agent:<login name>"``
+AGENT_PREFIX = "agent:"
 #: the longest message a customer may send (characters)
 MAX_MESSAGE_CHARS = 1000
 #: the longest conversation id a client may choose (characters)
 MAX_SENDER_CHARS = 128
 
+#: the metadata key under which every channel passes the client's network address (set by the server,
+#: never taken from the client: limits on identity checks count per address)
+CLIENT_ADDRESS = "client_address"
+#: how many socket.io sessions' addresses are remembered
+MAX_REMEMBERED_SESSIONS = 10_000
+
 NewMessageHandler = Callable[[UserMessage], Awaitable[Any]]
+
+
+def request_address(request: Any) -> str:
+    """The client's address: the proxy-reported one when Sanic is told to trust a proxy, else the peer's."""
+    return str(getattr(request, "remote_addr", "") or getattr(request, "ip", "") or "")
+
+
+def with_address(metadata: Any, address: str) -> dict[str, Any]:
+    """``metadata`` (a dict, or anything a client sent) with the server-observed client address."""
+    kept = dict(metadata) if isinstance(metadata, dict) else {}
+    kept[CLIENT_ADDRESS] = address
+    return kept
 
 
 def refusal(message: UserMessage) -> Optional[str]:
@@ -85,7 +105,11 @@ def guarded(on_new_message: NewMessageHandler) -> NewMessageHandler:
 
 
 def _forwarded(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {key: kwargs[key] for key in FORWARDED_METADATA if kwargs.get(key)}
+    """What the page learns about who wrote a message: that an agent did, and the name customers may see
+    (``agent:<display name>``); an agent's login name never leaves the server."""
+    if str(kwargs.get("author") or "").startswith(AGENT_PREFIX):
+        return {"author": AGENT_PREFIX + str(kwargs.get("author_name") or "")}
+    return {}
 
 
 class ShopSocketIOOutput(SocketIOOutput):
@@ -142,6 +166,9 @@ class ShopRestInput(RestInput):
     def blueprint(self, on_new_message: NewMessageHandler) -> Blueprint:
         return super().blueprint(guarded(on_new_message))
 
+    def get_metadata(self, request: Any) -> Optional[dict[str, Any]]:
+        return with_address(super().get_metadata(request), request_address(request))
+
 
 class ShopSocketIOInput(SocketIOInput):
     """Rasa's socket.io input, answering through :class:`ShopSocketIOOutput`."""
@@ -157,21 +184,41 @@ class ShopSocketIOInput(SocketIOInput):
 
     def blueprint(self, on_new_message: NewMessageHandler) -> Blueprint:
         answer = guarded(on_new_message)
+        socket_addresses: OrderedDict[str, str] = OrderedDict()  # socket id -> client address
+        session_addresses: OrderedDict[str, str] = OrderedDict()  # conversation id -> client address
+
+        def remember(table: OrderedDict[str, str], key: str, address: str) -> None:
+            table[key] = address
+            table.move_to_end(key)
+            while len(table) > MAX_REMEMBERED_SESSIONS:
+                table.popitem(last=False)
 
         async def through_our_output(message: UserMessage) -> Any:
             # Rasa's handler builds its own output channel for every message; answer through ours
             assert self.sio is not None
             message.output_channel = ShopSocketIOOutput(self.sio, self.bot_message_evt)
+            message.metadata = with_address(message.metadata, session_addresses.get(message.sender_id or "", ""))
             return await answer(message)
 
         blueprint = super().blueprint(through_our_output)
         sio = self.sio
         assert sio is not None
 
+        connect_handler = sio.handlers.get(self.namespace or "/", {}).get("connect")
+
+        async def connect(sid: str, environ: dict[str, Any], auth: Optional[dict[str, Any]] = None) -> Any:
+            request = environ.get("sanic.request")
+            remember(socket_addresses, sid, request_address(request) if request else environ.get("REMOTE_ADDR", ""))
+            if connect_handler is None:
+                return True
+            result = connect_handler(sid, environ, auth)
+            return await result if inspect.isawaitable(result) else result
+
         async def session_request(sid: str, data: Optional[dict[str, Any]]) -> None:
             data = dict(data or {})
             if not data.get("session_id"):
                 data["session_id"] = uuid.uuid4().hex
+            remember(session_addresses, str(data["session_id"]), socket_addresses.get(sid, ""))
             if self.session_persistence:
                 entered = sio.enter_room(sid, data["session_id"], namespace=self.namespace)
                 if inspect.isawaitable(entered):
@@ -179,6 +226,7 @@ class ShopSocketIOInput(SocketIOInput):
             await sio.emit("session_confirm", data["session_id"], room=sid, namespace=self.namespace)
             logger.debug("socket %s joined session %s", sid, data["session_id"])
 
-        # replaces the handler Rasa registered for the same event
+        # replace the handlers Rasa registered for the same events
+        sio.on("connect", namespace=self.namespace)(connect)
         sio.on("session_request", namespace=self.namespace)(session_request)
         return blueprint

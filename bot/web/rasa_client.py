@@ -73,29 +73,48 @@ class RasaClient:
         params = {"output_channel": "latest", "execute_side_effects": "true"} if deliver else {}
         self._call("POST", f"{self._path(sender_id)}/tracker/events", params=params, json=events)
 
-    def pause(self, sender_id: str, *, text: Optional[str] = None, author: str = "") -> None:
+    def pause(self, sender_id: str, *, text: Optional[str] = None, author: str = "", author_name: str = "") -> None:
         """Stop the bot answering (its messages are still stored); optionally tell the customer why."""
         events: list[dict[str, Any]] = [{"event": "pause"}]
         if text:
-            events.append(bot_event(text, author))
+            events.append(bot_event(text, author, author_name=author_name))
         self.append(sender_id, events)
 
-    def say(self, sender_id: str, text: str, *, author: str, custom: Optional[dict[str, Any]] = None) -> None:
-        """A message from ``author`` (``agent:<name>``) in the customer's chat."""
-        self.append(sender_id, [bot_event(text, author, custom)])
+    def say(
+        self,
+        sender_id: str,
+        text: str,
+        *,
+        author: str,
+        author_name: str = "",
+        custom: Optional[dict[str, Any]] = None,
+    ) -> None:
+        """A message from ``author`` (``agent:<login>``, for the console) in the customer's chat, where the
+        customer sees ``author_name`` (the agent's display name) instead."""
+        self.append(sender_id, [bot_event(text, author, custom, author_name=author_name)])
 
-    def resume(self, sender_id: str, *, text: str, author: str, slots: Optional[dict[str, Any]] = None) -> None:
+    def resume(
+        self,
+        sender_id: str,
+        *,
+        text: str,
+        author: str,
+        author_name: str = "",
+        slots: Optional[dict[str, Any]] = None,
+    ) -> None:
         """Hand the conversation back: a goodbye from the agent, slots for the bot, and the bot listening again."""
         events: list[dict[str, Any]] = [{"event": "resume"}]
         events.extend({"event": "slot", "name": name, "value": value} for name, value in (slots or {}).items())
-        events.append(bot_event(text, author, {"handoff": {"status": "resolved"}}))
+        events.append(bot_event(text, author, {"handoff": {"status": "resolved"}}, author_name=author_name))
         # the bot's next turn starts from a listen, as after any of its own turns
         events.append({"event": "action", "name": "action_listen"})
         self.append(sender_id, events)
 
 
-def bot_event(text: str, author: str, custom: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    event: dict[str, Any] = {"event": "bot", "text": text, "metadata": {"author": author}}
+def bot_event(
+    text: str, author: str, custom: Optional[dict[str, Any]] = None, *, author_name: str = ""
+) -> dict[str, Any]:
+    event: dict[str, Any] = {"event": "bot", "text": text, "metadata": {"author": author, "author_name": author_name}}
     if custom:
         event["data"] = {"custom": custom}
     return event

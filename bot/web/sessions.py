@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Optional
 
 import jwt
@@ -25,20 +26,28 @@ CONSOLE_COOKIE = "console_session"
 
 
 def sign(subject: int, *, secret: str, audience: str, ttl_seconds: float, now: Optional[float] = None) -> str:
-    issued = int(now if now is not None else time.time())
-    claims = {"sub": str(subject), "aud": audience, "iat": issued, "exp": issued + int(ttl_seconds)}
+    # the issue time to the microsecond: a sign-out revokes every session issued before it, even a second earlier
+    issued = round(now if now is not None else time.time(), 6)
+    claims = {"sub": str(subject), "aud": audience, "iat": issued, "exp": int(issued + ttl_seconds)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def verify(value: Optional[str], *, secret: str, audience: str) -> Optional[int]:
     """The id a valid cookie of ``audience`` names, or ``None`` (forged, expired, other audience, garbage)."""
+    found = verify_session(value, secret=secret, audience=audience)
+    return found[0] if found is not None else None
+
+
+def verify_session(value: Optional[str], *, secret: str, audience: str) -> Optional[tuple[int, datetime]]:
+    """The id a valid cookie of ``audience`` names and when it was issued (naive UTC), or ``None``."""
     if not value:
         return None
     try:
         claims = jwt.decode(
-            value, secret, algorithms=[ALGORITHM], audience=audience, options={"require": ["sub", "exp", "aud"]}
+            value, secret, algorithms=[ALGORITHM], audience=audience, options={"require": ["sub", "exp", "aud", "iat"]}
         )
-        return int(claims["sub"])
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        issued = datetime.fromtimestamp(float(claims["iat"]), tz=timezone.utc).replace(tzinfo=None)
+        return int(claims["sub"]), issued
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
         logger.info("refused a %s cookie: %s", audience, exc)
         return None

@@ -22,7 +22,10 @@ class Line:
     #: ``customer``, ``bot``, ``agent`` or ``system``
     kind: str
     text: str
+    #: an agent's login name (the console shows it)
     author: Optional[str] = None
+    #: the name the customer sees for that agent
+    author_name: Optional[str] = None
     buttons: list[dict[str, str]] = field(default_factory=list)
     products: list[dict[str, Any]] = field(default_factory=list)
     #: a customer's message the bot did not answer because a person had the conversation
@@ -78,13 +81,15 @@ def transcript(tracker: dict[str, Any], *, after: int = -1) -> list[Line]:
             line = Line(index, at, "customer", text, while_paused=paused)
         elif kind == "bot":
             data = event.get("data") or {}
-            author = str((event.get("metadata") or {}).get("author") or "")
+            metadata = event.get("metadata") or {}
+            author = str(metadata.get("author") or "")
             text = str(event.get("text") or "")
             products = _products(data.get("custom"))
             if not text and not products:
                 continue
             if author.startswith(AGENT_PREFIX):
-                line = Line(index, at, "agent", text, author=author.removeprefix(AGENT_PREFIX))
+                name = str(metadata.get("author_name") or "") or None
+                line = Line(index, at, "agent", text, author=author.removeprefix(AGENT_PREFIX), author_name=name)
             else:
                 line = Line(index, at, "bot", text, buttons=_buttons(data), products=products)
         if line is not None and index > after:
@@ -97,7 +102,8 @@ def last_index(tracker: dict[str, Any]) -> int:
 
 
 def chat_status(tracker: dict[str, Any]) -> dict[str, Optional[str]]:
-    """Who the customer is talking to: the assistant, nobody yet (waiting for a person), or an agent."""
+    """Who the customer is talking to: the assistant, nobody yet (waiting for a person), or an agent
+    (by the display name the customer may see; empty when the agent has none)."""
     if not tracker.get("paused"):
         return {"with": "assistant", "agent": None}
     agent: Optional[str] = None
@@ -105,7 +111,7 @@ def chat_status(tracker: dict[str, Any]) -> dict[str, Optional[str]]:
         if event.get("event") == "pause":
             agent = None
         elif event.get("event") == "bot":
-            author = str((event.get("metadata") or {}).get("author") or "")
-            if author.startswith(AGENT_PREFIX):
-                agent = author.removeprefix(AGENT_PREFIX)
-    return {"with": "agent", "agent": agent} if agent else {"with": "waiting", "agent": None}
+            metadata = event.get("metadata") or {}
+            if str(metadata.get("author") or "").startswith(AGENT_PREFIX):
+                agent = str(metadata.get("author_name") or "")
+    return {"with": "agent", "agent": agent} if agent is not None else {"with": "waiting", "agent": None}

@@ -142,7 +142,7 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
 
     # the agent logs in and finds the conversation in the queue, with the customer's context
     agent.goto(f"{web}/console")
-    name, _, password = next(u for u in DEMO_USERS if u[1] == "agent")
+    name, _, password, _ = next(u for u in DEMO_USERS if u[1] == "agent")
     agent.fill("input[name=username]", name)
     agent.fill("input[name=password]", password)
     agent.click("button[type=submit]")

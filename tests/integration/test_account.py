@@ -54,6 +54,7 @@ from analytics.store.models import (
 )
 from analytics.store.repositories import ReturnRepository
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.throttle import AttemptLimits, Throttle, TooManyAttempts
 from tests.conftest import SAMPLE, postgres_schema_engine
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -268,6 +269,68 @@ def test_a_mismatch_is_refused_without_saying_which_part_was_wrong(
     with pytest.raises(IdentityNotVerified) as refused:
         account.verify_identity(uow, email, number)
     assert str(refused.value) == "These details do not match a customer of the shop."
+
+
+def identity_attempts(**rules: str) -> Throttle:
+    limits = {"conversation": "3/hour", "email": "100/hour", "customer": "100/hour", "client": "100/hour", **rules}
+    return Throttle("identity-test", AttemptLimits(limits))
+
+
+def test_a_conversation_gets_three_wrong_tries_then_even_the_right_details_are_refused(
+    uow: SqlAlchemyUnitOfWork, shop: Shop
+) -> None:
+    attempts = identity_attempts()
+    for wrong in ("100001", "100002", "999999"):
+        with pytest.raises(IdentityNotVerified):
+            account.verify_identity(uow, "ben.smith@example.com", wrong, attempts=attempts, conversation="c1")
+
+    with pytest.raises(TooManyAttempts) as refused:
+        account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="c1")
+
+    assert refused.value.scope == "conversation" and 0 < refused.value.retry_after <= 3600
+    assert "try again in" in str(refused.value)
+
+
+def test_a_new_conversation_does_not_reset_the_count_for_the_same_email_or_client(
+    uow: SqlAlchemyUnitOfWork, shop: Shop
+) -> None:
+    attempts = identity_attempts(email="2/hour", client="2/hour")
+    for i, wrong in enumerate(("999991", "999992")):
+        with pytest.raises(IdentityNotVerified):
+            account.verify_identity(uow, "jane.doe@example.com", wrong, attempts=attempts, conversation=f"new-{i}")
+    with pytest.raises(TooManyAttempts, match="try again"):  # a third fresh conversation, same e-mail
+        account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="new-3")
+    for i, email in enumerate(("a@example.com", "b@example.com")):
+        with pytest.raises(IdentityNotVerified):
+            account.verify_identity(uow, email, "100003", attempts=attempts, conversation=f"x-{i}", client="10.0.0.9")
+    with pytest.raises(TooManyAttempts) as refused:  # other addresses, new conversations: the same client
+        account.verify_identity(
+            uow, "c@example.com", "100003", attempts=attempts, conversation="x-9", client="10.0.0.9"
+        )
+    assert refused.value.scope == "client"
+
+
+def test_guessing_one_customers_order_numbers_is_stopped_whatever_the_email(
+    uow: SqlAlchemyUnitOfWork, shop: Shop
+) -> None:
+    attempts = identity_attempts(customer="2/hour")
+    for i in range(2):
+        with pytest.raises(IdentityNotVerified):
+            account.verify_identity(uow, f"guess{i}@example.com", "100003", attempts=attempts, conversation=f"g{i}")
+
+    with pytest.raises(TooManyAttempts) as refused:
+        account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="jane")
+
+    assert refused.value.scope == "customer"
+
+
+def test_successful_checks_are_not_counted(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
+    attempts = identity_attempts(conversation="1/hour")
+    for _ in range(3):
+        assert account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="c").id
+
+    with pytest.raises(IdentityNotVerified):
+        account.verify_identity(uow, "jane.doe@example.com", "200001", attempts=attempts, conversation="c")
 
 
 @pytest.mark.parametrize(("email", "number"), [("jane.doe", "100003"), ("jane.doe@example.com", "one two three")])

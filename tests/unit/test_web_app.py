@@ -47,14 +47,33 @@ class FakeRasa:
         self.calls.append(("tracker", sender_id, {}))
         return self.trackers.get(sender_id, {"sender_id": sender_id, "events": [], "paused": False})
 
-    def pause(self, sender_id: str, *, text: Optional[str] = None, author: str = "") -> None:
+    def pause(self, sender_id: str, *, text: Optional[str] = None, author: str = "", author_name: str = "") -> None:
         self.calls.append(("pause", sender_id, {"text": text, "author": author}))
 
-    def say(self, sender_id: str, text: str, *, author: str, custom: Optional[dict[str, Any]] = None) -> None:
+    def say(
+        self,
+        sender_id: str,
+        text: str,
+        *,
+        author: str,
+        author_name: str = "",
+        custom: Optional[dict[str, Any]] = None,
+    ) -> None:
         self.calls.append(("say", sender_id, {"text": text, "author": author, "custom": custom}))
 
-    def resume(self, sender_id: str, *, text: str, author: str, slots: Optional[dict[str, Any]] = None) -> None:
+    def resume(
+        self,
+        sender_id: str,
+        *,
+        text: str,
+        author: str,
+        author_name: str = "",
+        slots: Optional[dict[str, Any]] = None,
+    ) -> None:
         self.calls.append(("resume", sender_id, {"text": text, "author": author, "slots": slots}))
+
+    def append(self, sender_id: str, events: list[dict[str, Any]], *, deliver: bool = True) -> None:
+        self.calls.append(("append", sender_id, {"events": events, "deliver": deliver}))
 
     def close(self) -> None:
         self.calls.append(("close", "", {}))
@@ -69,6 +88,7 @@ def settings(tmp_path: Path) -> Settings:
         CRM_VAR_DIR=tmp_path,
         CRM_TOKEN_SECRET=TOKEN_SECRET,
         CRM_WEB_SECRET=WEB_SECRET,
+        CRM_DEMO=True,
         CRM_DEMO_CUSTOMERS="90001",
         CRM_ARTIFACTS_DIR=tmp_path / "artifacts",
         CRM_RASA_URL="http://127.0.0.1:5005",
@@ -92,7 +112,7 @@ def store(sqlite_uow: SqlAlchemyUnitOfWork) -> SqlAlchemyUnitOfWork:
             order.lines.append(OrderLine(product=product, quantity=1, unit_price=Decimal("1.65")))
             uow.session.add(order)
         uow.commit()
-    agents.create_user(sqlite_uow, "alice", PASSWORD, role="agent")
+    agents.create_user(sqlite_uow, "alice", PASSWORD, role="agent", display_name="Alice")
     agents.create_user(sqlite_uow, "olivia", PASSWORD, role="operator")
     return sqlite_uow
 
@@ -453,7 +473,9 @@ def test_the_rasa_client_sends_its_token_and_asks_for_delivery_to_the_customer()
     posted, fetched = seen
     assert posted.url.raw_path.split(b"?")[0] == b"/conversations/web%201%2Fx/tracker/events"
     assert dict(posted.url.params) == {"output_channel": "latest", "execute_side_effects": "true"}
-    assert json.loads(posted.content) == [{"event": "bot", "text": "Hello", "metadata": {"author": "agent:alice"}}]
+    assert json.loads(posted.content) == [
+        {"event": "bot", "text": "Hello", "metadata": {"author": "agent:alice", "author_name": ""}}
+    ]
     # the key never travels: each call carries a short-lived JWT signed with it, in a header, not in the URL
     for request in (posted, fetched):
         assert API_KEY not in str(request.url)
@@ -464,7 +486,9 @@ def test_the_rasa_client_sends_its_token_and_asks_for_delivery_to_the_customer()
 
 
 def test_the_rasa_client_turns_refusals_into_one_error() -> None:
-    client = RasaClient("http://rasa", "bad-" + "0" * 32, transport=httpx.MockTransport(lambda r: httpx.Response(401, text="no")))
+    client = RasaClient(
+        "http://rasa", "bad-" + "0" * 32, transport=httpx.MockTransport(lambda r: httpx.Response(401, text="no"))
+    )
 
     with pytest.raises(RasaUnavailable, match="401"):
         client.tracker("web-1")
@@ -490,7 +514,12 @@ def test_a_transcript_tells_the_bot_the_agent_and_the_unanswered_messages_apart(
             {"event": "pause", "timestamp": 1.4},
             {"event": "user", "timestamp": 2.0, "text": "hello?"},
             {"event": "pause", "timestamp": 2.5},
-            {"event": "bot", "timestamp": 3.0, "text": "Hi, I'm Alice", "metadata": {"author": "agent:alice"}},
+            {
+                "event": "bot",
+                "timestamp": 3.0,
+                "text": "Hi, I'm Alice",
+                "metadata": {"author": "agent:alice", "author_name": "Alice"},
+            },
         ],
     }
 
@@ -508,7 +537,7 @@ def test_a_transcript_tells_the_bot_the_agent_and_the_unanswered_messages_apart(
     assert [line.while_paused for line in lines if line.kind == "customer"] == [False, True]
     assert lines[-1].author == "alice"
     assert [line.index for line in transcript(tracker, after=6)] == [8]
-    assert chat_status(tracker) == {"with": "agent", "agent": "alice"}
+    assert chat_status(tracker) == {"with": "agent", "agent": "Alice"}  # the name customers may see
     assert chat_status({**tracker, "events": tracker["events"][:7]}) == {"with": "waiting", "agent": None}
 
 
@@ -530,3 +559,116 @@ def test_pages_run_only_our_own_scripts(client: TestClient) -> None:
 
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "ws://127.0.0.1:5005" in policy  # the chat server's socket
+
+
+# --------------------------------------------------------------------------- what an attacker tries (issue 13)
+
+
+def test_a_signed_in_customer_cannot_claim_someone_elses_conversation(
+    client: TestClient, store: SqlAlchemyUnitOfWork
+) -> None:
+    client.post("/api/chat/register", json={"session_id": "victim-session-1"})  # an anonymous visitor's chat
+    support.touch_conversation(store, "bens-session-1", channel="socketio", customer_id=2, now=NOW)
+    client.post("/demo/login", data={"ref": "90001"})
+
+    anonymous = client.post("/api/chat/register", json={"session_id": "victim-session-1"})
+    bens = client.post("/api/chat/register", json={"session_id": "bens-session-1"})
+    own = client.post("/api/chat/register", json={"session_id": "jane-session-2"})
+    again = client.post("/api/chat/register", json={"session_id": "jane-session-2"})
+
+    assert anonymous.status_code == bens.status_code == 409
+    assert "someone else" in anonymous.json()["detail"]
+    assert support.conversation_customer(store, "victim-session-1") is None
+    assert support.conversation_customer(store, "bens-session-1") == 2
+    assert own.status_code == again.status_code == 204
+
+
+def test_without_the_demo_flag_there_is_no_password_less_sign_in(
+    settings: Settings, store: SqlAlchemyUnitOfWork, rasa: FakeRasa
+) -> None:
+    factory = store.session_factory
+    app = create_app(
+        settings.model_copy(update={"demo": False}),
+        uow_factory=lambda: SqlAlchemyUnitOfWork(factory),
+        rasa=rasa,  # type: ignore[arg-type]
+        clock=lambda: NOW,
+        warm_up=False,
+    )
+    with TestClient(app) as client:
+        login = client.post("/demo/login", data={"ref": "90001"}, follow_redirects=False)
+        session = client.get("/api/session").json()
+
+    assert login.status_code in (404, 405)
+    assert session["demo_customers"] == [] and session["customer"] is None
+
+
+def test_production_settings_refuse_the_demo() -> None:
+    with pytest.raises(ValueError, match="never run in production"):
+        Settings(CRM_ENV="production", CRM_DEMO=True, CRM_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/9")
+    with pytest.raises(ValueError, match="CRM_RATE_LIMIT_STORAGE"):
+        Settings(CRM_ENV="production")
+    assert Settings(CRM_ENV="production", CRM_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/9").web_secure_cookies
+
+
+def test_login_guesses_for_one_name_are_locked_out_before_any_password_is_checked(client: TestClient) -> None:
+    wrong = [log_in(client, "alice", f"wrong password {i}") for i in range(5)]
+    locked = log_in(client, "alice", PASSWORD)  # even the right password: the name is locked for a while
+
+    assert [r.status_code for r in wrong] == [401] * 5
+    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
+    assert int(locked.headers["Retry-After"]) > 0
+    assert log_in(client, "olivia").status_code == 303  # other accounts are not affected
+
+
+def test_a_login_flood_from_one_address_gets_429(client: TestClient) -> None:
+    answers = [log_in(client, f"user{i}", "whatever password").status_code for i in range(12)]
+
+    assert answers[:10] == [401] * 10
+    assert answers[10:] == [429, 429]
+
+
+def test_signing_out_ends_the_session_everywhere(client: TestClient) -> None:
+    log_in(client)
+    stolen = client.cookies.get(sessions.CONSOLE_COOKIE)
+    assert client.get("/api/console/me").status_code == 200
+
+    client.post("/console/logout", follow_redirects=False)
+    client.cookies.set(sessions.CONSOLE_COOKIE, stolen or "")
+
+    assert client.get("/api/console/me").status_code == 401
+
+
+def test_customers_see_an_agents_display_name_never_the_login_name(client: TestClient, rasa: FakeRasa) -> None:
+    rasa.trackers["web-session-9"] = {
+        "paused": True,
+        "events": [
+            {"event": "user", "timestamp": 1.0, "text": "help", "metadata": {}},
+            {"event": "pause", "timestamp": 2.0},
+            {
+                "event": "bot",
+                "timestamp": 3.0,
+                "text": "Hi, I'm Alice from the customer service team.",
+                "metadata": {"author": "agent:alice.smith42", "author_name": "Alice"},
+            },
+        ],
+    }
+    client.post("/api/chat/register", json={"session_id": "web-session-9"})
+
+    history = client.get("/api/chat/history", params={"session_id": "web-session-9"})
+
+    assert "alice.smith42" not in history.text
+    assert history.json()["lines"][-1]["author"] == "Alice"
+    assert history.json()["status"] == {"with": "agent", "agent": "Alice"}
+
+
+def test_signing_out_makes_the_open_chat_forget_who_the_customer_is(
+    client: TestClient, rasa: FakeRasa, store: SqlAlchemyUnitOfWork
+) -> None:
+    client.post("/demo/login", data={"ref": "90001"})
+    client.post("/api/chat/register", json={"session_id": "jane-chat-1"})
+
+    client.post("/demo/logout", data={"session_id": "jane-chat-1"}, follow_redirects=False)
+
+    (cleared,) = [details for name, sender, details in rasa.calls if name == "append" and sender == "jane-chat-1"]
+    assert {e["name"]: e["value"] for e in cleared["events"]} == {"identity": None, "customer_name": None}
+    assert client.get("/api/session").json()["customer"] is None

@@ -284,6 +284,12 @@
       var out = el("form");
       out.method = "post";
       out.action = "/demo/logout";
+      var sid = el("input");
+      sid.type = "hidden";
+      sid.name = "session_id";
+      sid.value = state.sessionId || localStorage.getItem(SESSION_KEY) || "";
+      out.appendChild(sid);
+      out.addEventListener("submit", function () { sid.value = state.sessionId || sid.value; });
       var b = el("button", "link", "Sign out");
       b.type = "submit";
       b.id = "demo-logout";
