@@ -36,6 +36,7 @@ The rules, in one place:
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -323,6 +324,38 @@ class ErasureReport:
     requests_rejected: int
     conversations_unlinked: tuple[str, ...]
     """Sender ids of the unlinked conversations: purge their transcripts from the Rasa tracker store too."""
+    identities_remembered: int = 0
+    """Tombstones written: keyed hashes of the source customer number and e-mail address, so an import
+    of the source data does not bring the customer back."""
+
+
+@dataclass(frozen=True)
+class OpenPrivacyRequest:
+    """A privacy request waiting for an operator, as `crm privacy list` shows it."""
+
+    id: int
+    kind: str
+    customer_id: int
+    customer_name: str
+    masked_email: str
+    channel: Optional[str]
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class PrivacySubject:
+    """Who a privacy request is about, with what identifies them outside the store (the tracker store's
+    conversations, operators' files, logs). Read before the request is completed."""
+
+    request: PrivacyRequestView
+    customer_id: int
+    external_ref: Optional[str]
+    name: str
+    email: str
+    order_numbers: tuple[str, ...]
+    """Numbers of their orders, returns and cancellations."""
+    senders: tuple[str, ...]
+    """Sender ids of the conversations the store links to them."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -464,7 +497,7 @@ def verify_identity(
         customer = uow.customers.by_email(wanted_email)
         if customer is None or _is_erased(customer) or tried_order is None or tried_order.customer_id != customer.id:
             if attempts is not None:
-                attempts.failed(keys)
+                attempts.record(keys)
             raise IdentityNotVerified()
         return _customer_view(customer)
 
@@ -626,6 +659,7 @@ def cancel_order(
     wanted = normalise_order_number(number)
     now = now or _utcnow()
     with uow:
+        uow.begin_write()
         order = _owned_order(uow, customer_id, wanted, for_update=True)
         if order.status is OrderStatus.CANCELLED or uow.returns.for_order(order.id, ReturnKind.CANCELLATION):
             raise RequestRefused(
@@ -814,6 +848,7 @@ def request_return(
         raise InvalidInput(f"The quantity to return must be at least 1, got {quantity}.")
     now = now or _utcnow()
     with uow:
+        uow.begin_write()
         order = _owned_order(uow, customer_id, wanted, for_update=True)
         _check_returnable(order, now)
         product = _pick_item(order, item)
@@ -957,6 +992,7 @@ def change_address(
     wanted = normalise_order_number(number)
     clean = normalise_address(address)
     with uow:
+        uow.begin_write()
         order = _owned_order(uow, customer_id, wanted, for_update=True)
         refused = address_refusal(order.number, order.status.value)
         if refused is not None:
@@ -1107,7 +1143,8 @@ def _open_request(
         raise InvalidInput(f"channel must be at most 32 characters, got {channel!r}.")
     now = now or _utcnow()
     with uow:
-        # The customer row lock makes two requests at once create one (PostgreSQL).
+        # The customer row lock (PostgreSQL) or the write lock (SQLite) makes two requests at once create one.
+        uow.begin_write()
         _live_customer(uow, customer_id, for_update=True)
         found = uow.privacy.open_for(customer_id, kind)
         if found is not None:
@@ -1145,8 +1182,20 @@ def request_export(
     return _open_request(uow, customer_id, PrivacyRequestKind.EXPORT, channel, now)
 
 
-def complete_deletion(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[datetime] = None) -> ErasureReport:
+def complete_deletion(
+    uow: SqlAlchemyUnitOfWork,
+    request_id: int,
+    now: Optional[datetime] = None,
+    *,
+    also_senders: Sequence[str] = (),
+) -> ErasureReport:
     """Erase the customer of deletion request ``request_id`` (the operator's step), in one transaction.
+
+    ``also_senders``: sender ids of more conversations with the customer that the
+    store does not link to them (found in the tracker store by their e-mail
+    address, order numbers or signed tokens); their rows are unlinked too.
+    ``crm privacy delete`` (:mod:`bot.ops.erasure`) purges the conversations
+    themselves, the training data and logs, then calls this.
 
     What happens:
 
@@ -1166,7 +1215,10 @@ def complete_deletion(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[
       sender ids so the chat transcripts can be purged from the Rasa tracker
       store as well;
     - the customer's other open privacy requests are rejected (nothing left to
-      export) and this one is marked completed.
+      export) and this one is marked completed;
+    - a tombstone keeps keyed hashes (HMAC-SHA256, the installation's index
+      key) of the source customer number and the e-mail address, never the
+      values, so re-importing the source file skips the customer.
 
     Completing a completed request changes nothing and returns it with
     ``existing=True`` and zero counts.
@@ -1182,6 +1234,7 @@ def complete_deletion(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[
     """
     now = now or _utcnow()
     with uow:
+        uow.begin_write()
         request = uow.privacy.get_for_update(request_id)
         if request is None:
             raise NotFound(f"No privacy request {request_id} is in the store.")
@@ -1196,9 +1249,10 @@ def complete_deletion(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[
         customer_id = request.customer_id
         customer = uow.customers.get_for_update(customer_id)
         assert customer is not None  # the request's foreign key cascades deletes
-        conversations = uow.conversations.of_customer(customer_id)
-        senders = tuple(c.sender_id for c in conversations)
-        uow.conversations.unlink_customer([c.id for c in conversations])
+        conversations = {c.id: c for c in uow.conversations.of_customer(customer_id)}
+        conversations.update((c.id, c) for c in uow.conversations.by_senders(also_senders))
+        senders = tuple(c.sender_id for c in sorted(conversations.values(), key=lambda c: c.id))
+        uow.conversations.unlink_customer(sorted(conversations))
         orders = uow.orders.detach_customer(customer_id)
         returns = uow.returns.detach_customer(customer_id)
         events = uow.events.delete_for(customer_id)
@@ -1211,6 +1265,11 @@ def complete_deletion(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[
                 other.completed_at = now
                 other.note = f"The customer's data was erased by request {request.id}."
                 rejected += 1
+        remembered = 0
+        if customer.external_ref:
+            remembered += uow.erased.remember("external_ref", customer.external_ref, now)
+        if not _is_erased(customer):
+            remembered += uow.erased.remember("email", customer.email, now)
         customer.name = f"Erased customer {customer_id}"
         customer.email = f"erased-{customer_id}@{ERASED_DOMAIN}"
         customer.country = None
@@ -1228,6 +1287,165 @@ def complete_deletion(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[
             offers_deleted=offers,
             requests_rejected=rejected,
             conversations_unlinked=senders,
+            identities_remembered=remembered,
         )
         uow.commit()
         return report
+
+
+def open_privacy_requests(uow: SqlAlchemyUnitOfWork) -> list[OpenPrivacyRequest]:
+    """Every privacy request waiting for an operator, oldest first (e-mail addresses masked)."""
+    with uow:
+        found = []
+        for request in uow.privacy.all_open():
+            customer = uow.customers.get(request.customer_id)
+            assert customer is not None  # the request's foreign key cascades deletes
+            found.append(
+                OpenPrivacyRequest(
+                    id=request.id,
+                    kind=request.kind.value,
+                    customer_id=customer.id,
+                    customer_name=customer.name,
+                    masked_email=mask_email(customer.email),
+                    channel=request.channel,
+                    requested_at=request.requested_at,
+                )
+            )
+        return found
+
+
+def _request_of_kind(uow: SqlAlchemyUnitOfWork, request_id: int, kind: PrivacyRequestKind) -> PrivacyRequest:
+    request = uow.privacy.get(request_id)
+    if request is None:
+        raise NotFound(f"No privacy request {request_id} is in the store; `crm privacy list` shows the open ones.")
+    if request.kind is not kind:
+        article = "an" if kind is PrivacyRequestKind.EXPORT else "a"
+        raise InvalidInput(
+            f"Privacy request {request_id} is a {request.kind.value} request, not {article} {kind.value} request; "
+            f"use `crm privacy {'delete' if request.kind is PrivacyRequestKind.DELETION else 'export'}`."
+        )
+    if request.status is PrivacyRequestStatus.REJECTED:
+        raise RequestRefused("request_rejected", f"Privacy request {request_id} was rejected; it cannot be completed.")
+    return request
+
+
+def privacy_subject(uow: SqlAlchemyUnitOfWork, request_id: int, kind: PrivacyRequestKind) -> PrivacySubject:
+    """Who request ``request_id`` is about, checked to be a request of ``kind`` that was not rejected.
+
+    Raises
+    ------
+    NotFound
+        No privacy request ``request_id``.
+    InvalidInput
+        The request is of the other kind.
+    RequestRefused (a NotAllowed)
+        ``request_rejected``: an operator rejected the request.
+    """
+    with uow:
+        request = _request_of_kind(uow, request_id, kind)
+        customer = uow.customers.get(request.customer_id)
+        assert customer is not None  # the request's foreign key cascades deletes
+        records = uow.customers.records(customer.id)
+        numbers = {o.number for o in records.orders} | {r.number for r in records.returns if r.number}
+        return PrivacySubject(
+            request=_request_view(request, existing=request.status is PrivacyRequestStatus.COMPLETED),
+            customer_id=customer.id,
+            external_ref=customer.external_ref,
+            name=customer.name,
+            email=customer.email,
+            order_numbers=tuple(sorted(numbers)),
+            senders=tuple(c.sender_id for c in records.conversations),
+        )
+
+
+def _plain(value: object) -> object:
+    """A value as JSON holds it: times in ISO 8601, money as a decimal string, enums by value."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _columns(row: object, *skip: str) -> dict[str, object]:
+    table = row.__table__  # type: ignore[attr-defined]
+    return {c.key: _plain(getattr(row, c.key)) for c in table.columns if c.key not in skip}
+
+
+def customer_data(uow: SqlAlchemyUnitOfWork, request_id: int, now: Optional[datetime] = None) -> dict[str, object]:
+    """Everything the store holds about the customer of export request ``request_id``, as plain JSON data.
+
+    The customer row (decrypted), their orders with lines, returns and
+    cancellations, behaviour events, analytics scores, offers made to them,
+    conversations with their handoffs, and privacy requests. The tracker
+    store's messages are added by ``crm privacy export`` (:mod:`bot.ops.erasure`).
+
+    Raises like :func:`privacy_subject`, and :class:`CustomerNotFound` for a customer erased meanwhile.
+    """
+    now = now or _utcnow()
+    with uow:
+        request = _request_of_kind(uow, request_id, PrivacyRequestKind.EXPORT)
+        customer = uow.customers.get(request.customer_id)
+        if customer is None or _is_erased(customer):
+            raise CustomerNotFound(request.customer_id)
+        records = uow.customers.records(customer.id)
+        return {
+            "request": _columns(request),
+            "generated_at": now.isoformat(timespec="seconds"),
+            "customer": _columns(customer, "email_index"),
+            "orders": [
+                _columns(order)
+                | {
+                    "total": str(order.total),
+                    "lines": [
+                        {
+                            "sku": line.product.sku,
+                            "product": line.product.name,
+                            "quantity": line.quantity,
+                            "unit_price": str(line.unit_price),
+                            "amount": str(line.amount),
+                        }
+                        for line in order.lines
+                    ],
+                }
+                for order in records.orders
+            ],
+            "returns": [_columns(r) for r in records.returns],
+            "behaviour_events": [_columns(e) for e in records.events],
+            "scores": _columns(records.score) if records.score is not None else None,
+            "offers": [
+                _columns(assignment) | {"offer": {"code": offer.code, "name": offer.name, "kind": offer.kind.value}}
+                for assignment, offer in records.offers
+            ],
+            "conversations": [
+                _columns(c) | {"handoffs": [_columns(h) for h in c.handoffs]} for c in records.conversations
+            ],
+            "privacy_requests": [_columns(r) for r in records.privacy_requests],
+        }
+
+
+def complete_export(
+    uow: SqlAlchemyUnitOfWork, request_id: int, note: str, now: Optional[datetime] = None
+) -> PrivacyRequestView:
+    """Mark export request ``request_id`` completed (the copy was delivered), with ``note`` saying where.
+
+    Completing a completed request changes nothing and returns it with ``existing=True``.
+    Raises like :func:`privacy_subject`.
+    """
+    now = now or _utcnow()
+    with uow:
+        uow.begin_write()
+        request = uow.privacy.get_for_update(request_id)
+        if request is None:
+            raise NotFound(f"No privacy request {request_id} is in the store.")
+        request = _request_of_kind(uow, request_id, PrivacyRequestKind.EXPORT)
+        if request.status is PrivacyRequestStatus.COMPLETED:
+            return _request_view(request, existing=True)
+        request.status = PrivacyRequestStatus.COMPLETED
+        request.completed_at = now
+        request.note = _clean_text(note, "note", 2000)
+        view = _request_view(request, existing=False)
+        uow.commit()
+        return view

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import pandas as pd
 from sqlalchemy import select
 
-from analytics.errors import CustomerNotFound, InvalidInput, NotFound
+from analytics.errors import CustomerNotFound, InvalidInput, NotAllowed, NotFound
 from analytics.store.models import CustomerScore, Offer, OfferAssignment, OfferKind, Order, Variant
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
@@ -170,11 +170,33 @@ def record_shown(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: da
 
 
 def record_accepted(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: datetime) -> None:
+    """Record that the customer took offer ``code`` (idempotent), if it is still open to them.
+
+    The rules are checked again here, not only when the offer was chosen: between showing
+    and accepting, the offer may have ended or reached its redemption cap. The offer row is
+    locked (PostgreSQL; on SQLite the caller begins with ``uow.begin_write()``), so two
+    customers accepting the last redemption at once cannot both get it.
+
+    Raises
+    ------
+    NotAllowed
+        The offer has ended, or every redemption is taken.
+    InvalidInput
+        It was never shown to this customer.
+    """
+    offer = uow.offers.by_code(code, for_update=True)
+    if offer is None:
+        raise NotFound(f"No offer with code {code!r}.")
     assignment = _assignment_for(uow, customer_id, code)
     if assignment.shown_at is None:
         raise InvalidInput(f"Offer {code} was not shown to customer {customer_id}, so it cannot be accepted.")
-    if assignment.accepted_at is None:
-        assignment.accepted_at = now
+    if assignment.accepted_at is not None:
+        return
+    if not offer.active or not _valid(offer, now):
+        raise NotAllowed(f"Offer {offer.code} has ended.")
+    if offer.max_redemptions is not None and uow.offers.accepted_count(offer.id) >= offer.max_redemptions:
+        raise NotAllowed(f"Offer {offer.code} has been fully claimed.")
+    assignment.accepted_at = now
 
 
 def seed_offers(uow: SqlAlchemyUnitOfWork, path: Path = DEFAULT_OFFERS) -> int:

@@ -1,17 +1,24 @@
 """Masking of personal data in text shown to people or kept for training.
 
-Three helpers, all pure functions:
+Pure functions:
 
 - :func:`mask_email` keeps the first character of the local part and the
   domain: ``jane.doe@example.com`` -> ``j***@example.com``;
 - :func:`mask_name` keeps the initial of each word: ``Jane van Dijk`` ->
   ``J*** v*** D***``;
-- :func:`mask_text` finds e-mail addresses, phone numbers, order numbers and
-  the names it is given inside free text (a chat message, an NLU training
-  example) and masks each where it stands, so the sentence still reads.
+- :func:`introduced_names` finds the names a customer gives for themselves
+  ("my name is Jane Doe", "I'm Jane", "this is Jane", "thanks, Jane");
+- :func:`mask_text` finds, inside free text (a chat message, an NLU training
+  example, a line an operator reads), e-mail addresses, payment card numbers
+  (13 to 19 digits, spaces or dashes between them, passing the Luhn check),
+  street addresses ("12 High Street", "Flat 3, 10 Downing St"), UK postcodes,
+  phone numbers, order numbers, the names it is given and the names the text
+  introduces, and masks each where it stands, so the sentence still reads.
 
-A fixed ``***`` rather than one star per letter: the length of a name or an
-address is itself a clue.
+A fixed ``***`` rather than one star per letter for names and addresses: the
+length of a name or an address is itself a clue. Every pattern here is bounded
+(``tests/unit/test_regex_safety.py``): a message is attacker-controlled, and a
+pattern that backtracks over it could stall the server.
 """
 
 from __future__ import annotations
@@ -34,6 +41,64 @@ ORDER_NUMBER = re.compile(r"(?<![\w-])[Cc]?\d{6}(?![\w-])")
 PHONE = re.compile(r"(?<![\w+])(?:\+|\(\+?)?\d[\d\s().-]{6,40}\d(?![\w])")
 PHONE_DIGITS = (9, 15)
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+#: A payment card number: 13 to 19 digits, single spaces or dashes allowed between them
+#: (``4111 1111 1111 1111``, ``4111-1111-1111-1111``); masked only when the Luhn check passes.
+CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+
+#: A UK postcode (``SW1A 1AA``, ``m1 1ae``, ``GIR 0AA``), the Royal Mail's letters in the inward part.
+UK_POSTCODE = re.compile(
+    r"(?<![\w])(?:GIR\s{0,2}0AA|[A-Z]{1,2}\d[A-Z\d]?\s{0,2}\d[ABD-HJLNP-UW-Z]{2})(?![\w])", re.IGNORECASE
+)
+
+#: A street address: an optional flat or unit, a house number, one to four words and a street
+#: type that is rarely anything else ("12 high street", "Flat 3, 10 Downing St").
+STREET_ADDRESS = re.compile(
+    r"(?<![\w])(?:(?:flat|apartment|apt|unit|suite)\.?\s{1,3}\d{1,4}[a-z]?\s{0,2},?\s{0,3})?"
+    r"\d{1,4}[a-z]?,?\s{1,3}(?:[a-z][a-z'’.-]{0,30}\s{1,3}){1,4}"
+    r"(?:street|st|road|rd|avenue|ave|lane|ln|crescent|cres|terrace|boulevard|blvd|gardens|mews)(?![\w])\.?",
+    re.IGNORECASE,
+)
+#: The same with a street type that is also an ordinary word ("way", "close", "park"): only with
+#: capitalised words ("4 Hatton Garden Way"), so "2 for the way" stays.
+NAMED_STREET_ADDRESS = re.compile(
+    r"(?<![\w])(?:(?:Flat|Apartment|Apt|Unit|Suite)\.?\s{1,3}\d{1,4}[A-Za-z]?\s{0,2},?\s{0,3})?"
+    r"\d{1,4}[A-Za-z]?,?\s{1,3}(?:[A-Z][a-z'’.-]{0,30}\s{1,3}){1,4}"
+    r"(?:Way|Close|Drive|Place|Court|Square|Hill|Grove|Row|Walk|Park|Green|Parade|Rise|View|Wharf|Quay)(?![\w])"
+)
+
+_CAPITALISED = r"[A-Z][a-zà-ÿ'’-]{1,30}"
+_ANY_CASE = r"[A-Za-zà-ÿ][A-Za-zà-ÿ'’-]{1,30}"
+#: "my name is jane doe", "call me Jane": whatever follows is a name, in any case (up to three words).
+NAME_IS = re.compile(
+    rf"(?<![\w])(?:my\s{{1,3}}name\s{{1,3}}is|my\s{{1,3}}name['’]s|name['’]s|call\s{{1,3}}me)\s{{1,3}}"
+    rf"({_ANY_CASE}(?:\s{{1,3}}{_ANY_CASE}){{0,2}})",
+    re.IGNORECASE,
+)
+#: "I'm Jane Doe", "this is Jane", "it's Jane here": a capitalised word (two at most) that is not a common word.
+I_AM = re.compile(
+    rf"(?<![\w])(?:[Ii]['’]?m|[Ii]\s{{1,3}}am|[Tt]his\s{{1,3}}is|[Ii]t['’]s)\s{{1,3}}({_CAPITALISED}(?:\s{{1,3}}{_CAPITALISED})?)"
+)
+#: A sign-off at the end of a message: "thanks, Jane", "Cheers Jane Doe!", "regards - Jane".
+SIGN_OFF = re.compile(
+    rf"(?<![\w])(?:thanks|thank\s{{1,3}}you|thx|ta|cheers|regards|best|many\s{{1,3}}thanks|best\s{{1,3}}wishes|love)"
+    rf"\s{{0,3}}[,.!-]{{0,3}}\s{{0,3}}({_CAPITALISED}(?:\s{{1,3}}{_CAPITALISED})?)\s{{0,3}}[.!)]{{0,3}}\s{{0,3}}$",
+    re.IGNORECASE,
+)
+_COMMON_WORDS = """
+    a an the and or but so not no yes very really just still also only too again all any some sorry afraid happy
+    glad sad unhappy upset angry annoyed disappointed frustrated confused worried tired fine good great ok okay
+    sure new back here there home out in on at from with for about after before looking trying waiting writing
+    calling asking getting going having hoping wondering interested unable able done ready late early away busy
+    stuck lost british english customer member your you guys team everyone everybody all mate bye goodbye
+    much lot lots now today tomorrow yesterday monday tuesday wednesday thursday friday saturday
+    sunday january february march april may june july august september october november december please hi hello
+    hey dear sir madam regards thanks cheers it that this what which who why how when where if then because
+    ridiculous unacceptable terrible awful amazing rubbish useless frustrating annoying urgent wrong right correct
+    strange weird important impossible broken missing damaged
+"""
+#: Capitalised words that follow "I'm", "this is" or "thanks" without being a name.
+NOT_NAMES = frozenset(_COMMON_WORDS.split())
 
 
 def mask_email(email: str) -> str:
@@ -74,6 +139,25 @@ def mask_name(name: str) -> str:
     return " ".join(word[0] + MASK for word in name.split())
 
 
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum of a card number holds (``digits``: the digits only).
+
+    Examples
+    --------
+    >>> luhn_valid("4111111111111111"), luhn_valid("4111111111111112")
+    (True, False)
+    """
+    if not digits.isdigit():
+        return False
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
 def _mask_digits(text: str) -> str:
     return re.sub(r"\d", "*", text)
 
@@ -86,17 +170,69 @@ def _mask_phone(match: re.Match[str]) -> str:
     return _mask_digits(found)
 
 
+def _mask_card(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return _mask_digits(found) if luhn_valid(re.sub(r"\D", "", found)) else found
+
+
+def _name_words(candidate: str) -> str:
+    """The words of an introduced name up to the first common word ("Jane here" -> "Jane")."""
+    kept = []
+    for word in candidate.split():
+        if word.lower().strip("'’") in NOT_NAMES:
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
+def introduced_names(text: str) -> list[str]:
+    """The names ``text`` gives for the person writing it.
+
+    "my name is X" (and "call me X") take up to three words in any case;
+    "I'm X", "this is X", "it's X" and a sign-off at the end ("thanks, X")
+    take one or two capitalised words that are not common words ("I'm Sorry"
+    is not a name).
+
+    Examples
+    --------
+    >>> introduced_names("Hi, I'm Jane Doe. Thanks, Jane")
+    ['Jane Doe', 'Jane']
+    >>> introduced_names("I'm Looking for my parcel, this is Ridiculous")
+    []
+    """
+    found: list[str] = []
+    for pattern in (NAME_IS, I_AM, SIGN_OFF):
+        for match in pattern.finditer(text):
+            name = _name_words(match.group(1))
+            if name and name not in found:
+                found.append(name)
+    return found
+
+
 def _name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
     # Longest first, so "Jane Doe" is masked as one name rather than "Jane" then "Doe".
     words = sorted({" ".join(n.split()) for n in names if n.strip()}, key=len, reverse=True)
     if not words:
         return None
-    alternatives = "|".join(r"\s+".join(re.escape(part) for part in w.split()) for w in words)
+    alternatives = "|".join(r"\s{1,3}".join(re.escape(part) for part in w.split()) for w in words)
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
+def mask_structured(text: str) -> str:
+    """Mask what has a recognisable shape: e-mails, card numbers, street addresses, postcodes, phone and
+    order numbers (not names). Used alone where names are masked another way (bot/ops/triage.py)."""
+    # E-mails first: their local parts may hold digits or names; cards before phones (both are digit runs).
+    masked = EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+    masked = CARD.sub(_mask_card, masked)
+    masked = STREET_ADDRESS.sub(MASK, masked)
+    masked = NAMED_STREET_ADDRESS.sub(MASK, masked)
+    masked = UK_POSTCODE.sub(MASK, masked)
+    masked = PHONE.sub(_mask_phone, masked)
+    return ORDER_NUMBER.sub(lambda m: _mask_digits(m.group(0)), masked)
+
+
 def mask_text(text: str, names: Iterable[str] = ()) -> str:
-    """Mask e-mail addresses, phone numbers, order numbers and the given names in ``text``.
+    """Mask e-mail addresses, card numbers, street addresses, postcodes, phone and order numbers and names.
 
     Parameters
     ----------
@@ -105,25 +241,26 @@ def mask_text(text: str, names: Iterable[str] = ()) -> str:
     names : iterable of str
         Names to mask wherever they appear as whole words, case-insensitively
         (full names like ``"Jane Doe"`` and single words like ``"Jane"`` both work).
-        Names are not guessed: a name not in the list stays.
+        Names the text introduces (:func:`introduced_names`) are masked too,
+        everywhere in it; other names are not guessed.
 
     Returns
     -------
     str
-        The text with e-mails as :func:`mask_email` gives them, phone and order
-        numbers with every digit replaced by ``*`` (``C******`` keeps the
-        cancellation prefix) and names as :func:`mask_name` gives them.
+        The text with e-mails as :func:`mask_email` gives them, card, phone and
+        order numbers with every digit replaced by ``*`` (``C******`` keeps the
+        cancellation prefix), street addresses and postcodes as ``***`` and names
+        as :func:`mask_name` gives them.
 
     Examples
     --------
     >>> mask_text("I'm Jane, order 536365, call +44 7700 900123 or mail jane@example.com", names=["Jane"])
     "I'm J***, order ******, call +** **** ****** or mail j***@example.com"
+    >>> mask_text("my name is anna kowalska, 12 High Street, SW1A 1AA")
+    'my name is a*** k***, ***, ***'
     """
-    # E-mails first: their local parts may hold digits or names.
-    masked = EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    masked = PHONE.sub(_mask_phone, masked)
-    masked = ORDER_NUMBER.sub(lambda m: _mask_digits(m.group(0)), masked)
-    pattern = _name_pattern(names)
+    masked = mask_structured(text)
+    pattern = _name_pattern([*names, *introduced_names(masked)])
     if pattern is not None:
         masked = pattern.sub(lambda m: mask_name(m.group(0)), masked)
     return masked

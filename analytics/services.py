@@ -184,6 +184,7 @@ def offer_shown(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: Opt
 
 def offer_accepted(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: Optional[datetime] = None) -> None:
     with uow:
+        uow.begin_write()
         record_accepted(uow, customer_id, code, now or datetime.now())
         uow.commit()
 

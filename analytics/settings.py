@@ -161,6 +161,48 @@ class Settings(BaseSettings):
         validation_alias="CRM_LOGIN_LIMIT_CLIENT",
         description="Failed console logins allowed from one network address.",
     )
+    handoff_limit_client: str = Field(
+        default="3 per hour",
+        validation_alias="CRM_HANDOFF_LIMIT_CLIENT",
+        description="New requests for a person allowed from one network address (across conversations).",
+    )
+    handoff_queue_max: int = Field(
+        default=200,
+        ge=1,
+        validation_alias="CRM_HANDOFF_QUEUE_MAX",
+        description="Handoffs that may wait for an agent at once; beyond it customers are asked to write instead.",
+    )
+    # --- privacy: encryption at rest, keyed hashes, retention (analytics/store/crypto.py, bot/ops/erasure.py)
+    data_key: str = Field(
+        default="",
+        validation_alias="CRM_DATA_KEY",
+        description=(
+            "Key that encrypts customers' names, e-mail addresses and delivery addresses in the store (AES-256-GCM). "
+            "Empty: a random one is created once in var/data-key. Losing it loses those columns: back it up."
+        ),
+    )
+    index_key: str = Field(
+        default="",
+        validation_alias="CRM_INDEX_KEY",
+        description=(
+            "Key of the keyed hashes (HMAC-SHA256) that find a customer by e-mail, remember erased customers "
+            "and name conversations in operators' files. Empty: a random one is created once in var/index-key."
+        ),
+    )
+    log_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="CRM_LOG_RETENTION_DAYS",
+        description=(
+            "Log files under var/log last modified longer ago than this are deleted when a customer's data is "
+            "erased (`crm privacy delete`); lines naming the customer are blanked in the newer ones."
+        ),
+    )
+    exports_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "exports",
+        validation_alias="CRM_EXPORTS_DIR",
+        description="Where `crm privacy export` writes a customer's data (one JSON file per request, mode 0600).",
+    )
     demo_customers: str = Field(
         default="17850,12748,12347",
         validation_alias="CRM_DEMO_CUSTOMERS",

@@ -52,6 +52,7 @@ from analytics.store.models import (
     OrderStatus,
 )
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.throttle import Throttle
 
 REASONS = ("customer_request", "misunderstanding", "complaint", "agent_pickup", "error")
 OPEN = (HandoffStatus.WAITING, HandoffStatus.ACTIVE)
@@ -225,6 +226,41 @@ def _check_agent(agent: str) -> str:
     return name
 
 
+def _locked_conversation(
+    uow: SqlAlchemyUnitOfWork, sender: str, channel: str, customer_id: Optional[int], now: datetime
+) -> Conversation:
+    """The conversation row (created if missing), locked until the transaction ends: whoever opens a handoff
+    for it (the customer asking, agents picking it up) does so one at a time. Call after ``uow.begin_write()``.
+    """
+    insert = postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    uow.session.execute(
+        insert(Conversation)
+        .values(sender_id=sender, customer_id=customer_id, channel=channel[:32] or "web", started_at=now,
+                last_event_at=now)
+        .on_conflict_do_nothing(index_elements=[Conversation.sender_id])
+    )  # fmt: skip
+    conversation = uow.session.scalars(
+        select(Conversation).where(Conversation.sender_id == sender).with_for_update()
+    ).one()
+    if customer_id is not None:
+        conversation.customer_id = customer_id
+    conversation.last_event_at = now
+    return conversation
+
+
+def _open_handoff(uow: SqlAlchemyUnitOfWork, conversation_id: int) -> Optional[Handoff]:
+    return uow.session.scalars(
+        select(Handoff).where(
+            Handoff.conversation_id == conversation_id,
+            Handoff.status.in_([HandoffStatus.WAITING, HandoffStatus.ACTIVE]),
+        )
+    ).first()
+
+
+class QueueFull(NotAllowed):
+    """Too many handoffs are waiting for an agent already; the customer is asked to write instead."""
+
+
 def request_handoff(
     uow: SqlAlchemyUnitOfWork,
     *,
@@ -233,23 +269,40 @@ def request_handoff(
     customer_id: Optional[int],
     reason: str,
     now: datetime,
+    attempts: Optional[Throttle] = None,
+    client: Optional[str] = None,
+    queue_max: Optional[int] = None,
 ) -> HandoffView:
-    """Queue the conversation for an agent; an open handoff is reused, not duplicated."""
+    """Queue the conversation for an agent; an open handoff is reused, not duplicated.
+
+    Two requests for one conversation at once make one handoff (the conversation row is
+    locked; SQLite: the write lock). A new handoff counts against ``attempts`` per
+    ``client`` address, and is refused when ``queue_max`` handoffs wait already.
+
+    Raises
+    ------
+    TooManyAttempts
+        This client asked for a person too often (new conversations included).
+    QueueFull
+        ``queue_max`` handoffs are waiting.
+    """
     if reason not in REASONS:
         raise InvalidInput(f"handoff reason {reason!r} is not one of {', '.join(REASONS)}.")
-    if not sender_id:
-        raise InvalidInput("a handoff needs the conversation's sender id.")
+    sender = _check_sender(sender_id)
     with uow:
-        conversation = _conversation(uow, sender_id, channel, customer_id, now)
-        uow.session.flush()
-        open_handoff = uow.session.scalars(
-            select(Handoff).where(
-                Handoff.conversation_id == conversation.id,
-                Handoff.status.in_([HandoffStatus.WAITING, HandoffStatus.ACTIVE]),
-            )
-        ).first()
+        uow.begin_write()
+        conversation = _locked_conversation(uow, sender, channel, customer_id, now)
+        open_handoff = _open_handoff(uow, conversation.id)
         created = open_handoff is None
         if open_handoff is None:
+            if attempts is not None:
+                attempts.check({"client": client})
+            if queue_max is not None:
+                waiting = uow.session.scalar(
+                    select(func.count()).select_from(Handoff).where(Handoff.status == HandoffStatus.WAITING)
+                )
+                if (waiting or 0) >= queue_max:
+                    raise QueueFull(f"{waiting} conversations are waiting for an agent already.")
             open_handoff = Handoff(
                 conversation_id=conversation.id, status=HandoffStatus.WAITING, reason=reason, requested_at=now
             )
@@ -257,7 +310,7 @@ def request_handoff(
             uow.session.flush()
         view = HandoffView(
             id=open_handoff.id,
-            sender_id=sender_id,
+            sender_id=sender,
             customer_id=conversation.customer_id,
             status=open_handoff.status.value,
             reason=open_handoff.reason,
@@ -265,7 +318,9 @@ def request_handoff(
             created=created,
         )
         uow.commit()
-        return view
+    if created and attempts is not None:
+        attempts.record({"client": client})
+    return view
 
 
 def touch_conversation(
@@ -478,25 +533,28 @@ def pick_up(
     """
     sender = _check_sender(sender_id)
     name = _check_agent(agent)
-    current = open_handoff_of(uow, sender, now)
-    if current is not None:
-        return accept(uow, current.id, name, now)
     with uow:
-        conversation = _conversation(uow, sender, channel, None, now)
-        uow.session.flush()
-        handoff = Handoff(
-            conversation_id=conversation.id,
-            status=HandoffStatus.ACTIVE,
-            reason="agent_pickup",
-            requested_at=now,
-            accepted_at=now,
-            agent=name,
-        )
-        uow.session.add(handoff)
-        uow.session.flush()
-        record = _load(uow, handoff.id, now)
-        uow.commit()
-        return record
+        uow.begin_write()
+        conversation = _locked_conversation(uow, sender, channel, None, now)
+        current = _open_handoff(uow, conversation.id)
+        if current is not None:
+            existing = current.id
+        else:
+            handoff = Handoff(
+                conversation_id=conversation.id,
+                status=HandoffStatus.ACTIVE,
+                reason="agent_pickup",
+                requested_at=now,
+                accepted_at=now,
+                agent=name,
+            )
+            uow.session.add(handoff)
+            uow.session.flush()
+            record = _load(uow, handoff.id, now)
+            uow.commit()
+            return record
+    # a handoff is open already: take it the way accepting does (the first agent wins)
+    return accept(uow, existing, name, now)
 
 
 def hand_back(
@@ -776,6 +834,7 @@ def apply_offer(uow: SqlAlchemyUnitOfWork, customer_id: int, code: str, now: dat
         From the offer rules.
     """
     with uow:
+        uow.begin_write()
         decision = choose_offer(uow, customer_id, now)
         if decision is None or decision.code != code:
             raise NotAllowed(f"offer {code} is no longer available to this customer.")

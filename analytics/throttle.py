@@ -1,4 +1,4 @@
-"""Limits on failed attempts that outlive a conversation: identity checks, console logins.
+"""Limits on attempts that outlive a conversation: failed identity checks and logins, handoff requests.
 
 A limit in a conversation's slots resets when the attacker starts a new
 conversation or types ``/restart``; these limits live in a store of their own
@@ -96,8 +96,8 @@ class Throttle:
                 raise TooManyAttempts(scope, 60) from None
             raise TooManyAttempts(scope, max(1, math.ceil(reset - time.time())))
 
-    def failed(self, keys: Mapping[str, Optional[str]]) -> None:
-        """Count one failure against each of ``keys``."""
+    def record(self, keys: Mapping[str, Optional[str]]) -> None:
+        """Count one attempt (a failure, or a request that is limited as such) against each of ``keys``."""
         for _scope, rule, value in self._keys(keys):
             try:
                 self._limiter.hit(rule, self.name, _scope, value)
@@ -139,3 +139,10 @@ def login_throttle(settings: Settings) -> Throttle:
     A new counter for each web app (its one process shares it; ``redis://`` shares it between processes)."""
     limits = AttemptLimits({"username": settings.login_limit_username, "client": settings.login_limit_client})
     return Throttle("login", limits, settings.rate_limit_storage)
+
+
+def handoff_throttle(settings: Settings) -> Throttle:
+    """Requests for a person, limited per client address (the queue every agent watches is not a toy)."""
+    return shared_throttle(
+        "handoff", AttemptLimits({"client": settings.handoff_limit_client}), settings.rate_limit_storage
+    )

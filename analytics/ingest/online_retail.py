@@ -60,6 +60,7 @@ from analytics.ingest.categories import categorize
 from analytics.ingest.people import marketing_consent, pseudonym
 from analytics.ingest.shipping import plan_shipment
 from analytics.store.bulk import bulk_insert
+from analytics.store.crypto import email_index, identity_digest, keys_for
 from analytics.store.models import (
     Customer,
     ImportRun,
@@ -147,6 +148,8 @@ class LoadSummary:
     returns: int = 0
     orders_already_present: int = 0
     time_shift_days: int = 0
+    #: customers of the file erased on request (a tombstone holds their hashes): not re-created
+    customers_erased: int = 0
 
     @property
     def changed(self) -> bool:
@@ -509,14 +512,24 @@ def load(
     customer_ids = dict(session.execute(select(Customer.external_ref, Customer.id)).tuples().all())
     fresh_c = tables.customers[~tables.customers["external_ref"].isin(customer_ids)]
     people = [pseudonym(ref) for ref in fresh_c["external_ref"]]
+    erased = _erased_customers(uow, list(fresh_c["external_ref"]), [email for _, email in people])
+    if erased:
+        summary.customers_erased = len(erased)
+        _report_erased(tables, erased)
+        keep = ~fresh_c["external_ref"].isin(erased)
+        people = [person for person, kept in zip(people, keep) if kept]
+        fresh_c = fresh_c[keep]
+    # the bulk write bypasses the ORM: encrypt and index here as the model's column types and events would
+    keys = keys_for(conn)
     summary.customers = bulk_insert(
         conn,
         _table(Customer),
         pd.DataFrame(
             {
                 "external_ref": fresh_c["external_ref"],
-                "name": [name for name, _ in people],
-                "email": [email for _, email in people],
+                "name": [keys.encrypt(name, "customers.name") for name, _ in people],
+                "email": [keys.encrypt(email, "customers.email") for _, email in people],
+                "email_index": [email_index(keys, email) for _, email in people],
                 "country": fresh_c["country"],
                 "consent_marketing": [marketing_consent(ref) for ref in fresh_c["external_ref"]],
                 "consent_profiling": True,
@@ -591,6 +604,29 @@ def load(
     if summary.changed and uow.settings.get(TIME_SHIFT_KEY) is None:
         uow.settings.set(TIME_SHIFT_KEY, str(shift_days))
     return summary
+
+
+def _erased_customers(uow: SqlAlchemyUnitOfWork, refs: list[str], emails: list[str]) -> set[str]:
+    """The source customer numbers whose customer was erased on request (by number or e-mail address)."""
+    erased_refs, erased_emails = uow.erased.digests("external_ref"), uow.erased.digests("email")
+    if not erased_refs and not erased_emails:
+        return set()
+    keys = keys_for(uow.session.get_bind())
+    return {
+        ref
+        for ref, email in zip(refs, emails)
+        if identity_digest(keys, "external_ref", ref) in erased_refs or email_index(keys, email) in erased_emails
+    }
+
+
+def _report_erased(tables: RetailTables, erased: set[str]) -> None:
+    orders = tables.orders[tables.orders["customer_ref"].isin(erased)]
+    lines = int(tables.lines["number"].isin(set(orders["number"])).sum())
+    cancellations = int(tables.returns["customer_ref"].isin(erased).sum())
+    tables.report.transform(
+        f"line of {len(erased)} customer(s) erased on request: kept without the customer, who is not re-created",
+        lines + cancellations,
+    )
 
 
 def _table(model: type) -> Table:

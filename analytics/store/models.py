@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Connection,
     Date,
     DateTime,
     Enum,
@@ -29,7 +30,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, attributes, mapped_column, relationship
+
+from analytics.store.crypto import EncryptedText, email_index, keys_for
 
 # Deterministic constraint names, so Alembic migrations are the same on every engine.
 NAMING_CONVENTION = {
@@ -123,12 +127,17 @@ class UserRole(str, enum.Enum):
 
 
 class Customer(Base):
+    """A customer. Name and e-mail address are encrypted at rest (:mod:`analytics.store.crypto`);
+    ``email_index`` is the keyed hash that finds a customer by address, kept up to date on every
+    ORM write (the bulk import computes it itself)."""
+
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_ref: Mapped[Optional[str]] = mapped_column(String(32), unique=True)
-    name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(EncryptedText("customers.name"))
+    email: Mapped[str] = mapped_column(EncryptedText("customers.email"))
+    email_index: Mapped[str] = mapped_column(String(64), unique=True)
     country: Mapped[Optional[str]] = mapped_column(String(64))
     consent_marketing: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_profiling: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -138,6 +147,17 @@ class Customer(Base):
 
     def __repr__(self) -> str:
         return f"Customer(id={self.id}, external_ref={self.external_ref!r})"
+
+
+@sa_event.listens_for(Customer, "before_insert")
+def _index_new_email(_mapper: Mapper[Customer], connection: Connection, customer: Customer) -> None:
+    customer.email_index = email_index(keys_for(connection), customer.email)
+
+
+@sa_event.listens_for(Customer, "before_update")
+def _index_changed_email(_mapper: Mapper[Customer], connection: Connection, customer: Customer) -> None:
+    if attributes.get_history(customer, "email").has_changes():
+        customer.email_index = email_index(keys_for(connection), customer.email)
 
 
 class Product(Base):
@@ -166,7 +186,7 @@ class Order(Base):
     placed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"))
     country: Mapped[Optional[str]] = mapped_column(String(64))
-    delivery_address: Mapped[Optional[str]] = mapped_column(Text)
+    delivery_address: Mapped[Optional[str]] = mapped_column(EncryptedText("orders.delivery_address"))
     shipping_fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     carrier: Mapped[Optional[str]] = mapped_column(String(64))
     tracking_number: Mapped[Optional[str]] = mapped_column(String(64))
@@ -400,6 +420,21 @@ class PrivacyRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     note: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class ErasedIdentity(Base):
+    """A tombstone: the keyed hash (:func:`analytics.store.crypto.identity_digest`) of an identifier of
+    a customer erased on request, so an import of the source data does not bring them back. The
+    identifier itself is not kept."""
+
+    __tablename__ = "erased_identities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("kind", "digest", name="uq_erased_identities_kind_digest"),)
 
 
 class ForecastRun(Base):

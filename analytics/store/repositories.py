@@ -11,11 +11,13 @@ from sqlalchemy import Delete, ScalarSelect, String, cast, delete, func, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
+from analytics.store.crypto import email_index, identity_digest, keys_for
 from analytics.store.models import (
     Conversation,
     Customer,
     CustomerEvent,
     CustomerScore,
+    ErasedIdentity,
     Handoff,
     Offer,
     OfferAssignment,
@@ -69,7 +71,9 @@ class CustomerRepository:
         return self.session.scalar(select(Customer).where(Customer.external_ref == ref))
 
     def by_email(self, email: str) -> Optional[Customer]:
-        return self.session.scalar(select(Customer).where(func.lower(Customer.email) == email.strip().lower()))
+        """The customer with this address (any case), found by its blind index: the column itself is encrypted."""
+        index = email_index(keys_for(self.session.get_bind()), email)
+        return self.session.scalar(select(Customer).where(Customer.email_index == index))
 
     def get_for_update(self, customer_id: int) -> Optional[Customer]:
         """The customer, row-locked until the end of the transaction (PostgreSQL; SQLite locks on write)."""
@@ -102,6 +106,60 @@ class CustomerRepository:
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Customer)) or 0
+
+    def records(self, customer_id: int) -> CustomerRecords:
+        """Every row the store holds about the customer, for a copy of their data."""
+        session = self.session
+        return CustomerRecords(
+            orders=list(
+                session.scalars(
+                    select(Order)
+                    .where(Order.customer_id == customer_id)
+                    .order_by(Order.placed_at, Order.id)
+                    .options(selectinload(Order.lines).selectinload(OrderLine.product))
+                )
+            ),
+            returns=list(session.scalars(select(Return).where(Return.customer_id == customer_id).order_by(Return.id))),
+            events=list(
+                session.scalars(
+                    select(CustomerEvent).where(CustomerEvent.customer_id == customer_id).order_by(CustomerEvent.id)
+                )
+            ),
+            score=session.get(CustomerScore, customer_id),
+            offers=list(
+                session.execute(
+                    select(OfferAssignment, Offer)
+                    .join(Offer, Offer.id == OfferAssignment.offer_id)
+                    .where(OfferAssignment.customer_id == customer_id)
+                    .order_by(OfferAssignment.id)
+                ).tuples()
+            ),
+            conversations=list(
+                session.scalars(
+                    select(Conversation)
+                    .where(Conversation.customer_id == customer_id)
+                    .order_by(Conversation.id)
+                    .options(selectinload(Conversation.handoffs))
+                )
+            ),
+            privacy_requests=list(
+                session.scalars(
+                    select(PrivacyRequest).where(PrivacyRequest.customer_id == customer_id).order_by(PrivacyRequest.id)
+                )
+            ),
+        )
+
+
+class CustomerRecords(NamedTuple):
+    """The store's rows about one customer (see :meth:`CustomerRepository.records`)."""
+
+    orders: list[Order]
+    returns: list[Return]
+    events: list[CustomerEvent]
+    score: Optional[CustomerScore]
+    offers: list[tuple[OfferAssignment, Offer]]
+    conversations: list[Conversation]
+    privacy_requests: list[PrivacyRequest]
 
 
 class ProductRepository:
@@ -244,8 +302,9 @@ class OfferRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def by_code(self, code: str) -> Optional[Offer]:
-        return self.session.scalar(select(Offer).where(Offer.code == code.strip().upper()))
+    def by_code(self, code: str, *, for_update: bool = False) -> Optional[Offer]:
+        query = select(Offer).where(Offer.code == code.strip().upper())
+        return self.session.scalar(query.with_for_update() if for_update else query)
 
     def active(self) -> list[Offer]:
         return list(self.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.id)))
@@ -356,6 +415,15 @@ class ConversationRepository:
             )
         )
 
+    def by_senders(self, sender_ids: Sequence[str]) -> list[Conversation]:
+        if not sender_ids:
+            return []
+        return list(
+            self.session.scalars(
+                select(Conversation).where(Conversation.sender_id.in_(list(sender_ids))).order_by(Conversation.id)
+            )
+        )
+
     def unlink_customer(self, conversation_ids: Sequence[int]) -> None:
         """Forget who these conversations were with: no customer, the sender id replaced by
         ``erased-<id>``, no agents' free-text notes on their handoffs."""
@@ -416,6 +484,65 @@ class PrivacyRequestRepository:
         self.session.add(request)
         self.session.flush()
         return request
+
+    def get(self, request_id: int) -> Optional[PrivacyRequest]:
+        return self.session.get(PrivacyRequest, request_id)
+
+    def all_open(self) -> list[PrivacyRequest]:
+        """Every request still waiting for an operator, oldest first."""
+        return list(
+            self.session.scalars(
+                select(PrivacyRequest)
+                .where(PrivacyRequest.status == PrivacyRequestStatus.REQUESTED)
+                .order_by(PrivacyRequest.requested_at, PrivacyRequest.id)
+            )
+        )
+
+    def of_customer(self, customer_id: int) -> list[PrivacyRequest]:
+        return list(
+            self.session.scalars(
+                select(PrivacyRequest).where(PrivacyRequest.customer_id == customer_id).order_by(PrivacyRequest.id)
+            )
+        )
+
+
+class ErasedIdentityRepository:
+    """Tombstones of erased customers: keyed hashes of their e-mail address and source customer number."""
+
+    KINDS = ("email", "external_ref")
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def digest(self, kind: str, value: str) -> str:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown identifier kind {kind!r}; one of {self.KINDS}")
+        return identity_digest(keys_for(self.session.get_bind()), kind, value)
+
+    def remember(self, kind: str, value: str, now: datetime) -> bool:
+        """Keep the hash of an erased customer's identifier; ``False`` if it was already kept."""
+        digest = self.digest(kind, value)
+        found = self.session.scalar(
+            select(ErasedIdentity.id).where(ErasedIdentity.kind == kind, ErasedIdentity.digest == digest)
+        )
+        if found is not None:
+            return False
+        self.session.add(ErasedIdentity(kind=kind, digest=digest, erased_at=now))
+        self.session.flush()
+        return True
+
+    def digests(self, kind: str) -> set[str]:
+        """Every kept hash of one kind (the import compares a whole file's customers at once)."""
+        return set(self.session.scalars(select(ErasedIdentity.digest).where(ErasedIdentity.kind == kind)))
+
+    def is_erased(self, kind: str, value: str) -> bool:
+        digest = self.digest(kind, value)
+        return (
+            self.session.scalar(
+                select(ErasedIdentity.id).where(ErasedIdentity.kind == kind, ErasedIdentity.digest == digest)
+            )
+            is not None
+        )
 
 
 class EventRepository:

@@ -17,10 +17,11 @@ from typing import Optional
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.store.db import make_engine, make_session_factory
+from analytics.store.db import begin_write, make_engine, make_session_factory
 from analytics.store.repositories import (
     ConversationRepository,
     CustomerRepository,
+    ErasedIdentityRepository,
     EventRepository,
     OfferRepository,
     OrderRepository,
@@ -43,6 +44,7 @@ class SqlAlchemyUnitOfWork:
     events: EventRepository
     conversations: ConversationRepository
     privacy: PrivacyRequestRepository
+    erased: ErasedIdentityRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
@@ -70,6 +72,7 @@ class SqlAlchemyUnitOfWork:
         self.events = EventRepository(self.session)
         self.conversations = ConversationRepository(self.session)
         self.privacy = PrivacyRequestRepository(self.session)
+        self.erased = ErasedIdentityRepository(self.session)
         return self
 
     def __exit__(
@@ -80,6 +83,11 @@ class SqlAlchemyUnitOfWork:
     ) -> None:
         self.rollback()
         self.session.close()
+
+    def begin_write(self) -> None:
+        """This transaction reads to decide what it writes: serialise it with others like it (see
+        :func:`analytics.store.db.begin_write`); call it before any query."""
+        begin_write(self.session)
 
     def commit(self) -> None:
         self.session.commit()

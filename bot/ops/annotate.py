@@ -4,9 +4,10 @@ Labels come from the triage file (``label:`` of a group, or of one example,
 which wins), from a separate labels file, or from prompts
 (:func:`label_interactively`). Each labelled example is
 
-1. masked again (:func:`bot.ops.triage.mask_message`: e-mails, phone and
-   order numbers, long digit runs and the names given) so no personal data
-   becomes training data even if the triage file was edited by hand;
+1. masked again (:func:`bot.ops.triage.mask_message`: e-mails, card, phone
+   and order numbers, street addresses, postcodes, long digit runs, the names
+   given and the names the message introduces) so no personal data becomes
+   training data even if the triage file was edited by hand;
 2. compared, as the classifier sees it (case, spacing and punctuation around
    words ignored), with every training example and with the held-out test set:
    an example already taught is skipped, one taught as another intent is
@@ -343,6 +344,19 @@ def write_labels_into(triage: dict[str, Any], path: Path) -> None:
 # --------------------------------------------------------------------------- merging
 
 
+def read_merged(path: Path) -> list[MergedExample]:
+    """The examples of a conversations file as written by :func:`render_file` (none if it is missing)."""
+    return _read_own(path)
+
+
+def write_merged(path: Path, examples: Iterable[MergedExample]) -> None:
+    """Rewrite a conversations file with ``examples``, atomically (a reader sees the old file or the new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yml.tmp")
+    tmp.write_text(render_file(examples), encoding="utf-8")
+    tmp.replace(path)
+
+
 def _read_own(path: Path) -> list[MergedExample]:
     if not path.exists():
         return []
@@ -449,11 +463,7 @@ def merge_labels(
         own[key] = merged
 
     if added:
-        path = project.from_conversations
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".yml.tmp")
-        tmp.write_text(render_file([*existing, *added]), encoding="utf-8")
-        tmp.replace(path)
+        write_merged(project.from_conversations, [*existing, *added])
     return MergeResult(project.from_conversations, tuple(added), tuple(skipped), len(existing) + len(added))
 
 

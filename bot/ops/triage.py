@@ -20,9 +20,10 @@ import) and flags a customer message when
 
 The predicted intent reported is the best real intent, also when
 ``nlu_fallback`` won. Texts are masked (:func:`analytics.privacy.mask_text`:
-e-mails, phone and order numbers, the names given and the ``customer_name``
-the conversation revealed) before anything leaves this module, and
-conversations are named by a hash of their sender id.
+e-mails, card, phone and order numbers, street addresses and postcodes, the
+names given, the ``customer_name`` the conversation revealed and names the
+customer introduced anywhere in it) before anything leaves this module, and
+conversations are named by a keyed hash of their sender id (:func:`sender_hash`).
 
 Similar messages are grouped: TF-IDF over character 3–5-grams inside word
 boundaries (robust to typos and word order), cosine similarity, and "leader"
@@ -39,7 +40,6 @@ or part of a card number) has its digits starred too.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
@@ -53,10 +53,26 @@ from typing import Any, Optional
 
 import numpy as np
 import yaml
-from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, Text, and_, case, or_, select
+from sqlalchemy import (
+    URL,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    create_engine,
+    or_,
+    select,
+)
 
 from analytics.errors import InvalidInput
-from analytics.privacy import mask_name, mask_text
+from analytics.privacy import introduced_names, mask_name, mask_text
+from analytics.store.crypto import DataKeys, conversation_digest, default_keys
 
 #: Rasa's ``events`` table (rasa/core/tracker_store.py, ``SQLTrackerStore.SQLEvent``).
 tracker_metadata = MetaData()
@@ -100,6 +116,8 @@ class TriageOptions:
     similarity: float = 0.5
     max_messages: int = 50_000
     names: tuple[str, ...] = ()
+    #: keys of the conversation hashes (default: the installation's, analytics.store.crypto)
+    keys: Optional[DataKeys] = None
 
 
 @dataclass(frozen=True)
@@ -363,9 +381,20 @@ def mask_message(text: str, names: Iterable[str] | NameMasker = ()) -> str:
     return " ".join(masker.mask(masked).split())
 
 
-def sender_hash(sender_id: str) -> str:
-    """A stable name for a conversation that does not reveal its id."""
-    return hashlib.sha256(sender_id.encode("utf-8")).hexdigest()[:16]
+def sender_hash(sender_id: str, keys: Optional[DataKeys] = None) -> str:
+    """A stable name for a conversation that does not reveal its id.
+
+    A keyed hash (HMAC-SHA256 with the installation's index key,
+    :func:`analytics.store.crypto.conversation_digest`): without the key, nobody
+    can test a guessed sender id (a customer number, an e-mail address a
+    channel derived it from) against the names in an operator's file.
+    """
+    return conversation_digest(keys or default_keys(), sender_id)
+
+
+def tracker_engine(url: str | URL) -> Engine:
+    """An engine on the tracker store that keeps SQL parameters out of error messages and logs."""
+    return create_engine(url, hide_parameters=True)
 
 
 def find_misunderstood(engine: Engine, options: TriageOptions = TriageOptions()) -> tuple[list[FlaggedMessage], dict]:
@@ -373,6 +402,7 @@ def find_misunderstood(engine: Engine, options: TriageOptions = TriageOptions())
     flagged: list[FlaggedMessage] = []
     counts = {"events": 0, "conversations": 0, "user_messages": 0}
     base_names = NameMasker(options.names)
+    keys = options.keys or default_keys()
     for sender_id, group in itertools.groupby(_rows(engine, options.since), key=lambda r: r.sender_id):
         rows = list(group)
         counts["events"] += len(rows)
@@ -382,7 +412,10 @@ def find_misunderstood(engine: Engine, options: TriageOptions = TriageOptions())
         turns, names = _conversation_turns(rows)
         counts["user_messages"] += len(turns)
         _flag(turns, options)
-        who = sender_hash(sender_id)
+        who = sender_hash(sender_id, keys)
+        if any(turn.reasons for turn in turns):
+            # a name the customer gave in one message is masked in all of them
+            names.update(name for turn in turns for name in introduced_names(turn.text))
         all_names = base_names.with_names(names)
         for turn in turns:
             if turn.reasons and turn.text.strip():
@@ -532,7 +565,8 @@ HEADER = """\
 # To label: replace `label: null` of a group with the intent its messages mean (or `skip`);
 # a label on one example overrides its group's. Then run `crm nlu annotate {name}`.
 # `suggested` is the intent the customers' own rephrasings got. Texts are masked (e-mail
-# addresses, phone and order numbers, customers' names); `senders` are hashes of conversation ids.
+# addresses, card, phone and order numbers, addresses, customers' names); `senders` are keyed
+# hashes of conversation ids.
 """
 
 

@@ -400,7 +400,7 @@ def create_app(
             )
         user = agents.authenticate(new_uow(), username, password)
         if user is None:
-            failed_logins.failed(keys_of_try)
+            failed_logins.record(keys_of_try)
             logger.info("console login refused for %r", username[:64])
             return templates.TemplateResponse(
                 request,

@@ -10,7 +10,6 @@ the two README screenshots in ``docs/screenshots/`` are rewritten too.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -29,6 +28,8 @@ from bot.web.rasa_client import RasaClient
 from tests.conftest import ROOT
 from tests.e2e.browser import CHROMIUM, MISSING, launch
 from tests.e2e.conftest import free_port
+from tests.e2e.customers import customer_row as seeded_customer
+from tests.e2e.customers import store_of
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -45,7 +46,7 @@ VICTIM = "12748"  # Hugo Moreau: 206 orders
 @pytest.fixture(scope="module")
 def web(stack: Stack, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The web app in front of the e2e stack (started here unless the stack already runs one)."""
-    uow = SqlAlchemyUnitOfWork.for_url(stack_env["DATABASE_URL"])
+    uow = store_of(stack_env)
     agents.ensure_demo_users(uow)
     uow.engine.dispose()
     if getattr(stack, "web_url", None):
@@ -55,7 +56,11 @@ def web(stack: Stack, stack_env: dict[str, str], tmp_path_factory: pytest.TempPa
     port = free_port()
     with log.open("wb") as out:
         proc = start_web_app(
-            port=port, rasa_url=stack.rasa_url, rasa_token=getattr(stack, "rasa_token", None), env=stack_env, log=out
+            port=port,
+            rasa_url=stack.rasa_url,
+            rasa_token=getattr(stack, "rasa_token", None),
+            env={**stack_env, "CRM_DEMO": "1"},  # the walkthrough signs in through the demo's sample customers
+            log=out,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -91,10 +96,8 @@ def shot(page: Page, name: str, readme: str | None = None) -> None:
 
 
 def customer_row(env: dict[str, str], ref: str) -> dict[str, Any]:
-    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
-        cid, name = db.execute("select id, name from customers where external_ref = ?", (ref,)).fetchone()
-        numbers = [n for (n,) in db.execute("select number from orders where customer_id = ?", (cid,))]
-    return {"id": cid, "name": name, "first_name": name.split()[0], "orders": numbers}
+    row = seeded_customer(env, ref)  # names are encrypted at rest: read through the store's keys
+    return {"id": row["id"], "name": row["name"], "first_name": row["name"].split()[0], "orders": row["orders"]}
 
 
 def say(page: Page, text: str) -> None:
@@ -188,7 +191,7 @@ def test_an_agent_takes_over_a_conversation_and_hands_it_back(
     shot(customer, "04-customer-back-with-the-bot")
 
     # the handoff is on record: who, when, why, how it ended; the report counts it
-    uow = SqlAlchemyUnitOfWork.for_url(stack_env["DATABASE_URL"])
+    uow = store_of(stack_env)  # customers' names are encrypted with the stack's keys
     handoff = support.get_handoff(uow, latest_handoff(uow, session_id), utcnow())
     report = support.report(uow, handoff.requested_at)
     uow.engine.dispose()

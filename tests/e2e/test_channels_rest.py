@@ -39,14 +39,15 @@ def test_metadata_sent_with_a_message_is_kept_with_it_in_the_tracker(stack: Stac
         f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30
     ).json()
     assert tracker["latest_message"]["text"] == "hello"
-    assert tracker["latest_message"]["metadata"] == metadata
+    # kept as sent, plus the client's address, which the channel itself adds
+    assert tracker["latest_message"]["metadata"] == {**metadata, "client_address": "127.0.0.1"}
     assert tracker["latest_input_channel"] == "rest"
     [user_turn] = [e for e in tracker["events"] if e["event"] == "user"]
     # the stored event also names the model that parsed it (Rasa adds assistant_id and model_id)
     assert metadata.items() <= user_turn["metadata"].items() and user_turn["input_channel"] == "rest"
 
 
-def test_a_message_without_metadata_is_stored_with_empty_metadata(stack: Stack) -> None:
+def test_a_message_without_metadata_carries_only_the_client_address_the_channel_saw(stack: Stack) -> None:
     sender = f"rest-plain-{uuid.uuid4().hex[:8]}"
     reply = requests.post(
         f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": "hello"}, timeout=60
@@ -56,4 +57,18 @@ def test_a_message_without_metadata_is_stored_with_empty_metadata(stack: Stack) 
         f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30
     ).json()
     assert tracker["latest_message"]["text"] == "hello"
-    assert not tracker["latest_message"].get("metadata")
+    assert tracker["latest_message"]["metadata"] == {"client_address": "127.0.0.1"}
+
+
+def test_a_client_cannot_choose_the_address_limits_are_counted_against(stack: Stack) -> None:
+    sender = f"rest-forged-{uuid.uuid4().hex[:8]}"
+    reply = requests.post(
+        f"{stack.rasa_url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": "hello", "metadata": {"client_address": "203.0.113.9"}},
+        timeout=60,
+    )
+    reply.raise_for_status()
+    tracker = requests.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker", headers=stack.api_headers(), timeout=30
+    ).json()
+    assert tracker["latest_message"]["metadata"]["client_address"] == "127.0.0.1"

@@ -16,7 +16,6 @@ a Rasa test story (what the model predicted), which is how
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from analytics.settings import Settings
 from analytics.tokens import sign_customer_token
 from bot.serve import Stack
 from tests.e2e.conftest import TOKEN_SECRET
+from tests.e2e.customers import customer_row
 from tests.e2e.stories import tracker_to_test_story
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -38,11 +38,8 @@ CONVERSATIONS: list[dict[str, Any]] = yaml.safe_load(SPEC.read_text())["conversa
 
 
 def customer(env: dict[str, str], ref: str) -> dict[str, Any]:
-    path = env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
-        row = db.execute("select id, name, email from customers where external_ref = ?", (ref,)).fetchone()
-    assert row, f"customer {ref} is not in the seeded sample"
-    return {"id": row[0], "name": row[1], "email": row[2]}
+    row = customer_row(env, ref)  # names and e-mail addresses are encrypted at rest: read through the store's keys
+    return {"id": row["id"], "name": row["name"], "email": row["email"]}
 
 
 def metadata(conversation: dict[str, Any], who: dict[str, Any] | None, env: dict[str, str]) -> dict[str, Any]:

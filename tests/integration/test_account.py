@@ -6,7 +6,9 @@ state) on SQLite and PostgreSQL; a few run on the shipped sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from analytics import account
 from analytics.account import AmbiguousItem, ItemNotOnOrder, RequestRefused, normalise_address
 from analytics.errors import (
+    CRMError,
     CustomerNotFound,
     IdentityNotVerified,
     InvalidInput,
@@ -52,7 +55,6 @@ from analytics.store.models import (
     ReturnStatus,
     Variant,
 )
-from analytics.store.repositories import ReturnRepository
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from analytics.throttle import AttemptLimits, Throttle, TooManyAttempts
 from tests.conftest import SAMPLE, postgres_schema_engine
@@ -442,26 +444,46 @@ def test_cancelling_twice_never_refunds_twice(uow: SqlAlchemyUnitOfWork, shop: S
     assert len(returns_of(uow, "100001", ReturnKind.CANCELLATION)) == 2
 
 
-def test_two_cancellations_at_once_refund_once(
-    sqlite_uow: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # SQLite reads without locking, so two requests can both see "processing" and no
-    # refund yet; here the second one runs to completion right after the first one's checks.
-    shop = build_shop(sqlite_uow)
-    other = SqlAlchemyUnitOfWork(sqlite_uow.session_factory)
-    check = ReturnRepository.for_order
+def at_once(uow: SqlAlchemyUnitOfWork, calls: int, use_case: Callable[[SqlAlchemyUnitOfWork], Any]) -> list[Any]:
+    """Run ``use_case`` in ``calls`` threads released together, each with its own unit of work; the results
+    (or the errors raised) in thread order."""
+    gate = threading.Barrier(calls)
 
-    def check_then_let_the_other_request_in(self: ReturnRepository, *args: Any) -> list[Return]:
-        seen = check(self, *args)
-        monkeypatch.setattr(ReturnRepository, "for_order", check)
-        account.cancel_order(other, shop.jane, "100001", NOW)
-        return seen
+    def run(_: int) -> Any:
+        own = SqlAlchemyUnitOfWork(uow.session_factory)
+        gate.wait()
+        try:
+            return use_case(own)
+        except CRMError as exc:
+            return exc
 
-    monkeypatch.setattr(ReturnRepository, "for_order", check_then_let_the_other_request_in)
-    with pytest.raises(RequestRefused) as refused:
-        account.cancel_order(sqlite_uow, shop.jane, "100001", NOW)
-    assert refused.value.code == "changed_meanwhile"
-    assert len(returns_of(sqlite_uow, "100001", ReturnKind.CANCELLATION)) == 2  # one refund of two lines
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        return list(pool.map(run, range(calls)))
+
+
+def test_two_cancellations_at_once_refund_once(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
+    results = at_once(uow, 4, lambda own: account.cancel_order(own, shop.jane, "100001", NOW))
+
+    done = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, RequestRefused)]
+    assert len(done) == 1 and len(refused) == 3
+    assert {r.code for r in refused} <= {"already_cancelled", "changed_meanwhile"}
+    assert len(returns_of(uow, "100001", ReturnKind.CANCELLATION)) == 2  # one refund of the two lines
+
+
+def test_returns_at_once_never_return_more_than_was_bought(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
+    bought = 4  # red lunch bags on order 100003
+
+    results = at_once(
+        uow, 4, lambda own: account.request_return(own, shop.jane, "100003", "red lunch bag", "too small", 2, NOW)
+    )
+
+    accepted = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(accepted) == 2 and len(refused) == 2
+    assert all(isinstance(r, (InvalidInput, RequestRefused)) for r in refused)
+    returned = [q for sku, q, _ in returns_of(uow, "100003", ReturnKind.RETURN) if sku == "20725"]
+    assert sum(returned) == bought
 
 
 @pytest.mark.parametrize("number", ["100002", "100003"])

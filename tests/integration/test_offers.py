@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from analytics.errors import CustomerNotFound, InvalidInput
+from analytics.errors import CustomerNotFound, InvalidInput, NotAllowed
 from analytics.offers import (
     NotScored,
     assign_variant,
@@ -18,6 +20,7 @@ from analytics.offers import (
     seed_offers,
     uplift_report,
 )
+from analytics.services import offer_accepted
 from analytics.store.models import (
     Customer,
     CustomerScore,
@@ -207,3 +210,54 @@ def test_uplift_compares_treated_and_control_conversion_with_a_confidence_interv
     assert report["treated_conversions"] == 60 and report["control_conversions"] == 20
     assert report["uplift"] == pytest.approx(0.2)
     assert 0 < report["ci_low"] < 0.2 < report["ci_high"] < 0.4
+
+
+def show_everyone(shop: SqlAlchemyUnitOfWork, code: str, customers: tuple[int, ...]) -> None:
+    with shop:
+        for cid in customers:
+            assert choose_offer(shop, cid, NOW) is not None
+            record_shown(shop, cid, code, NOW)
+        shop.commit()
+
+
+def test_an_offer_that_ended_after_it_was_shown_cannot_be_accepted(shop: SqlAlchemyUnitOfWork) -> None:
+    show_everyone(shop, "EVERYONE", (3,))
+    with shop:
+        everyone = shop.offers.by_code("EVERYONE")
+        assert everyone is not None
+        everyone.valid_until = NOW + timedelta(hours=1)
+        shop.commit()
+
+    with pytest.raises(NotAllowed, match="has ended"):
+        offer_accepted(shop, 3, "EVERYONE", NOW + timedelta(hours=2))
+
+
+def test_the_last_redemption_goes_to_one_customer_only_when_several_accept_at_once(
+    uow: SqlAlchemyUnitOfWork,
+) -> None:
+    customers = (11, 12, 13, 14)
+    with uow:
+        for cid in customers:
+            add_customer(uow, cid)
+        uow.session.add(offer("LAST", priority=10, max_redemptions=1))
+        uow.commit()
+    show_everyone(uow, "LAST", customers)
+    gate = threading.Barrier(len(customers))
+
+    def accept(cid: int) -> str:
+        own = SqlAlchemyUnitOfWork(uow.session_factory)
+        gate.wait()
+        try:
+            offer_accepted(own, cid, "LAST", NOW + timedelta(minutes=1))
+        except NotAllowed as exc:
+            return str(exc)
+        return "accepted"
+
+    with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+        results = list(pool.map(accept, customers))
+
+    assert results.count("accepted") == 1
+    assert all("fully claimed" in r for r in results if r != "accepted")
+    with uow:
+        last = uow.offers.by_code("LAST")
+        assert last is not None and uow.offers.accepted_count(last.id) == 1

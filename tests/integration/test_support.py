@@ -8,9 +8,13 @@ published recommender.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -27,6 +31,7 @@ from analytics.store.models import (
     Customer,
     CustomerScore,
     Handoff,
+    HandoffStatus,
     Offer,
     OfferAssignment,
     OfferKind,
@@ -36,6 +41,7 @@ from analytics.store.models import (
     Product,
 )
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.throttle import AttemptLimits, Throttle, TooManyAttempts
 from tests.conftest import SAMPLE
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -396,3 +402,100 @@ def test_the_card_of_a_customer_with_many_orders(sample: tuple[SqlAlchemyUnitOfW
     assert all(o.items > 0 and o.total > 0 for o in card.recent_orders)
     assert len(card.recommendations) == 5
     assert all(r.reason and r.name and r.price > 0 for r in card.recommendations)
+
+
+# --------------------------------------------------------------------------- floods and races (issue 13)
+
+
+def test_requests_for_a_person_at_once_make_one_handoff(
+    shop: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    earlier = request(shop, "web-existing", NOW - minutes(5))
+    support.accept(shop, earlier, "alice", NOW - minutes(4))
+    support.hand_back(shop, earlier, "alice", "done", NOW - minutes(3))
+    gate = threading.Barrier(6)
+    look = support._open_handoff
+
+    def look_slowly(*args: Any) -> Any:  # widen the window between "is there one?" and "add one"
+        found = look(*args)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(support, "_open_handoff", look_slowly)
+
+    def ask(sender: str) -> int:
+        own = SqlAlchemyUnitOfWork(shop.session_factory)
+        gate.wait()
+        return request(own, sender, NOW)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = list(pool.map(ask, ["web-existing"] * 3 + ["web-brand-new"] * 3))
+
+    assert len(set(ids[:3])) == 1 and len(set(ids[3:])) == 1
+    waiting = [h.sender_id for h in support.queue(shop, NOW).waiting]
+    assert sorted(waiting) == ["web-brand-new", "web-existing"]
+
+
+def test_one_client_cannot_flood_the_queue_from_many_conversations(shop: SqlAlchemyUnitOfWork) -> None:
+    attempts = Throttle("handoff-test", AttemptLimits({"client": "3/hour"}))
+
+    def ask(sender: str) -> support.HandoffView:
+        return support.request_handoff(
+            shop, sender_id=sender, channel="rest", customer_id=None, reason="customer_request", now=NOW,
+            attempts=attempts, client="203.0.113.9",
+        )  # fmt: skip
+
+    first = [ask(f"flood-{i}") for i in range(3)]
+    again = ask("flood-0")  # asking again in the same conversation is not a new request
+    with pytest.raises(TooManyAttempts):
+        ask("flood-9")
+
+    assert all(h.created for h in first) and not again.created
+    assert len(support.queue(shop, NOW).waiting) == 3
+
+
+def test_a_full_queue_asks_the_customer_to_write_instead(shop: SqlAlchemyUnitOfWork) -> None:
+    for i in range(2):
+        support.request_handoff(
+            shop, sender_id=f"q-{i}", channel="rest", customer_id=None, reason="customer_request", now=NOW, queue_max=2
+        )
+    with pytest.raises(support.QueueFull, match="2 conversations are waiting"):
+        support.request_handoff(
+            shop, sender_id="q-9", channel="rest", customer_id=None, reason="customer_request", now=NOW, queue_max=2
+        )
+
+
+def test_agents_picking_up_while_the_customer_asks_leave_one_open_handoff(
+    shop: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    look = support._open_handoff
+
+    def look_slowly(*args: Any) -> Any:
+        found = look(*args)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(support, "_open_handoff", look_slowly)
+    gate = threading.Barrier(3)
+
+    def act(who: str) -> str:
+        own = SqlAlchemyUnitOfWork(shop.session_factory)
+        gate.wait()
+        try:
+            if who == "customer":
+                request(own, "web-busy", NOW)
+            else:
+                support.pick_up(own, "web-busy", who, NOW)
+        except NotAllowed as exc:
+            return f"{who}: refused ({exc})"
+        return f"{who}: done"
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(act, ["customer", "alice", "bob"]))
+
+    with shop:
+        open_ones = shop.session.scalars(
+            select(Handoff).where(Handoff.status.in_([HandoffStatus.WAITING, HandoffStatus.ACTIVE]))
+        ).all()
+    assert len(open_ones) == 1, outcomes
+    assert sum("refused" in o for o in outcomes) <= 1  # at most one agent is told the other has it
