@@ -11,6 +11,7 @@ conversation's state as it was before the message.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import logging
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -26,6 +27,8 @@ from actions.dialogue.context import Context
 from actions.dialogue.manager import Dialogue
 from actions.dialogue.state import SLOT, DialogueState
 from actions.dialogue.understand import Turn
+from analytics.settings import get_settings
+from analytics.throttle import handoff_throttle, identity_throttle
 from analytics.tokens import sign_conversation_identity
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,22 @@ def channel_of(tracker: Tracker) -> str:
     return str(tracker.get_latest_input_channel() or "rest")[:32]
 
 
+def client_of(tracker: Tracker) -> Optional[str]:
+    """The client address the channel put in the message's metadata, if it names a remote client.
+
+    A loopback address is a local proxy that did not say for whom it asks (Rasa behind
+    nginx or the switchboard without ``SANIC_PROXIES_COUNT``): counting it would lock
+    every customer out together, so it is treated as unknown.
+    """
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    value = metadata.get("client_address") if isinstance(metadata, dict) else None
+    try:
+        address = ipaddress.ip_address(str(value or "").strip())
+    except ValueError:
+        return None
+    return None if address.is_loopback or address.is_unspecified else str(address)
+
+
 class ActionRespond(Action):
     def name(self) -> str:
         return "action_respond"
@@ -50,6 +69,7 @@ class ActionRespond(Action):
         customer_id = customer_from_channel(tracker) or current_customer(tracker)
         stored = tracker.get_slot(SLOT)
         state = DialogueState.from_slot(copy.deepcopy(stored))
+        settings = get_settings()
         ctx = Context(
             sender_id=tracker.sender_id,
             channel=channel_of(tracker),
@@ -57,6 +77,10 @@ class ActionRespond(Action):
             uow=store.unit_of_work,
             customer_id=customer_id,
             customer_name=tracker.get_slot("customer_name") if customer_id is not None else None,
+            client=client_of(tracker),
+            identity_attempts=identity_throttle(settings),
+            handoff_attempts=handoff_throttle(settings),
+            handoff_queue_max=settings.handoff_queue_max,
         )
         turn = Turn.from_parse(tracker.latest_message)
         try:

@@ -73,6 +73,8 @@ from analytics.store.uow import SqlAlchemyUnitOfWork
 
 #: Fuzzy matches below this similarity (0-100) are not matches.
 FUZZY_MIN = 80
+#: A word of a product name this close to an English word of other names is a misspelling of it.
+MISSPELT_MIN = 88
 #: The most frequent English words ("its", "not", "all", "new") weigh this much of their idf in a
 #: match: catalogue names use them ("Do Not Touch", "Toast Its"), but in chat they rarely name a product.
 COMMON_WORDS = 500
@@ -316,10 +318,36 @@ class CatalogIndex:
         self._fuzzy_vocabulary = [t for t in self.idf if len(t) >= 4 and t.isalpha()]
         #: words names spell as one ("cakestand", "doormat"): two query words that join into one are that word
         self._single_words = {w for t in self._names for w in t.words}
+        #: misspelt words of names ("strawbery" beside other names' "strawberry"), matched to both spellings
+        self._misspelt = self._find_misspelt()
         self._holding: dict[str, list[int]] = defaultdict(list)
         for i, t in enumerate(self._names):
             for part in t.parts:
                 self._holding[part].append(i)
+
+    def _find_misspelt(self) -> dict[str, list[tuple[str, float]]]:
+        """Words of names that are not English but an English word of other names, misspelt or cut short
+        ("strawbery" / "strawberry", "tradtional", "necklac"), with the words they stand for."""
+        english = {singular(w) for w in english_words()}
+        words = sorted(w for w in self._single_words if len(w) >= 4 and w.isalpha())
+        misspelt: dict[str, list[tuple[str, float]]] = {}
+        for word in words:
+            if len(word) < 5 or word in english:
+                continue
+            found = process.extract(word, words, scorer=fuzz.ratio, score_cutoff=MISSPELT_MIN, limit=3)
+            close = [
+                (other, score / 100.0)
+                for other, score, _ in found
+                if other != word and other in english and other[:2] == word[:2] and abs(len(other) - len(word)) <= 2
+            ]
+            if close:
+                misspelt[word] = close
+        return misspelt
+
+    def skus_in(self, text: str) -> list[str]:
+        """The catalogue's product codes in ``text`` ("price of 85123A?", "and 22423"), in order."""
+        found = [t.upper() for t in SKU_TOKEN.findall(text[:2000]) if any(c.isdigit() for c in t)]
+        return list(dict.fromkeys(t for t in found if t in self.by_sku))
 
     def _join_compounds(self, words: Sequence[str]) -> list[str]:
         """``cake stand`` -> ``cakestand`` where a name spells the joined word as one (names also offer their
@@ -347,7 +375,9 @@ class CatalogIndex:
             return members is None or any(i in members for i in self._holding.get(term, ()))
 
         if word in self.idf:
-            return [(word, 1.0)] if held(word) else []
+            # a name's own misspelling ("Hanging Strawbery") also stands for the word it misspells
+            found = [(word, 1.0), *self._misspelt.get(word, ())]
+            return [(term, similarity) for term, similarity in found if held(term)]
         if len(word) < 4 or not word.isalpha() or word in english_words():
             return []
         vocabulary = self._fuzzy_vocabulary
@@ -359,8 +389,7 @@ class CatalogIndex:
     def link(self, text: str, *, within: Optional[Collection[str]] = None, limit: int = 60) -> Linked:
         """The products ``text`` names, best first (``within``: only these SKUs, e.g. one order's lines)."""
         allowed = {s.upper() for s in within} if within is not None else None
-        skus = [t.upper() for t in SKU_TOKEN.findall(text) if any(c.isdigit() for c in t) and t.upper() in self.by_sku]
-        skus = [s for s in skus if allowed is None or s in allowed]
+        skus = [s for s in self.skus_in(text) if allowed is None or s in allowed]
         if skus:
             item = self.by_sku[skus[0]]
             return Linked(text, (Candidate(item, 1.0, 0, 0, "sku"),), (skus[0],))

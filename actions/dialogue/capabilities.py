@@ -22,6 +22,7 @@ from analytics.errors import InvalidInput, NotAllowed, NotFound, OrderNotFound
 from analytics.offers import NotScored
 from analytics.recommendations import ProductSuggestion, SuggestionList
 from analytics.services import NextOrderView, ReorderView
+from analytics.throttle import TooManyAttempts
 
 Memory = dict[str, Any]
 
@@ -420,7 +421,16 @@ def handoff(ctx: Context, reason: str) -> Memory:
             customer_id=ctx.customer_id,
             reason=reason,
             now=ctx.now,
+            attempts=ctx.handoff_attempts,
+            client=ctx.client,
+            queue_max=ctx.handoff_queue_max,
         )
+    except TooManyAttempts as exc:  # this client asked for a person too often: the bot stays
+        ctx.say("utter_handoff_too_many", minutes=max(1, -(-exc.retry_after // 60)))
+        return {}
+    except support.QueueFull:  # every agent has more than enough waiting: the bot stays
+        ctx.say("utter_handoff_busy")
+        return {}
     except Exception:
         # a person must still get the conversation; the console also lists paused conversations
         logging.getLogger(__name__).exception("could not record the handoff of %s", ctx.sender_id)

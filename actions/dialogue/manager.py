@@ -50,26 +50,35 @@ from actions.dialogue.specs import (
     ASKS_YES_NO,
     BYE,
     CHEAPER,
+    DIGRESSION_CONFIDENCE,
     ORDER_INTENTS,
     ORDER_QUESTIONS,
+    OTHER_BUSINESS,
     PRODUCT_INTENTS,
     SECONDARY,
     SMALL_TALK,
     SPECS,
     THANKS,
+    faq_topic,
 )
 from actions.dialogue.state import DialogueState, Task
 from actions.dialogue.understand import (
     ORDER_QUESTION,
+    ORDER_REFERENCE,
     ORDER_WORDS,
     WEAK_INTENT,
     Turn,
     address_in,
+    after_greeting,
     asks_for_kind,
     asks_price,
+    clauses,
+    compares,
     email_in,
     is_correction,
     is_follow_up,
+    is_gibberish,
+    means_all_of_them,
     order_numbers,
     order_question_of,
     quantity_in,
@@ -80,7 +89,7 @@ from actions.dialogue.understand import (
 )
 from analytics import account
 from analytics.account import OrderDetail, OrderSummary
-from analytics.catalog_search import Listing, index_for, terms
+from analytics.catalog_search import Listing, english_words, index_for, terms
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +103,8 @@ class Dialogue(Questions):
         self.turn = turn
         self._orders: Optional[list[OrderSummary]] = None
         self._fell_back = False
+        self._turn_start = 0
+        self._ran: set[str] = set()  # the requests run this turn: another clause asking the same is not run again
 
     # ------------------------------------------------------------------ the turn
 
@@ -123,6 +134,7 @@ class Dialogue(Questions):
             self._digress(pending, intent)
             return
         before = len(self.ctx.replies)
+        self._turn_start = before
         had_confirm = self.state.confirm is not None
         self._on_request(intent)
         main_end = len(self.ctx.replies)
@@ -144,8 +156,19 @@ class Dialogue(Questions):
         or when it says "my last order" or asks whether we sell a product.
         """
         turn = self.turn
+        if self._gibberish():
+            return "nlu_fallback"  # "asdfgh": not understood, whatever the classifier made of it
+        if turn.intent in ("out_of_scope", *PRODUCT_INTENTS) and self._compares_products():
+            return "product_info"  # "which is cheaper, X or Y"
+        product_question = asks_for_kind(turn.text) or asks_price(turn.text)
+        if turn.intent == "out_of_scope" and product_question and self._mentions_product(turn.text):
+            return "product_info"  # "do u sell money banks for kids": a product we sell is in scope
+        if turn.intent == "greet":
+            return self._request_after_greeting() or "greet"
         if turn.intent != "nlu_fallback":
             return turn.intent
+        if self._compares_products():
+            return "product_info"
         requests = [name for name, _, _ in turn.secondary if name not in SMALL_TALK and name != "greet"]
         if requests:
             return requests[0]
@@ -172,6 +195,39 @@ class Dialogue(Questions):
             return "product_info"
         return "nlu_fallback"
 
+    def _gibberish(self) -> bool:
+        return is_gibberish(self.turn.text, english_words())
+
+    def _compares_products(self) -> bool:
+        """ "which is cheaper, the small or the large", "X vs Y": a comparison naming products."""
+        if not compares(self.turn.text):
+            return False
+        try:
+            return len(self._several(self.turn.text, index_for(self.ctx.uow()))) > 1
+        except Exception:
+            logger.exception("catalogue search failed")
+            return False
+
+    def _request_after_greeting(self) -> Optional[str]:
+        """ "hello is my order delivered": the request after a greeting, which the classifier heard less
+        clearly than the greeting, when what follows the greeting backs it (an order question about an
+        order, a product question naming a product); a greeting with a request answers the request."""
+        turn = self.turn
+        rest = after_greeting(turn.text)
+        if len(rest.split()) < 3:
+            return None
+        for name, confidence in turn.ranking:
+            if name in ("greet", "nlu_fallback") or confidence < 0.05:
+                continue
+            about_an_order = order_numbers(turn) or says_latest(rest) or ORDER_REFERENCE.search(rest)
+            if name in ORDER_QUESTIONS and ORDER_WORDS.search(rest) and about_an_order:
+                return name
+            if name in PRODUCT_INTENTS and self._mentions_product(rest):
+                return name
+            if confidence >= WEAK_INTENT and (name in SPECS or name == "faq"):
+                return name
+        return None
+
     # ------------------------------------------------------------------ new messages
 
     def _on_request(self, intent: str) -> None:
@@ -179,15 +235,27 @@ class Dialogue(Questions):
         if self._follow_up(intent):
             return
         numbers = order_numbers(turn)
-        if intent in ("order_status", "track_order", "delivery_estimate") and len(numbers) > 1:
-            for number in numbers[
-                :3
-            ]:  # "tracking for 580744 and 580745", "where is 581449 and the tracking for 581473"
+        several = intent in ORDER_QUESTIONS or (intent == "inform" and not email_in(turn) and not address_in(turn.text))
+        if several and len(numbers) > 1:
+            # "tracking for 580744 and 580745", "where is 581449 and the tracking for 581473",
+            # "can you check 581119 and 581118"
+            default = intent if intent in ORDER_QUESTIONS else "order_status"
+            for number in numbers[:3]:
                 asked = next(
                     (n for n, _, clause in turn.secondary if number in clause and n in ORDER_QUESTIONS),
-                    self._question_about(number, intent),
+                    self._question_about(number, default),
                 )
                 self._run(Task(asked, {**self._details(asked), "order": number}))
+                if self.state.task is not None or self.state.confirm is not None:
+                    return
+            self.state.orders = numbers[:3]
+        elif intent in ORDER_QUESTIONS and not numbers and len(self.state.orders) > 1 and means_all_of_them(turn.text):
+            orders = list(self.state.orders)  # "tracking for both", "when do all of them arrive"
+            for number in orders:
+                self._run(Task(intent, {"order": number}))
+                if self.state.task is not None:
+                    return
+            self.state.orders = orders
         elif intent in SPECS:
             self._run(Task(intent, self._details(intent)))
         elif intent == "greet":
@@ -195,9 +263,7 @@ class Dialogue(Questions):
         elif intent in SMALL_TALK:
             self.ctx.say(SMALL_TALK[intent])
         elif intent == "faq":
-            self.ctx.say(turn.faq_response or "utter_help")
-            if turn.faq_response:
-                self.state.last = Task("faq", {"response": turn.faq_response})
+            self._faq()
         elif intent == "affirm":
             self.ctx.say("utter_nothing_to_confirm")
         elif intent == "deny":
@@ -269,7 +335,17 @@ class Dialogue(Questions):
                 if self.state.task is not None or self.state.confirm is not None:
                     break
                 self._run(Task(name, {**base, **self._details(name), "order": number}))
+            if len(numbers) > 1:
+                self.state.orders = numbers[:3]
             return True
+        correcting = intent in ("inform", "nlu_fallback", "complain")
+        if last.name == "change_address" and last.details.get("order") and correcting:
+            address = address_in(turn.text)
+            if address:  # "oops, wrong postcode: it's 4 Queen St, Oxford OX1 1ER": the same order, corrected
+                self._run(Task("change_address", {"order": last.details["order"], "address": address}))
+                return True
+        if intent == turn.intent and intent in OTHER_BUSINESS and turn.confidence >= DIGRESSION_CONFIDENCE:
+            return False  # "and do you deliver to scotland?" after a product question is a question of its own
         plain = intent in ("inform", "nlu_fallback") or (cue and (intent == last.name or intent not in SPECS))
         if last.name == "recommend_products" and plain and (cue or turn.entity("amount") or CHEAPER.search(turn.text)):
             # "something cheaper, under £5", "and for a girl the same age?": more ideas, with what was said
@@ -308,7 +384,8 @@ class Dialogue(Questions):
         in the pending task and run once it is answered.
         """
         later = []
-        done = {main}
+        done = {main} | self._ran
+        self._other_faqs()
         for name, _confidence, clause in self.turn.secondary:
             if name in done or name not in SECONDARY:
                 continue
@@ -322,6 +399,50 @@ class Dialogue(Questions):
             self.state.task.details.setdefault("then", []).extend(later)
             return
         self._then(later)
+
+    def _faq(self) -> None:
+        """A question of the FAQ: the answer the response selector chose, and the other FAQs the message asks.
+
+        A clause whose words name one FAQ (:data:`FAQ_TOPICS`: "can I pay with amex", "how much is
+        postage to france") gets that answer; the selector's answer, chosen for the whole message, is
+        kept when some clause names none (it answers that one).
+        """
+        turn = self.turn
+        named = [faq_topic(clause) for clause in clauses(turn.normalised or turn.text)]
+        topics = list(dict.fromkeys(t for t in named if t))
+        answers = topics
+        if turn.faq_response and turn.faq_response not in topics and (None in named or not topics):
+            answers = [turn.faq_response, *topics]
+        if not answers:
+            self.ctx.say("utter_help")
+            return
+        for response in answers:
+            self.ctx.say(response)
+        self.state.last = Task("faq", {"response": answers[-1]})
+
+    def _other_faqs(self) -> None:
+        """ "how much is shipping to germany and can I pay with amex": every FAQ the message asks.
+
+        The answer chosen for the whole message covers one question; another clause the NLU heard as a
+        question of the FAQ is answered too when its words say which FAQ (see :data:`FAQ_TOPICS`).
+        """
+        if self._paused():
+            return
+        said = set(self.ctx.said)
+        answers = []
+        for name, _confidence, clause in self.turn.secondary:
+            if name != "faq":
+                continue
+            topic = faq_topic(clause)
+            if topic and topic not in said:
+                said.add(topic)
+                answers.append({"response": topic})
+        if not answers:
+            return
+        # before a question the bot just asked, which stays last, where the customer answers it
+        waiting = self.state.task is not None and self.state.task.asked and self._turn_start < len(self.ctx.replies)
+        at = self._turn_start if waiting else len(self.ctx.replies)
+        self.ctx.replies[at:at] = answers
 
     def _then(self, requests: list[Any], order: Optional[str] = None) -> None:
         """Run requests that waited; ``order``: the order number that identified the customer, for
@@ -392,7 +513,7 @@ class Dialogue(Questions):
                 found["reason"] = reason
         if "item" in needs and (asked == "item" or self._mentions_product(text)):
             found["item"] = text
-        if "product" in needs and terms(text).words:
+        if "product" in needs and (terms(text).words or self._product_codes(text)):
             # any word that is not chat ("a flux capacitor") is looked up, so an unknown product is "not found"
             found["product_query"] = text
             found["kind"] = asks_for_kind(text)
@@ -416,6 +537,14 @@ class Dialogue(Questions):
             found["category"] = turn.entity("category")
         return found
 
+    def _product_codes(self, text: str) -> list[str]:
+        """The catalogue's product codes in the text ("and 22423")."""
+        try:
+            return index_for(self.ctx.uow()).skus_in(text)
+        except Exception:
+            logger.exception("catalogue search failed")
+            return []
+
     def _mentions_product(self, text: str, *, loose: bool = False) -> bool:
         """Whether the text names something of the catalogue.
 
@@ -436,6 +565,7 @@ class Dialogue(Questions):
         """Resolve the task's needs in order; ask for the first that is missing, or answer."""
         spec = SPECS[task.name]
         self.state.task = task
+        self._ran.add(task.name)
         if "identity" in spec.needs and not self._identity(task):
             return
         order: Optional[OrderDetail] = None
@@ -539,6 +669,8 @@ class Dialogue(Questions):
         self.state.last = Task(task.name, kept)
         if memory.get("order"):
             self.state.order = memory["order"]
+            if memory["order"] not in self.state.orders:
+                self.state.orders = []
         if memory.get("product"):
             self.state.product = memory["product"]
         if "offer" in memory:

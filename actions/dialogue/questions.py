@@ -49,6 +49,9 @@ class Questions(Resolution):
     def _handoff(self, reason: str) -> None:
         raise NotImplementedError
 
+    def _then(self, requests: list[Any], order: Optional[str] = None) -> None:
+        raise NotImplementedError
+
     def _offer_human(self, reason: str) -> None:
         raise NotImplementedError
 
@@ -152,6 +155,14 @@ class Questions(Resolution):
             self.state.choices = None
             bye = intent == "goodbye" or "bye" in self.turn.text.lower()
             self.ctx.say("utter_goodbye" if bye else "utter_form_stopped")
+            # "ok never mind. how much is the retrospot lamp": the request after it is answered
+            self._then(
+                [
+                    [name, clause]
+                    for name, confidence, clause in self.turn.secondary
+                    if name in SPECS and confidence >= DIGRESSION_CONFIDENCE and not wants_to_stop(clause)
+                ][:2]
+            )
             return True
         picked = self._pick_choice(asked)
         if picked is not None:
@@ -244,4 +255,9 @@ class Questions(Resolution):
             one = linked.pick()
             if one is not None:
                 return one.sku
+            # "the vintage ones" fits several lines of the order, but one of the options just listed
+            best = {c.listing.sku for c in linked.best_group}
+            listed = index.link(self.turn.text, within=values).pick()
+            if listed is not None and listed.sku in best:
+                return listed.sku
         return None

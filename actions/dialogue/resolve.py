@@ -22,13 +22,12 @@ from actions.dialogue.specs import (
     SPECS,
 )
 from actions.dialogue.state import DialogueState, Task
-from actions.dialogue.understand import (
-    Turn,
-)
+from actions.dialogue.understand import PRODUCT_PARTS, THAT_ONE, Turn, compares
 from analytics import account
 from analytics.account import OrderDetail, OrderSummary
-from analytics.catalog_search import Listing, index_for, name_terms
+from analytics.catalog_search import CLEAR_LEAD, MIN_COVERAGE, Linked, Listing, index_for, name_terms
 from analytics.errors import IdentityNotVerified, InvalidInput, OrderNotFound
+from analytics.throttle import TooManyAttempts
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,21 @@ class Resolution:
             self._ask(task, "identity_order")
             return False
         try:
-            customer = account.verify_identity(self.ctx.uow(), email, number)
+            customer = account.verify_identity(
+                self.ctx.uow(),
+                email,
+                number,
+                attempts=self.ctx.identity_attempts,
+                conversation=self.ctx.sender_id,
+                client=self.ctx.client,
+            )
+        except TooManyAttempts as exc:
+            # too many failures for this address, customer, client or conversation, whichever conversation
+            # they were in: nothing is checked until the window has passed
+            self.state.task = None
+            logger.warning("identity check refused in %s: too many failures (%s)", self.ctx.sender_id, exc.scope)
+            self.ctx.say("utter_identity_too_many", minutes=max(1, -(-exc.retry_after // 60)))
+            return False
         except InvalidInput:
             task.details.pop("email", None)
             self.ctx.say("utter_invalid_email")
@@ -182,6 +195,8 @@ class Resolution:
                 if index.link(item, within=[line.sku for line in order.lines]).candidates:
                     d["order"] = order.number
                     return order
+        if len(delivered or recent) == 1:
+            return self._pin(task, (delivered or recent)[0].number)  # the only order it can be: no pick-list of one
         self._ask_order(task, delivered or recent)
         return None
 
@@ -262,6 +277,10 @@ class Resolution:
             self._ask(task, "product")
             return []
         linked = index.link(str(query))
+        if task.name == "product_info" and compares(str(query)):
+            several = self._several(str(query), index)  # "which is cheaper, X or Y": both, with their prices
+            if several:
+                return several
         one = linked.pick() or self._in_context(str(query), index) or self._among_shown(str(query), index)
         if one is not None:
             return [one]
@@ -272,11 +291,13 @@ class Resolution:
             if d.get("kind") and self._kinds(str(query), index, task):
                 return []
         options = linked.options(limit=5)
+        if task.name == "product_info" and not d.get("kind") and len(options) == 1:
+            options = self._close_to_best(linked)
         if not options:
             self.state.task = None
             self.ctx.say("utter_product_not_found")
             return []
-        if task.name != "product_info":
+        if task.name != "product_info" or (len(options) == 1 and not d.get("kind")):
             return options
         self.state.task = None
         if d.get("kind"):
@@ -299,7 +320,15 @@ class Resolution:
         family = [
             item.sku for item in index.listings if len(own & set(name_terms(item.name).words)) >= max(1, len(own) - 1)
         ]
-        one: Optional[Listing] = index.link(query, within=family).pick()
+        linked = index.link(query, within=family)
+        one: Optional[Listing] = linked.pick()
+        if one is None and linked.best_group:
+            # "the large one" of the Glass Cloche Large: of the family's large things, the nearest to it
+            shared = {c.listing.sku: len(own & set(name_terms(c.listing.name).words)) for c in linked.best_group}
+            most = max(shared.values())
+            nearest = [sku for sku, count in shared.items() if count == most]
+            if len(nearest) == 1 and linked.best_group[0].coverage >= MIN_COVERAGE:
+                one = index.by_sku[nearest[0]]
         return one
 
     def _among_shown(self, query: str, index: Any) -> Optional[Listing]:
@@ -327,13 +356,46 @@ class Resolution:
         return True
 
     @staticmethod
-    def _several(query: str, index: Any) -> list[Listing]:
-        """ "the spaceboy lunch box and the dolly girl lunch box": each product, when each part names one."""
-        parts = [p for p in re.split(r"\band\b|,|&|\bor\b", query) if p.strip()]
+    def _close_to_best(linked: Linked) -> list[Listing]:
+        """When one product fits best but not clearly: it and those nearly as good to choose from, the one
+        product when it fits well on its own, or nothing (a pick-list of one is no question)."""
+        top = linked.candidates[0]
+        close = [
+            c.listing
+            for c in linked.candidates[:5]
+            if c.coverage >= MIN_COVERAGE and top.coverage - c.coverage < CLEAR_LEAD
+        ]
+        if len(close) > 1:
+            return close
+        return [top.listing] if top.coverage >= MIN_COVERAGE else []
+
+    def _several(self, query: str, index: Any) -> list[Listing]:
+        """ "the spaceboy lunch box and the dolly girl lunch box", "which is cheaper, X or Y", "X vs Y":
+        each product, when every part that names something names one.
+
+        A part that names nothing by itself ("the small", "the pink one") can only mean a variant of the
+        product talked about, or one of those just listed; parts with no product words ("which is
+        cheaper") are left out.
+        """
+        parts = [p for p in PRODUCT_PARTS.split(query) if p.strip()]
         if len(parts) < 2:
             return []
-        found = [index.link(p).pick() for p in parts]
-        return [f for f in found if f is not None] if all(found) else []
+        found: list[Listing] = []
+        focus = index.by_sku.get(str(self.state.product or "").upper())
+        for part in parts:
+            linked = index.link(part)
+            if not linked.named:
+                if focus is not None and THAT_ONE.search(part):
+                    found.append(focus)  # "is that cheaper than the large one": the product talked about
+                continue
+            one = linked.pick()
+            if one is None and not linked.names_something:
+                one = self._in_context(part, index) or self._among_shown(part, index)
+            if one is None:
+                return []
+            found.append(one)
+        distinct = list({item.sku: item for item in found}.values())
+        return distinct if len(distinct) > 1 else []
 
     # ------------------------------------------------------------------ questions
 

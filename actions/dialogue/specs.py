@@ -37,6 +37,49 @@ SMALL_TALK = {
     "out_of_scope": "utter_out_of_scope",
     "help": "utter_help",
 }
+#: Confident intents that are never a follow-up of the last request ("and do you deliver to scotland?"
+#: after a price question is a question of its own, whatever products its words happen to name; "thanks,
+#: and the blue one?" still is one).
+OTHER_BUSINESS = frozenset({"faq", "bot_challenge", "help", "human_handoff"})
+#: The FAQ a clause asks about, by its words: for the second question of a message ("... and can I pay
+#: with amex?"), which the response selector, run on the whole message, did not answer.
+FAQ_TOPICS: dict[str, re.Pattern[str]] = {
+    "utter_faq/payment_methods": re.compile(
+        r"\b(?:pay|paying)\b(?!\s{1,3}(?:for|extra|more)\b)|\b(?:payment|payments|amex|american express|visa|"
+        r"mastercard|master card|paypal|pay pal|credit cards?|debit cards?|apple pay|google pay|klarna|"
+        r"bank transfer)\b",
+        re.IGNORECASE,
+    ),
+    "utter_faq/shipping_costs": re.compile(
+        r"\bpostage\b|\bp&p\b|\b(?:shipping|delivery|courier)\s{1,3}(?:costs?|fees?|charges?|prices?|rates?)\b|"
+        r"\bhow much\b.{0,30}\b(?:shipping|delivery|to send|to ship|to post)\b|"
+        r"\bfree (?:shipping|delivery)\b|\b(?:shipping|delivery) (?:is )?free\b|"
+        r"\bpay(?:ing)?\s{1,3}(?:for|extra for)\s{1,3}(?:shipping|delivery|postage)\b",
+        re.IGNORECASE,
+    ),
+    "utter_faq/delivery_times": re.compile(
+        r"\bhow long\b.{0,40}\b(?:deliver|delivery|shipping|ship|arrive|dispatch)\w{0,4}\b|"
+        r"\bdelivery times?\b",
+        re.IGNORECASE,
+    ),
+    "utter_faq/opening_hours": re.compile(
+        r"\b(?:opening|open|closing)\s{0,3}(?:hours|hrs|times)\b|\bwhat time\b.{0,20}\b(?:open|close)\b|"
+        r"\bare you open\b",
+        re.IGNORECASE,
+    ),
+    "utter_faq/return_policy": re.compile(
+        r"\b(?:returns?|returning|refunds?|exchanges?)\b|\bsend (?:\w{1,12} ){0,2}back\b",
+        re.IGNORECASE,
+    ),
+}
+
+
+def faq_topic(clause: str) -> Optional[str]:
+    """The FAQ response a clause asks for by its words (None: its words do not say)."""
+    found = [name for name, pattern in FAQ_TOPICS.items() if pattern.search(clause[:500])]
+    return found[0] if len(found) == 1 else None
+
+
 RECENT_ORDERS = 10
 THANKS = re.compile(r"\b(?:thanks|thank you|thank u|thx|ty|cheers|ta|much appreciated|appreciate it)\b", re.IGNORECASE)
 BYE = re.compile(

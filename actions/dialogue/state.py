@@ -21,6 +21,9 @@ read in a test:
     581473?", "sorry, I meant 581473").
 ``order`` / ``product``
     The order number and product SKU talked about last (what "it" means).
+``orders``
+    The order numbers of the last answer about several orders at once (what
+    "both" or "all of them" means).
 ``fallbacks``
     Messages in a row the bot did not understand.
 ``identity_failures``
@@ -70,6 +73,7 @@ class DialogueState:
     last: Optional[Task] = None
     order: Optional[str] = None
     product: Optional[str] = None
+    orders: list[str] = field(default_factory=list)
     fallbacks: int = 0
     identity_failures: int = 0
     offer: Optional[str] = None
@@ -89,6 +93,10 @@ class DialogueState:
             found = value.get(key)
             return dict(found) if isinstance(found, dict) else None
 
+        def listed(key: str) -> list[Any]:
+            found = value.get(key)
+            return list(found) if isinstance(found, list) else []
+
         def count(key: str) -> int:
             try:
                 return max(0, int(value.get(key) or 0))
@@ -102,6 +110,7 @@ class DialogueState:
             last=Task.from_dict(value.get("last")),
             order=text("order"),
             product=text("product"),
+            orders=[str(x) for x in listed("orders") if isinstance(x, (str, int))][:5],
             fallbacks=count("fallbacks"),
             identity_failures=count("identity_failures"),
             offer=text("offer"),

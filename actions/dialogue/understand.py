@@ -41,7 +41,8 @@ FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 CORRECTION = re.compile(
-    r"\b(?:i meant|i mean|meant to say|i ment|not that one|wrong one|wrong number|typo|sorry,? (?:it'?s|its))\b"
+    r"\b(?:i meant|i mean|meant to say|i ment|not that one|wrong one|wrong number|typo|sorry,? (?:it'?s|its)|"
+    r"wrong (?:postcode|post code|zip|address|street|house number|email|e-mail|order))\b"
     r"|^\s{0,5}(?:no|nope|sorry|oops|wait|actually)\b[ ,!.:-]{0,5}(?:it'?s |its |i meant |order |make that |the )?\d",
     re.IGNORECASE,
 )
@@ -236,8 +237,9 @@ def quantity_in(turn: Turn) -> Optional[int]:
     return value if value is not None and 0 < value <= 10000 else None
 
 
-def _clauses(text: str) -> list[str]:
-    return [c.strip(" ,.!?") for c in re.split(r"[,.;!?]|\band\b|\bbut\b", text) if c.strip(" ,.!?")]
+def clauses(text: str) -> list[str]:
+    """The parts of a message between punctuation, "and" and "but"."""
+    return [c.strip(" ,.!?") for c in re.split(r"[,.;!?]|\band\b|\bbut\b", text[:MAX_TEXT]) if c.strip(" ,.!?")]
 
 
 def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
@@ -253,11 +255,11 @@ def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
     if whole:
         cleaned = text.strip(" .!?")
         return cleaned[:500] if len(re.findall(r"[^\W\d_]{2,}", cleaned)) >= 1 else None
-    for clause in _clauses(text):
+    for clause in clauses(text):
         if REASON_WORDS.search(clause):
             cue = REASON_CUE.search(clause)
             return (clause[cue.start() :] if cue else clause)[:500]
-    for clause in _clauses(text)[1:]:
+    for clause in clauses(text)[1:]:
         if REASON_START.search(clause) and len(clause.split()) >= 3 and not re.search(r"[\d@]", clause):
             return clause[:500]
     cue = REASON_CUE.search(text)
@@ -341,9 +343,72 @@ def order_question_of(text: str) -> str:
     return "order_status"
 
 
+#: "my order", "the parcel": a message about one of the customer's orders
+ORDER_REFERENCE = re.compile(
+    r"\b(?:my|the|our|an?)\s{1,3}(?:order|oder|ordr|orders|parcel|package|delivery|purchase|shipment|stuff)\b",
+    re.IGNORECASE,
+)
 #: words of an order question (without the bare question mark of ORDER_QUESTION)
 ORDER_WORDS = re.compile(
     r"\b(?:where|status|arrive|arrived|arriving|shipped|dispatched|on its way|track|tracking|delivered|"
     r"when|coming|due|sent)\b",
     re.IGNORECASE,
 )
+
+
+#: "which is cheaper, X or Y", "X vs Y", "is X dearer than Y": a price comparison of named products
+COMPARISON = re.compile(
+    r"\b(?:cheaper|cheapest|dearer|pricier|more expensive|less expensive|most expensive|price difference|"
+    r"difference in price|costs? (?:less|more)|compare|comparison|vs|versus)\b",
+    re.IGNORECASE,
+)
+#: where a comparison (or a list of products) divides into the products it names
+PRODUCT_PARTS = re.compile(r"\band\b|,|&|\bor\b|\bvs\b\.?|\bversus\b|\bthan\b|\bcompared (?:to|with)\b", re.I)
+#: a part of a comparison that is the product talked about: "is that cheaper than ...", "it or the large one"
+THAT_ONE = re.compile(r"\b(?:that|this|it)\b", re.IGNORECASE)
+#: "both", "all of them", "each of them": every order just talked about
+ALL_OF_THEM = re.compile(
+    r"\b(?:both|all (?:of )?(?:them|those|these|three)|each (?:of )?(?:them|one)|them all|the two(?: of them)?|"
+    r"all three)\b",
+    re.IGNORECASE,
+)
+GREETING = re.compile(
+    r"^\s{0,3}(?:hello|hi|hiya|hey|heya|howdy|hallo|helo|hii|good (?:morning|afternoon|evening|day)|morning|"
+    r"afternoon|evening|greetings|yo)\b[\s,!.:-]{0,6}(?:there\b|all\b|again\b)?[\s,!.:-]{0,6}",
+    re.IGNORECASE,
+)
+
+
+def compares(text: str) -> bool:
+    """ "which is cheaper, the red teapot or the blue one", "X vs Y": a price comparison."""
+    return bool(COMPARISON.search(text[:MAX_TEXT]))
+
+
+def means_all_of_them(text: str) -> bool:
+    """ "tracking for both", "where are all of them": the several orders just talked about."""
+    return bool(ALL_OF_THEM.search(text[:MAX_TEXT]))
+
+
+def after_greeting(text: str) -> str:
+    """What a message says after its greeting ("hello is my order delivered" -> "is my order delivered")."""
+    found = GREETING.match(text[:MAX_TEXT])
+    return text[found.end() :].strip() if found else text.strip()
+
+
+_TOKEN = re.compile(r"[^\W\d_]{1,40}")
+_CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5}")
+
+
+def is_gibberish(text: str, known: frozenset[str] = frozenset()) -> bool:
+    """Keyboard mashing ("asdfgh", "jjjj kkk"): no digits, no e-mail, and every word of three letters or
+    more is one letter repeated or has five consonants in a row, and is neither English nor in ``known``."""
+    text = text[:MAX_TEXT]
+    if re.search(r"[\d@£$]", text):
+        return False
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    long_words = [w for w in words if len(w) >= 3]
+    if not long_words or len(long_words) < len(words) - 1:
+        return False
+    return all(
+        w not in known and (len(set(w)) == 1 or bool(_CONSONANTS.search(w.replace("y", "a")))) for w in long_words
+    )

@@ -102,3 +102,24 @@ def test_terms_fold_plurals_hyphens_and_filler_words() -> None:
     assert terms("Do you have any LUNCH BAGS?").words == ("lunch", "bag")
     assert terms("t-lights").words == ("tlight",)
     assert terms("order 581474 please").words == ()
+
+
+def test_a_names_own_misspelling_also_stands_for_the_word_it_misspells() -> None:
+    # the catalogue spells "Strawbery" in one name and "Strawberry" in others: a customer's "strawbery"
+    # may mean either, and the other words decide
+    index = CatalogIndex(
+        [
+            item(1, "22059", "Ceramic Strawberry Design Mug"),
+            item(2, "22055", "Mini Cake Stand Hanging Strawbery"),
+            item(3, "22057", "Ceramic Plate Strawberry Design"),
+        ]
+    )
+    assert picked(index, "the ceramic strawbery mugs came broken") == "Ceramic Strawberry Design Mug"
+    assert picked(index, "the ceramic strawbery mugs", within=["22059", "22055"]) == "Ceramic Strawberry Design Mug"
+    assert picked(index, "the hanging strawbery cake stand") == "Mini Cake Stand Hanging Strawbery"
+    assert picked(index, "strawberry cake stand") == "Mini Cake Stand Hanging Strawbery"
+
+
+def test_product_codes_in_a_message_are_found(index: CatalogIndex) -> None:
+    assert index.skus_in("and 22423? or 85123a") == ["22423", "85123A"]
+    assert index.skus_in("order 581474 and 99999") == []

@@ -14,7 +14,7 @@ import asyncio
 import copy
 import json
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,7 +22,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from actions import base, store
 from actions.conversation import ActionSessionStart
@@ -39,8 +39,11 @@ from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.models import Customer, Handoff, Order, OrderStatus, PrivacyRequest, Return
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.throttle import handoff_throttle, identity_throttle
 from analytics.tokens import sign_conversation_identity, sign_customer_token, verify_conversation_identity
 from tests.conftest import SAMPLE
+
+SEEDED_AT = time(6, 0)
 
 TRACKERS = Path(__file__).resolve().parent.parent / "data" / "trackers"
 SECRET = "unit-" + "9" * 40
@@ -51,7 +54,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlAlchemyUnitOfW
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('shop') / 'store.sqlite3'}")
     upgrade(engine)
     uow = SqlAlchemyUnitOfWork(make_session_factory(engine))
-    import_online_retail(uow, SAMPLE, shift_to_now=True, now=datetime.now())
+    # a fixed time of day: which orders are still being prepared depends on the hour the store was seeded
+    import_online_retail(uow, SAMPLE, shift_to_now=True, now=datetime.combine(date.today(), SEEDED_AT))
     with uow:
         seed_offers(uow)
         uow.commit()
@@ -75,6 +79,11 @@ def seeded(
     monkeypatch.setattr(recommendations, "default_artifacts", lambda: published)
     settings = Settings(CRM_TOKEN_SECRET=SECRET, CRM_VAR_DIR=tmp_path)
     monkeypatch.setattr("analytics.tokens.get_settings", lambda: settings)
+    monkeypatch.setattr("actions.respond.get_settings", lambda: settings)
+    # each test counts failed identity checks and handoffs from zero (they outlive conversations)
+    identity, handoffs = identity_throttle(settings), handoff_throttle(settings)
+    identity.reset()
+    handoffs.reset()
     return shop
 
 
@@ -88,7 +97,10 @@ def customer(uow: SqlAlchemyUnitOfWork, ref: str) -> Customer:
 class Chat:
     """One conversation with ``action_respond``; slots carry over between turns as in Rasa."""
 
-    def __init__(self, customer_id: Optional[int] = None, metadata: Optional[dict[str, Any]] = None) -> None:
+    def __init__(
+        self, customer_id: Optional[int] = None, metadata: Optional[dict[str, Any]] = None, sender: str = ""
+    ) -> None:
+        self.sender = sender
         self.slots: dict[str, Any] = {"session_started_metadata": None}
         if customer_id is not None:  # verified earlier in this conversation
             self.slots["identity"] = sign_conversation_identity(customer_id, "recorded")
@@ -106,10 +118,16 @@ class Chat:
         secondary: tuple[tuple[str, float, str], ...] = (),
         faq: Optional[str] = None,
         negative: bool = False,
+        ranking: tuple[tuple[str, float], ...] = (),
     ) -> list[str]:
-        """The response names the bot answers ``text`` with (``self.messages`` has the whole messages)."""
+        """The response names the bot answers ``text`` with (``self.messages`` has the whole messages).
+
+        ``ranking``: the NLU's other guesses, after ``intent``.
+        """
         state = copy.deepcopy(json.loads((TRACKERS / "order_status_536365.json").read_text()))
         state["slots"] = dict(self.slots)
+        if self.sender:
+            state["sender_id"] = self.sender
         found = [
             {"entity": k, "value": v, "start": max(0, text.find(v)), "end": max(0, text.find(v)) + len(v)}
             for k, v in (entities or {}).items()
@@ -119,7 +137,7 @@ class Chat:
         state["latest_message"] = {
             "text": text,
             "intent": {"name": intent, "confidence": confidence},
-            "intent_ranking": [{"name": intent, "confidence": confidence}],
+            "intent_ranking": [{"name": n, "confidence": c} for n, c in ((intent, confidence), *ranking)],
             "secondary_intents": [{"name": n, "confidence": c, "text": t} for n, c, t in secondary],
             "entities": found,
             "metadata": self.metadata,
@@ -209,8 +227,15 @@ def test_email_and_order_in_one_message_verify_and_the_question_in_it_is_answere
     carmen = customer(seeded, "15910")
     chat = Chat()
     text = f"my email is {carmen.email} and my order is 581502, where is it?"
-    answer = chat.say(text, "identify", {"email": carmen.email, "order_number": "581502"})
-    assert answer == ["utter_identity_verified", "utter_order_processing"]
+    # the NLU also hears "where is it?" as a second request: it is answered once, not twice
+    answer = chat.say(
+        text,
+        "identify",
+        {"email": carmen.email, "order_number": "581502"},
+        secondary=(("order_status", 0.9, "where is it"),),
+    )
+    status = account.order_of(seeded, carmen.id, "581502").status  # moves on with the hour of the seed
+    assert answer == ["utter_identity_verified", f"utter_order_{status}"]
 
 
 def test_wrong_details_are_refused_and_three_lock_the_account_questions(seeded: SqlAlchemyUnitOfWork) -> None:
@@ -257,6 +282,34 @@ def test_recent_orders_are_listed(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = signed_in(seeded, "12748")
     assert chat.say("show me my orders", "list_orders") == ["utter_orders_list"]
     assert chat.said("utter_orders_list")["orders"].count("\n- ") == 4
+
+
+def test_several_order_numbers_in_one_message_are_each_answered_and_both_then_means_them(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("could you look up 581474 and 581473 for me", "inform", confidence=0.9) == [
+        "utter_order_shipped",
+        "utter_order_shipped",
+    ]
+    assert [m["order_number"] for m in chat.messages] == ["581474", "581473"]
+    assert chat.say("and the tracking numbers of both?", "track_order") == ["utter_tracking", "utter_tracking"]
+    assert [m["order_number"] for m in chat.messages] == ["581474", "581473"]
+    chat.say("where is 581449", "order_status", {"order_number": "581449"})
+    assert chat.say("tracking for both please", "track_order") == ["utter_tracking"]  # another order talked about now
+    assert chat.said("utter_tracking")["order_number"] == "581449"
+
+
+def test_a_corrected_address_right_after_a_change_goes_to_the_same_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "15910")
+    chat = Chat(owner)
+    text = f"please send order {number} to 3 Mill Road, Cambridge CB1 2AD"
+    assert chat.say(text, "change_address", {"order_number": number}) == ["utter_address_changed"]
+    # a typo fixed in a hurry reads as annoyed: it is still the new address, not a complaint
+    again = chat.say("argh wrong postcode, it's 3 Mill Road, Cambridge CB1 2AZ sorry", "inform", negative=True)
+    assert again == ["utter_address_changed"]
+    assert chat.said("utter_address_changed")["order_number"] == number
+    assert chat.said("utter_address_changed")["address"] == "3 Mill Road, Cambridge CB1 2AZ"
 
 
 def test_cancelling_asks_first_and_yes_cancels_exactly_the_order_asked_about(seeded: SqlAlchemyUnitOfWork) -> None:
@@ -378,6 +431,40 @@ def test_a_return_from_an_order_not_delivered_is_refused_before_asking_anything(
     assert answer == ["utter_cannot_return"] and "on its way" in chat.said("utter_cannot_return")["reason"]
 
 
+def test_a_return_with_only_one_order_it_can_be_from_is_about_that_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13747")  # one order, delivered long ago: no list of one order to pick from
+    assert chat.say("can I send the lamp back, it's broken", "return_request") == ["utter_cannot_return"]
+    assert "window closed" in chat.said("utter_cannot_return")["reason"]
+
+
+def test_words_that_fit_several_lines_of_the_order_pick_among_the_options_just_listed(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "13694")
+    text = "I'd like to send back the christmas jumbo bags from 580742, they arrived torn"
+    assert chat.say(text, "return_request", {"order_number": "580742"}) == ["utter_ask_item"]
+    # three lines of the order are "vintage", one of the two Christmas bags listed is
+    assert chat.say("the vintage ones", "inform") == ["utter_return_created"]
+    assert chat.said("utter_return_created")["product"] == "Jumbo Bag Vintage Christmas"
+
+
+def test_never_mind_with_a_new_question_drops_the_request_and_answers_the_question(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "13694")
+    assert chat.say("I'd like to return something", "return_request") == ["utter_ask_order"]
+    answer = chat.say(
+        "actually forget it. what's the price of the retrospot lamp",
+        "product_info",
+        secondary=(
+            ("deny", 0.9, "actually forget it"),
+            ("product_info", 0.99, "what's the price of the retrospot lamp"),
+        ),
+    )
+    assert answer == ["utter_form_stopped", "utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Retrospot Lamp"
+
+
 # ----------------------------------------------------------------- products
 
 
@@ -410,6 +497,48 @@ def test_a_kind_of_product_is_answered_with_a_list_and_a_new_question_is_about_t
     assert "Christmas Lights 10 Reindeer" in chat.text and "Teapot" not in chat.text
     assert chat.say("how much are the santas ones", "product_info") == ["utter_product_info"]
     assert chat.said("utter_product_info")["name"] == "Christmas Lights 10 Santas"
+
+
+def test_a_pick_list_of_one_product_is_never_shown(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    # one product fits best, others nearly as well: they are the choice
+    assert chat.say("how much is the black enamel candle", "product_info") == ["utter_which_product"]
+    assert len(chat.messages[0]["buttons"]) > 1
+    # one product fits best and no other comes close: it is the answer
+    assert chat.say("how much is the white tall piece", "product_info") == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "White Tall Porcelain T-Light Holder"
+
+
+def test_a_price_comparison_gives_the_price_of_each_product(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    text = "is the regency teapot roses dearer than the red retrospot traditional teapot?"
+    assert chat.say(text, "nlu_fallback", confidence=0.5) == ["utter_product_info", "utter_product_info"]
+    assert [m["name"] for m in chat.messages] == ["Regency Teapot Roses", "Red Retrospot Traditional Teapot"]
+    chat.say("how much is the glass cloche large", "product_info")
+    # "the small" names nothing by itself: the small one of the product talked about
+    answer = chat.say("which costs less, the small or the large one", "bought_together", confidence=0.4)
+    assert answer == ["utter_product_info", "utter_product_info"]
+    assert [m["name"] for m in chat.messages] == ["Glass Cloche Small", "Glass Cloche Large"]
+
+
+def test_a_product_code_after_a_product_question_is_that_product(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("how much is 85123A", "product_info") == ["utter_product_info"]
+    assert chat.say("what about 22423?", "nlu_fallback", confidence=0.5) == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Regency Cakestand 3 Tier"
+
+
+def test_a_shop_question_after_a_product_question_is_answered_as_asked(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    chat.say("how much is the vintage union jack apron", "product_info")
+    # its words happen to name a product ("Metal Sign Take It Or Leave It"): it is still a delivery question
+    answer = chat.say("and do you ship to wales, how long would it take", "faq", faq="utter_faq/delivery_times")
+    assert answer == ["utter_faq/delivery_times"]
+
+
+def test_a_product_we_sell_is_in_scope_however_the_question_was_heard(seeded: SqlAlchemyUnitOfWork) -> None:
+    answer = Chat().say("have you got money banks for children", "out_of_scope", confidence=0.7)
+    assert answer == ["utter_products_of_kind"]
 
 
 def test_what_goes_together_is_said_as_bought_together_or_as_similar(seeded: SqlAlchemyUnitOfWork) -> None:
@@ -493,6 +622,33 @@ def test_a_known_customer_is_greeted_by_name(seeded: SqlAlchemyUnitOfWork) -> No
     assert Chat().say("hi", "greet") == ["utter_greet"]
 
 
+def test_a_greeting_with_a_request_answers_the_request(seeded: SqlAlchemyUnitOfWork) -> None:
+    hugo = signed_in(seeded, "12748")
+    newest = account.list_orders(seeded, customer(seeded, "12748").id, limit=1)[0]
+    answer = hugo.say("hi there has my order arrived", "greet", confidence=0.85, ranking=(("order_status", 0.12),))
+    assert answer == [f"utter_order_{newest.status}"]
+    visitor = Chat()
+    answer = visitor.say("hello is my parcel delivered", "greet", confidence=0.85, ranking=(("order_status", 0.12),))
+    assert answer == ["utter_ask_email"]
+    assert Chat().say("hello there", "greet", ranking=(("order_status", 0.12),)) == ["utter_greet"]
+
+
+def test_two_shop_questions_in_one_message_are_both_answered(seeded: SqlAlchemyUnitOfWork) -> None:
+    answer = Chat().say(
+        "what does postage to spain cost and do you take paypal",
+        "faq",
+        faq="utter_faq/shipping_costs",
+        secondary=(("faq", 0.99, "do you take paypal"),),
+    )
+    assert answer == ["utter_faq/shipping_costs", "utter_faq/payment_methods"]
+
+
+def test_keyboard_mashing_is_not_understood_and_twice_offers_a_person(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("sdfghj", "out_of_scope", confidence=0.98) == ["utter_default"]
+    assert chat.say("kkkk llll", "inform", confidence=0.9) == ["utter_offer_human"]
+
+
 def test_two_misunderstandings_in_a_row_offer_a_person_and_yes_hands_over(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = Chat()
     assert chat.say("blorf snargle", "nlu_fallback", confidence=0.5) == ["utter_default"]
@@ -508,6 +664,62 @@ def test_asking_for_a_person_hands_over_at_once(seeded: SqlAlchemyUnitOfWork) ->
     assert chat.say("agent please", "human_handoff") == ["utter_handoff"]
     assert chat.messages[0]["custom"] == {"handoff": {"reason": "customer_request"}}
     assert ConversationPaused() in chat.events
+
+
+def test_guessing_details_in_new_conversations_is_stopped_and_told_when_to_try_again(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    owner = customer(seeded, "15910")
+    # a stranger tries address after address against one customer's order, a new conversation each time
+    for attempt in range(5):
+        chat = Chat(sender=f"guess-{attempt}", metadata={"client_address": f"198.51.100.{attempt}"})
+        email = f"guess{attempt}@example.com"
+        answer = chat.say(f"{email} 581502", "inform", {"email": email, "order_number": "581502"})
+        assert answer[0] == "utter_identity_failed"
+    # from yet another conversation and address, even the right details are not checked for a while
+    chat = Chat(sender="guess-last", metadata={"client_address": "198.51.100.99"})
+    answer = chat.say(f"{owner.email} 581502", "inform", {"email": owner.email, "order_number": "581502"})
+    assert answer == ["utter_identity_too_many"]
+    assert chat.said("utter_identity_too_many")["minutes"] >= 1
+    assert "identity" not in chat.slots or not chat.slots["identity"]
+
+
+def test_a_right_answer_is_never_slowed_down_by_someone_elses_failures(seeded: SqlAlchemyUnitOfWork) -> None:
+    for attempt in range(3):
+        email = f"stranger{attempt}@example.com"
+        Chat(sender=f"other-{attempt}").say(f"{email} 536365", "inform", {"email": email, "order_number": "536365"})
+    carmen = customer(seeded, "15910")
+    chat = Chat(sender="carmen")
+    answer = chat.say(f"{carmen.email} 581502", "inform", {"email": carmen.email, "order_number": "581502"})
+    assert answer[0] == "utter_identity_verified"
+
+
+def test_one_client_asking_for_people_again_and_again_is_refused_politely_and_the_bot_stays(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    where = {"client_address": "203.0.113.7"}
+    for attempt in range(3):
+        chat = Chat(sender=f"flood-{attempt}", metadata=where)
+        assert chat.say("agent please", "human_handoff") == ["utter_handoff"]
+    chat = Chat(sender="flood-last", metadata=where)
+    assert chat.say("agent please", "human_handoff") == ["utter_handoff_too_many"]
+    assert ConversationPaused() not in chat.events
+    # another customer is not affected
+    assert Chat(sender="someone-else", metadata={"client_address": "203.0.113.8"}).say(
+        "agent please", "human_handoff"
+    ) == ["utter_handoff"]
+
+
+def test_a_full_queue_keeps_the_bot_talking(seeded: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch) -> None:
+    with seeded:
+        waiting = seeded.session.scalar(select(func.count()).select_from(Handoff).where(Handoff.status == "waiting"))
+    busy = Settings(CRM_TOKEN_SECRET=SECRET, CRM_HANDOFF_QUEUE_MAX=max(1, waiting or 0))
+    monkeypatch.setattr("actions.respond.get_settings", lambda: busy)
+    if not waiting:
+        assert Chat(sender="queue-first").say("agent please", "human_handoff") == ["utter_handoff"]
+    chat = Chat(sender="queue-full")
+    assert chat.say("agent please", "human_handoff") == ["utter_handoff_busy"]
+    assert ConversationPaused() not in chat.events
 
 
 def test_a_complaint_offers_a_person_but_an_angry_order_question_is_answered(seeded: SqlAlchemyUnitOfWork) -> None:

@@ -6,13 +6,18 @@ import time
 
 import pytest
 
+from actions.dialogue.specs import faq_topic
 from actions.dialogue.understand import (
     Turn,
     address_in,
+    after_greeting,
     asks_for_kind,
+    compares,
     email_in,
     is_correction,
     is_follow_up,
+    is_gibberish,
+    means_all_of_them,
     order_numbers,
     ordinal_choice,
     reason_in,
@@ -92,9 +97,39 @@ def test_a_choice_by_position() -> None:
     assert ordinal_choice("the last one please", 3) == 2 and ordinal_choice("number 5", 3) is None
 
 
+def test_comparisons_several_orders_and_greetings() -> None:
+    assert compares("which is cheaper, the small or the large") and compares("blue hamper vs the pink one")
+    assert compares("does the red one cost more than the blue one") and not compares("how much is the teapot")
+    assert means_all_of_them("tracking for both pls") and means_all_of_them("where are all of them")
+    assert not means_all_of_them("where is my order")
+    assert after_greeting("hello is my order delivered") == "is my order delivered"
+    assert after_greeting("Good morning! where's my parcel") == "where's my parcel"
+    assert after_greeting("high street address") == "high street address"
+
+
+def test_keyboard_mashing_is_gibberish_but_chat_shorthand_and_words_are_not() -> None:
+    assert is_gibberish("asdfgh") and is_gibberish("jjjj kkk lll") and is_gibberish("sdfsdf!!")
+    for message in ("thx", "ok ty", "pls", "nvm", "hmm", "lol", "blorf snargle", "strengths", "581580", "xx"):
+        assert not is_gibberish(message, frozenset({"strengths"})), message
+
+
+def test_the_faq_a_clause_names_by_its_words() -> None:
+    assert faq_topic("can i pay with amex") == "utter_faq/payment_methods"
+    assert faq_topic("how much is shipping to germany") == "utter_faq/shipping_costs"
+    assert faq_topic("do I have to pay for postage") == "utter_faq/shipping_costs"
+    assert faq_topic("how long does delivery to spain take") == "utter_faq/delivery_times"
+    assert faq_topic("what are your opening hours") == "utter_faq/opening_hours"
+    assert faq_topic("how many days do I have to send it back") == "utter_faq/return_policy"
+    assert faq_topic("do you deliver to scotland") is None  # says no FAQ by itself: the response selector's
+    assert faq_topic("how long does delivery take and can I return it") is None  # two: not one clause's answer
+
+
 def test_every_expression_is_linear_in_the_message() -> None:
     hostile = ("a." * 50_000) + ("1" * 20_000) + ("@" * 10_000)
     started = time.process_time()
     email_in(turn(hostile)), order_numbers(turn(hostile)), address_in(hostile), reason_in(hostile)
     is_follow_up(hostile), is_correction(hostile), wants_to_stop(hostile), asks_for_kind(hostile)
+    compares(hostile), means_all_of_them(hostile), after_greeting(hostile), is_gibberish(hostile)
+    for other in ("how long " * 20_000, "hello " * 20_000, "pay " * 20_000, "bcdfg" * 20_000):
+        faq_topic(other), is_gibberish(other), after_greeting(other), compares(other)
     assert time.process_time() - started < 5  # quadratic expressions take minutes on this input
