@@ -213,13 +213,31 @@ def problems(conversations: Sequence[dict[str, Any]], db: Optional[Path] = None)
     return found
 
 
-def _customers(db: Path) -> dict[str, dict[str, str]]:
-    with sqlite3.connect(db) as con:
-        rows = con.execute("select external_ref, id, name, email from customers").fetchall()
+#: Prints the seeded customers as JSON, run by the tree's own code: names and e-mail addresses may be
+#: encrypted at rest, and only the tree's store code (with the keys under its CRM_VAR_DIR) reads them.
+_READ_CUSTOMERS = """
+import json
+from sqlalchemy import select
+from analytics.store.db import make_engine, make_session_factory
+from analytics.store.models import Customer
+engine = make_engine(__import__("os").environ["DATABASE_URL"])
+with make_session_factory(engine)() as session:
+    rows = session.execute(select(Customer.external_ref, Customer.id, Customer.name, Customer.email)).all()
+print(json.dumps([[str(r), i, n, e] for r, i, n, e in rows if r]))
+"""
+
+
+def _customers(db: Path, root: Path = ROOT, env: Optional[dict[str, str]] = None) -> dict[str, dict[str, str]]:
+    """The store's customers by shop number, read with the code (and keys) of the tree at ``root``."""
+    run_env = {**(env or os.environ), "DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_CUSTOMERS], cwd=root, env=run_env, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"cannot read the customers of {db}:\n{done.stderr[-2000:]}")
     return {
-        str(ref): {"id": str(cid), "name": name, "email": email, "first_name": name.split()[0]}
-        for ref, cid, name, email in rows
-        if ref
+        ref: {"id": str(cid), "name": name, "email": email, "first_name": name.split()[0]}
+        for ref, cid, name, email in json.loads(done.stdout)
     }
 
 
@@ -440,7 +458,7 @@ def sign(customer_id: str) -> str:
 
 
 def play(tree: Tree, rasa_url: str, conversations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    customers = _customers(tree.store)
+    customers = _customers(tree.store, tree.root, tree.env)
     results = []
     for c in conversations:
         tree.restore()

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import create_engine, text
 
+from analytics.store.crypto import default_keys
+
 # Customers with different histories: many orders, an open order, a parcel on its way,
 # only old orders, a single order. Kept small so the sheet stays readable.
 DEFAULT_CUSTOMERS = [
@@ -81,6 +83,8 @@ def _customer(db, ref: str, n_orders: int, now: datetime) -> None:  # type: igno
         print(f"## {ref}: not in this store\n")
         return
     cid, name, email, country, tier, points, segment, lifecycle = row
+    keys = default_keys()  # names and e-mail addresses are encrypted at rest (the installation's var/data-key)
+    name, email = keys.decrypt(name, "customers.name"), keys.decrypt(email, "customers.email")
     counts = dict(
         db.execute(
             text("select status, count(*) from orders where customer_id = :c group by status"), {"c": cid}

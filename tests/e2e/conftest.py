@@ -80,7 +80,9 @@ def stack(trained_model: Path, stack_env: dict[str, str], tmp_path_factory: pyte
         actions_port=actions_port,
         endpoints=endpoints,
         log_dir=work / "log",
-        env=stack_env,
+        # as behind the TLS gateway of a deployment: Rasa takes the client's address from the last
+        # X-Forwarded-For entry (limits count per address); without the header it is the peer's
+        env={**stack_env, "SANIC_PROXIES_COUNT": "1"},
     )
     yield running
     running.stop()
