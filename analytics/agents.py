@@ -17,6 +17,7 @@ None
 
 from __future__ import annotations
 
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -257,6 +258,19 @@ def sign_out(uow: SqlAlchemyUnitOfWork, user_id: int, now: Optional[datetime] = 
         if user is not None:
             user.sessions_valid_after = now or _utcnow()
             uow.commit()
+
+
+def is_documented_demo_login(username: str, password: str) -> bool:
+    """Whether these are the credentials the README documents for a demo account (alice, olivia).
+
+    Outside the demo (``CRM_DEMO`` unset) such a login is refused even if the account exists: its
+    password is public. An operator who keeps the account sets a new password first.
+    """
+    name = username.strip().lower()
+    return any(
+        name == demo and hmac.compare_digest(password.encode("utf-8"), documented.encode("utf-8"))
+        for demo, _role, documented, _shown in DEMO_USERS
+    )
 
 
 def ensure_demo_users(uow: SqlAlchemyUnitOfWork, now: Optional[datetime] = None) -> list[UserView]:

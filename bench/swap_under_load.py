@@ -8,7 +8,9 @@ through order, loyalty and product questions, waiting ``--think`` seconds on
 average (0.5–1.5 times it, at random) between an answer and the next message. During the run it swaps the model
 ``--swaps`` times (alternating ``--model`` and ``--model-b``; the same file
 twice is still a full swap: a new server loads it) through the switch's admin
-API, as ``crm nlu publish`` does.
+API, as ``crm nlu publish`` does: both files are registered in the temporary
+store first (the admin API loads registered models only) and the requests
+carry the admin token (``CRM_OPS_TOKEN``, made up for the run).
 
 A request fails when the status is not 200 or the bot answers nothing. Reports
 every request's latency overall and in the windows from each swap's start to
@@ -43,7 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analytics.settings import Settings  # noqa: E402
+from analytics.store.uow import SqlAlchemyUnitOfWork  # noqa: E402
 from analytics.tokens import sign_customer_token  # noqa: E402
+from bot.ops.project import Project  # noqa: E402
+from bot.ops.registry import register_model  # noqa: E402
 from bot.ops.swap import free_port  # noqa: E402
 from bot.serve import newest_model  # noqa: E402
 from bot.web.keys import rasa_api_headers  # noqa: E402
@@ -74,11 +79,26 @@ def seed_store(work: Path) -> dict[str, str]:
         "CRM_VAR_DIR": str(work / "var"),
         "CRM_TOKEN_SECRET": "bench-" + "b2" * 24,
         "CRM_RASA_TOKEN": "bench-rasa-" + "c3" * 24,
+        "CRM_OPS_TOKEN": "bench-ops-" + "d4" * 24,
     }
     subprocess.run(
         [sys.executable, "-m", "bot.cli", "seed"], cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True
     )
     return env
+
+
+def register(env: dict[str, str], *models: Path) -> None:
+    """Put the model files in the temporary store's registry: the admin API swaps to registered models only."""
+    uow = SqlAlchemyUnitOfWork.for_url(env["DATABASE_URL"])
+    try:
+        for model in models:
+            register_model(uow, Project(ROOT), model, operator="bench")
+    finally:
+        uow.engine.dispose()
+
+
+def admin_headers(env: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env['CRM_OPS_TOKEN']}"}
 
 
 def tokens(work: Path, env: dict[str, str], n: int) -> list[str]:
@@ -112,7 +132,8 @@ def start_switchboard(
     run_env = {**os.environ, **env, "CRM_OPS_ADMIN_URL": f"http://127.0.0.1:{admin}", "CRM_SWAP_DRAIN_SECONDS": "30"}
     log = (work / "switchboard.out").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "nlu", "serve", "--rasa-port", str(port), "--actions-port", str(actions),
+        [sys.executable, "-m", "bot.cli", "nlu", "serve", "--rasa-port", str(port), "--api-port", "0",
+         "--actions-port", str(actions),
          "--model", str(model), "--endpoints", str(endpoints), "--log-dir", str(work / "log"), "--web-port", "0"],
         cwd=ROOT, env=run_env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -122,7 +143,7 @@ def start_switchboard(
         if proc.poll() is not None:
             raise SystemExit(f"crm nlu serve exited: {(work / 'switchboard.out').read_text()[-3000:]}")
         try:
-            if httpx.get(f"{admin_url}/status", timeout=2).json().get("live"):
+            if httpx.get(f"{admin_url}/status", headers=admin_headers(env), timeout=2).json().get("live"):
                 return proc, url, admin_url
         except (httpx.HTTPError, ValueError):
             pass
@@ -202,6 +223,7 @@ def main() -> None:
     proc = None
     try:
         env = seed_store(work)
+        register(env, model_a, model_b)
         proc, url, admin = start_switchboard(work, env, model_a, tracker=str(work / "tracker.sqlite3"))
         samples: list[Sample] = []
         stop = threading.Event()
@@ -216,14 +238,15 @@ def main() -> None:
         for i in range(args.swaps):
             target = model_b if i % 2 == 0 else model_a
             started = time.time()
-            report = httpx.post(f"{admin}/swap", json={"model": str(target), "wait_drain": True}, timeout=900).json()
+            body = {"model": str(target), "wait_drain": True}
+            report = httpx.post(f"{admin}/swap", json=body, headers=admin_headers(env), timeout=900).json()
             report["started"] = started
             report["ended"] = time.time()
             swaps.append(report)
             time.sleep(args.settle)
         put = None
         if args.put_model:  # the peer: Rasa's own model replacement, on the live server
-            live = httpx.get(f"{admin}/status", timeout=5).json()["live"]["url"]
+            live = httpx.get(f"{admin}/status", headers=admin_headers(env), timeout=5).json()["live"]["url"]
             started = time.time()
             answer = httpx.put(
                 f"{live}/model",

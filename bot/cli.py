@@ -886,13 +886,13 @@ def nlu_publish(
     from bot.ops.console import decision_lines
     from bot.ops.project import current_operator, project_of
     from bot.ops.publish import PublishRefused, publish_model
-    from bot.ops.settings import get_ops_settings
+    from bot.ops.settings import admin_token, get_ops_settings
     from bot.ops.swap import SwitchClient
 
     project = project_of(ctx.obj)
     ops = get_ops_settings()
-    switch = SwitchClient(ops.admin_url, ops.admin_token)
     try:
+        switch = SwitchClient(ops.admin_url, admin_token(ops))
         outcome = publish_model(
             _nlu_uow(), project, candidate, operator=current_operator(operator),
             max_drop=ops.max_macro_f1_drop, switch=switch, force=force, reason=reason,
@@ -929,14 +929,14 @@ def nlu_rollback(
     """Put back the model the live one replaced (no restart, no gate)."""
     from bot.ops.project import current_operator, project_of
     from bot.ops.publish import rollback_model
-    from bot.ops.settings import get_ops_settings
+    from bot.ops.settings import admin_token, get_ops_settings
     from bot.ops.swap import SwitchClient
 
     ops = get_ops_settings()
     try:
         outcome = rollback_model(
             _nlu_uow(), project_of(ctx.obj), operator=current_operator(operator),
-            switch=SwitchClient(ops.admin_url, ops.admin_token), reason=reason,
+            switch=SwitchClient(ops.admin_url, admin_token(ops)), reason=reason,
             say=lambda line: err.print(line, highlight=False),
         )  # fmt: skip
     except CRMError as exc:
@@ -966,7 +966,12 @@ def nlu_audit(limit: Annotated[int, typer.Option(help="How many entries.")] = 30
 @nlu_app.command("serve")
 def nlu_serve(
     ctx: typer.Context,
-    rasa_port: Annotated[int, typer.Option(help="The public port (the proxy; same as `crm serve`).")] = 5005,
+    rasa_port: Annotated[
+        int, typer.Option(help="The public port (the proxy): the channels only, e.g. /webhooks/rest/webhook.")
+    ] = 5005,
+    api_port: Annotated[
+        int, typer.Option(help="Loopback port of Rasa's HTTP API for the back ends (the web app); 0: a free one.")
+    ] = 5007,
     actions_port: Annotated[int, typer.Option(help="The action server's port; 0: do not start one.")] = 5055,
     admin_port: Annotated[
         Optional[int], typer.Option(help="Loopback port for swaps (default: CRM_OPS_ADMIN_URL).")
@@ -982,16 +987,19 @@ def nlu_serve(
     import asyncio
     from urllib.parse import urlsplit
 
+    from analytics.store.uow import SqlAlchemyUnitOfWork
     from bot.ops.project import project_of
     from bot.ops.publish import live_model_file
-    from bot.ops.settings import get_ops_settings
-    from bot.ops.swap import Readiness, SwitchboardConfig, serve_switchboard
+    from bot.ops.registry import file_resolver
+    from bot.ops.settings import admin_token, get_ops_settings
+    from bot.ops.swap import Readiness, SwitchboardConfig, free_port, serve_switchboard
     from bot.serve import ServeError, newest_model
 
     project = project_of(ctx.obj)
     ops = get_ops_settings()
     try:
         token = _nlu_rasa_token()
+        ops_token = admin_token(ops)
     except CRMError as exc:
         _fail(str(exc))
     if model is None:
@@ -999,25 +1007,35 @@ def nlu_serve(
             model = live_model_file(project, get_settings().database_url) or newest_model(project.root / "models")
         except ServeError as exc:
             _fail(str(exc))
-    config = SwitchboardConfig(
-        cwd=project.root, model=model.resolve(), endpoints=(endpoints or project.endpoints).resolve(),
-        credentials=project.credentials, log_dir=(log_dir or project.var / "log" / "switchboard").resolve(),
-        port=rasa_port,
-        admin_port=admin_port or urlsplit(ops.admin_url).port or 5006, actions_port=actions_port or None,
-        admin_token=ops.admin_token, lock_store_url=ops.lock_store_url, drain_seconds=ops.drain_seconds,
-        load_timeout=ops.load_timeout_seconds, load_niceness=ops.load_niceness,
-        tracker_url=project.sql_tracker_or_none(endpoints), web_port=web_port or None, rasa_token=token,
-    )  # fmt: skip
+    try:
+        config = SwitchboardConfig(
+            cwd=project.root, model=model.resolve(), endpoints=(endpoints or project.endpoints).resolve(),
+            credentials=project.credentials, log_dir=(log_dir or project.var / "log" / "switchboard").resolve(),
+            admin_token=ops_token,
+            # swaps load registered models only, whose file still has its hash (bot/ops/registry.py)
+            resolve_model=file_resolver(SqlAlchemyUnitOfWork.for_url(get_settings().database_url), project),
+            port=rasa_port, api_port=api_port or free_port(),
+            admin_port=admin_port or urlsplit(ops.admin_url).port or 5006, actions_port=actions_port or None,
+            lock_store_url=ops.lock_store_url, drain_seconds=ops.drain_seconds,
+            load_timeout=ops.load_timeout_seconds, load_niceness=ops.load_niceness,
+            tracker_url=project.sql_tracker_or_none(endpoints), web_port=web_port or None, rasa_token=token,
+        )  # fmt: skip
+    except CRMError as exc:
+        _fail(str(exc))
+
+    token_source = "CRM_OPS_TOKEN" if ops.admin_token else str(Path(get_settings().var_dir) / "admin-token")
 
     def ready(readiness: Readiness) -> None:
         web = f"  web chat     : http://127.0.0.1:{web_port}/ (agent console: /console)\n" if web_port else ""
         console.print(
             f"\nThe assistant is up (model {model.name}).\n"
             f"{web}"
-            f"  REST channel : POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
-            f"  Rasa HTTP API: http://127.0.0.1:{rasa_port}/status (through the switch; token in var/rasa-token "
-            "or CRM_RASA_TOKEN)\n"
-            f"  swaps        : http://127.0.0.1:{config.admin_port}/status (loopback; `crm nlu publish`)\n"
+            f"  channels     : http://{config.host}:{rasa_port}/ (public port: /webhooks/..., /socket.io/ only), "
+            f"e.g. POST /webhooks/rest/webhook\n"
+            f"  Rasa HTTP API: http://127.0.0.1:{config.api_port}/status (loopback, for the back ends; JWT signed "
+            "with var/rasa-token or CRM_RASA_TOKEN)\n"
+            f"  swaps        : http://127.0.0.1:{config.admin_port}/status (loopback; `crm nlu publish`; "
+            f"Authorization: Bearer <token in {token_source}>)\n"
             f"  logs         : {config.log_dir}\n"
             + "".join(f"  note         : {n}\n" for n in readiness.notes)
             + "".join(f"  [yellow]swaps refused[/]: {p}\n" for p in readiness.problems)

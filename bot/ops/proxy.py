@@ -1,7 +1,7 @@
 """A reverse proxy on the assistant's public port that can change its upstream Rasa server atomically.
 
-Customers (REST channel, socket.io, the HTTP API) talk to the proxy; the proxy
-forwards each request to the *current* upstream. :class:`Switch` holds that
+Customers (REST channel, socket.io) talk to the proxy; the proxy forwards each
+request to the *current* upstream. :class:`Switch` holds that
 upstream and counts the requests each upstream is still answering, so a swap
 (:mod:`bot.ops.swap`) can point new requests at a freshly loaded server in one
 assignment on the event loop and then wait until the old one has answered
@@ -18,9 +18,19 @@ sent to exactly one upstream.
   conversation, which lives in the shared tracker store. socket.io's polling
   transport is plain HTTP: after a switch the new server does not know the old
   session id, the client gets an error and reconnects the same way.
-- ``PUT /model`` and ``DELETE /model`` are refused: loading a model into the
-  live server stalls it (~30 s) and bypasses the regression gate; models go
-  live with ``crm nlu publish``.
+- The public application (:func:`proxy_app`) forwards the channels only:
+  ``/webhooks/...`` (REST, socket.io's health, Telegram), ``/socket.io/...``
+  (the web chat) and ``/`` (a health check). Everything else, Rasa's HTTP API
+  included (``/model``, ``/status``, ``/conversations/...``), is answered 404
+  without reaching Rasa. The decision is made on the path as the upstream
+  would read it: a path that is not already in canonical form (percent
+  escapes, ``.``/``..`` segments, duplicate slashes, backslashes, NUL) is
+  refused, so ``/./model``, ``//model`` or ``/%2e/model`` cannot slip through.
+- The back ends (web app, operators' tools) reach Rasa's HTTP API through
+  ``proxy_app(switch, api=True)``, served on a loopback port only and still
+  behind Rasa's JWT. Even there ``PUT /model`` and ``DELETE /model`` are
+  refused: loading a model into the live server stalls it (~30 s) and bypasses
+  the regression gate; models go live with ``crm nlu publish``.
 """
 
 from __future__ import annotations
@@ -28,15 +38,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
+from urllib.parse import unquote
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 logger = logging.getLogger(__name__)
@@ -57,6 +70,11 @@ HOP_BY_HOP = frozenset(
 )
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 REFUSED = {("PUT", "/model"), ("DELETE", "/model")}
+#: What customers may reach on the public port: the channels and a health check (exact path or prefix).
+PUBLIC_PATHS = frozenset({"/"})
+PUBLIC_PREFIXES = ("/webhooks/", "/socket.io/")
+#: What no path may hold, even percent-encoded: a backslash or a NUL (some servers read them as "/").
+_FORBIDDEN = ("\\", "\x00")
 #: Close code for WebSockets of a retired server: "service restart", clients reconnect.
 SERVICE_RESTART = 1012
 
@@ -160,11 +178,65 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
     return headers
 
 
-def proxy_app(switch: Switch) -> Starlette:
-    """The public application: every path is forwarded to the current upstream."""
+def canonical_path(raw: str) -> Optional[str]:
+    """``raw``, the path as it was sent (before percent-decoding), if it is already canonical; else ``None``.
+
+    Canonical: absolute, ASCII, no percent escape, no ``.`` or ``..`` segment, no
+    empty segment (``//``), no backslash or NUL. Such a path reads the same to
+    the proxy and to every server behind it, so a decision taken on it holds.
+
+    Examples
+    --------
+    >>> canonical_path("/webhooks/rest/webhook"), canonical_path("/socket.io/")
+    ('/webhooks/rest/webhook', '/socket.io/')
+    >>> [canonical_path(p) for p in ("/./model", "//model", "/%2e/model", "/a/../model", "/a%2fb")]
+    [None, None, None, None, None]
+    """
+    if not raw.startswith("/") or not raw.isascii() or any(c in raw for c in _FORBIDDEN):
+        return None
+    if unquote(raw) != raw:  # an escape: %2e%2e, %2f, %5c, %00 ... decoded by the upstream, not by us
+        return None
+    normal = "/" + posixpath.normpath(raw).lstrip("/")  # normpath keeps a leading "//"
+    if raw.endswith("/") and normal != "/":
+        normal += "/"
+    return raw if normal == raw else None
+
+
+def request_path(scope: Scope) -> Optional[str]:
+    """The canonical path of an ASGI request (from ``raw_path``, as sent), or ``None``."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    try:
+        return canonical_path(raw.decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def is_public(path: str) -> bool:
+    """Whether customers may reach ``path`` (canonical) on the public port: channels and ``/`` only."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def proxy_app(switch: Switch, *, api: bool = False) -> Starlette:
+    """The application in front of the Rasa servers; requests go to the current upstream.
+
+    Parameters
+    ----------
+    switch : Switch
+        Holds the upstream.
+    api : bool
+        False (the public port): only the channels (:func:`is_public`); anything
+        else is answered 404 here. True: Rasa's HTTP API as well, for the back
+        ends on a loopback port (Rasa still wants its JWT); ``PUT``/``DELETE /model``
+        are refused even there.
+    """
+
+    def allowed(path: Optional[str]) -> bool:
+        return path is not None and (api or is_public(path))
 
     async def forward(request: Request) -> Response:
-        path = request.url.path
+        path = request_path(request.scope)
+        if path is None or not allowed(path):
+            return JSONResponse({"error": "not found"}, status_code=404)
         if (request.method, path.rstrip("/") or "/") in REFUSED:
             return JSONResponse(
                 {"error": "models go live with `crm nlu publish` (gated, no stall); this endpoint is disabled"},
@@ -197,11 +269,15 @@ def proxy_app(switch: Switch) -> Starlette:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed
 
+        path = request_path(websocket.scope)
+        if path is None or not allowed(path):
+            await websocket.close(code=1008)  # before accepting: the client gets HTTP 403
+            return
         upstream = switch.current
         if upstream is None:
             await websocket.close(code=SERVICE_RESTART)
             return
-        url = upstream.url.replace("http://", "ws://", 1) + websocket.url.path
+        url = upstream.url.replace("http://", "ws://", 1) + path
         if websocket.url.query:
             url += f"?{websocket.url.query}"
         protocols: Any = websocket.scope.get("subprotocols") or None

@@ -8,12 +8,14 @@ entry that records it, so the log cannot miss a change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.errors import InvalidInput, NotAllowed, NotFound
 from analytics.store.models import ModelAction, ModelAudit, ModelStatus, ModelVersion
@@ -300,6 +302,69 @@ def find_model(uow: SqlAlchemyUnitOfWork, project: Project, ref: str) -> Optiona
             sha = file_sha256(Path(ref))
             row = uow.session.scalar(select(ModelVersion).where(ModelVersion.sha256 == sha))
         return None if row is None else _info(row)
+
+
+class ModelFileChanged(NotAllowed):
+    """A registered model's file no longer holds what was registered (or is gone)."""
+
+
+def registered_file(uow: SqlAlchemyUnitOfWork, project: Project, ref: str) -> tuple[ModelInfo, Path]:
+    """The checked file of a registered model named ``ref`` or stored at the path ``ref``.
+
+    ``ref`` is a registry name, or a path (relative ones from the project) that
+    resolves, symlinks followed, to the very file a model was registered from.
+    Unlike :func:`find_model`, a file elsewhere is never matched by its content:
+    only what the registry points at can be loaded. The file must still have
+    the registered SHA-256. Returns the model and the resolved path to load.
+
+    Raises
+    ------
+    ModelNotFound
+        No registered model has that name or that file.
+    ModelFileChanged
+        The model's file is missing or its content differs from the registered hash.
+    """
+    if not ref or "\x00" in ref:  # no name holds a NUL, and PostgreSQL refuses it in a query
+        raise ModelNotFound(ref)
+    with uow:
+        row = uow.session.scalar(select(ModelVersion).where(ModelVersion.name == ref))
+        if row is None:
+            try:
+                target = project.resolve(ref).resolve()
+            except (OSError, ValueError, RuntimeError):  # a symlink loop, a name too long: no file of ours
+                raise ModelNotFound(ref) from None
+            rows = uow.session.scalars(select(ModelVersion).order_by(ModelVersion.id))
+            row = next((r for r in rows if project.resolve(r.path).resolve() == target), None)
+        if row is None:
+            raise ModelNotFound(ref)
+        info = _info(row)
+    path = project.resolve(info.path).resolve()
+    if not path.is_file():
+        raise ModelFileChanged(f"the file of model {info.name} ({path}) is missing.")
+    if file_sha256(path) != info.sha256:
+        raise ModelFileChanged(
+            f"the file of model {info.name} ({path}) has changed since it was registered; it is not loaded."
+        )
+    return info, path
+
+
+def file_resolver(uow: SqlAlchemyUnitOfWork, project: Project) -> Callable[[str], Path]:
+    """``ref -> path`` by :func:`registered_file`, for the switchboard's admin API (:func:`bot.ops.swap.admin_app`).
+
+    Each call has its own session (calls may come from several threads at
+    once); a store that cannot be read, or has no registry, refuses the model.
+    """
+
+    def resolve(ref: str) -> Path:
+        try:
+            return registered_file(SqlAlchemyUnitOfWork(uow.session_factory), project, ref)[1]
+        except SQLAlchemyError as exc:
+            raise NotAllowed(
+                f"the model registry cannot be read ({exc.__class__.__name__}); if the store has none, "
+                "run `crm db upgrade`."
+            ) from None
+
+    return resolve
 
 
 def live_model(uow: SqlAlchemyUnitOfWork) -> Optional[ModelInfo]:

@@ -9,6 +9,9 @@ from typing import Optional
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.secrets import installation_secret
+from analytics.settings import Settings, get_settings
+
 
 class OpsSettings(BaseSettings):
     """Runtime configuration of ``crm nlu``. Construct it directly in tests to override values."""
@@ -36,7 +39,8 @@ class OpsSettings(BaseSettings):
     admin_token: str = Field(
         default="",
         validation_alias="CRM_OPS_TOKEN",
-        description="When set, swap requests must carry it (header X-Ops-Token).",
+        description="The admin API's bearer token (at least 32 bytes). Empty: one is created once in "
+        "<var>/admin-token, which `crm nlu serve` and `crm nlu publish|rollback` share.",
     )
     lock_store_url: str = Field(
         default="redis://127.0.0.1:6379/1",
@@ -67,3 +71,15 @@ class OpsSettings(BaseSettings):
 def get_ops_settings() -> OpsSettings:
     """The process-wide settings, read once on first use."""
     return OpsSettings()
+
+
+def admin_token(ops: Optional[OpsSettings] = None, settings: Optional[Settings] = None) -> str:
+    """The token of the switchboard's admin API: ``CRM_OPS_TOKEN``, else ``<var>/admin-token`` (created once).
+
+    Raises
+    ------
+    InvalidInput
+        The configured token, or the file, holds fewer than 32 bytes.
+    """
+    ops = ops or get_ops_settings()
+    return installation_secret(settings or get_settings(), "admin-token", ops.admin_token)

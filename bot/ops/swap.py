@@ -35,9 +35,15 @@ store in WAL mode (:func:`sqlite_wal`), and a swap is refused when the tracker
 store is in memory or no lock store can be had.
 
 :func:`serve_switchboard` runs it all in one process: the action server (child),
-the live Rasa server (child), the public proxy and a loopback-only admin API
-(``GET /status``, ``POST /swap``) that ``crm nlu publish`` and ``crm nlu rollback``
-call.
+the live Rasa server (child), and three ports:
+
+- the public proxy (``port``): the channels only (:func:`bot.ops.proxy.is_public`);
+- Rasa's HTTP API for the back ends (``127.0.0.1:api_port``, the web app's
+  ``CRM_RASA_URL``), still behind Rasa's JWT and without ``PUT /model``;
+- the admin API (``127.0.0.1:admin_port``, :func:`admin_app`: ``GET /status``,
+  ``POST /swap``) that ``crm nlu publish`` and ``crm nlu rollback`` call. It
+  always wants a token (``Authorization: Bearer``), a loopback ``Host`` and a
+  JSON body, and loads only registered models whose file is unchanged.
 """
 
 from __future__ import annotations
@@ -46,8 +52,11 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import hmac
+import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -69,7 +78,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from analytics.errors import CRMError, NotAllowed
+from analytics.errors import CRMError, InvalidInput, NotAllowed, NotFound
 from bot.ops.project import SHARED_TRACKER_STORES
 from bot.ops.proxy import Switch, Upstream, proxy_app
 from bot.ops.triage import WARMUP_PREFIX
@@ -389,7 +398,9 @@ class BlueGreen:
                 cwd=str(self.cwd),
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
-                env=quiet_rasa_env({**self.env, **rasa_server_env(self._rasa_key)}),
+                # behind the proxy, which appends the client's address to X-Forwarded-For: Rasa reads it
+                # from there (channels put it in the message metadata; limits count per client address)
+                env=quiet_rasa_env({**self.env, **rasa_server_env(self._rasa_key), "SANIC_PROXIES_COUNT": "1"}),
                 start_new_session=True,
             )
         upstream = Upstream(name=name, url=f"http://127.0.0.1:{port}")
@@ -509,29 +520,114 @@ def renice(pid: int, niceness: int) -> bool:
 
 # --------------------------------------------------------------------------- admin API and client
 
+#: ``ref -> file``: the registered, unchanged model file a swap request names (a registry name or a path);
+#: raises :class:`~analytics.errors.NotFound` or another :class:`~analytics.errors.CRMError` to refuse.
+ModelResolver = Callable[[str], Path]
+#: The ``Host`` headers the admin API answers: loopback names only, so a web page whose name an attacker
+#: points at 127.0.0.1 (DNS rebinding) is refused although its requests reach the port.
+_LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?")
+MIN_ADMIN_TOKEN_BYTES = 32
+MAX_SWAP_BODY = 16_384
+PUBLISH_HINT = "models go live through the registry: `crm nlu publish <name or file>` registers, gates and swaps it"
 
-def admin_app(bluegreen: BlueGreen, *, token: str = "") -> Starlette:
-    """Loopback-only control of the switchboard: ``GET /status``, ``POST /swap {"model": path}``."""
 
-    def allowed(request: Request) -> bool:
-        return not token or request.headers.get("x-ops-token") == token
+def loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header names this machine's loopback interface (with an optional port).
+
+    Examples
+    --------
+    >>> [loopback_host(h) for h in ("127.0.0.1:5006", "localhost", "[::1]:5006", "evil.example:5006", "")]
+    [True, True, True, False, False]
+    """
+    return _LOOPBACK_HOST.fullmatch(host.strip().lower()) is not None
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-ops-token", "")
+
+
+def admin_app(bluegreen: BlueGreen, *, token: str, resolve_model: ModelResolver) -> Starlette:
+    """Loopback-only control of the switchboard: ``GET /status``, ``POST /swap {"model": name or path}``.
+
+    Every request must name a loopback host (``Host: 127.0.0.1:<port>``,
+    ``localhost``, ``[::1]``; else 421) and carry the token
+    (``Authorization: Bearer <token>``, or ``X-Ops-Token``; else 401).
+    ``POST /swap`` wants ``Content-Type: application/json`` (else 415: a web page
+    can only send that to another site after a CORS preflight, which this app
+    never allows) and a JSON object (else 400). Only a model of the registry
+    whose file still has its registered hash is loaded (``resolve_model``; else
+    404 or 409): model files hold pickles, so nothing else on the disk is
+    ever loaded.
+
+    Raises
+    ------
+    InvalidInput
+        ``token`` is shorter than 32 bytes: the admin API is never open.
+    """
+    if len(token.encode()) < MIN_ADMIN_TOKEN_BYTES:
+        raise InvalidInput(
+            f"the admin API needs a token of at least {MIN_ADMIN_TOKEN_BYTES} bytes (CRM_OPS_TOKEN or "
+            "<var>/admin-token, bot.ops.settings.admin_token)."
+        )
+    expected = token.encode()
+
+    def refusal(request: Request) -> Optional[JSONResponse]:
+        if not loopback_host(request.headers.get("host", "")):
+            return JSONResponse(
+                {"error": "the admin API answers only requests addressed to 127.0.0.1, localhost or [::1]"},
+                status_code=421,
+            )
+        if not hmac.compare_digest(_bearer(request).encode(), expected):
+            return JSONResponse(
+                {"error": "bad or missing token: send `Authorization: Bearer <token>` (the token is in "
+                          "<var>/admin-token, or CRM_OPS_TOKEN)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        return None
+
+    def bad(status_code: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status_code)
 
     async def status(request: Request) -> JSONResponse:
-        if not allowed(request):
-            return JSONResponse({"error": "bad or missing X-Ops-Token"}, status_code=401)
-        return JSONResponse(bluegreen.status())
+        return refusal(request) or JSONResponse(bluegreen.status())
 
     async def swap(request: Request) -> JSONResponse:
-        if not allowed(request):
-            return JSONResponse({"error": "bad or missing X-Ops-Token"}, status_code=401)
-        body = await request.json()
-        model = Path(str(body.get("model", "")))
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            return bad(415, 'POST /swap wants `Content-Type: application/json` and a body {"model": name or path}')
+        body = await request.body()
+        if len(body) > MAX_SWAP_BODY:
+            return bad(413, f"the body is over {MAX_SWAP_BODY} bytes")
         try:
-            report = await bluegreen.swap(model, wait_drain=bool(body.get("wait_drain", True)))
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return bad(400, 'the body is not JSON; send {"model": name or path, "wait_drain": true}')
+        if not isinstance(data, dict):
+            return bad(400, 'the body must be a JSON object: {"model": name or path, "wait_drain": true}')
+        ref, wait_drain = data.get("model"), data.get("wait_drain", True)
+        if not isinstance(ref, str) or not ref.strip() or "\x00" in ref:
+            return bad(400, '"model" must name a registered model (its name or its file)')
+        if not isinstance(wait_drain, bool):
+            return bad(400, '"wait_drain" must be true or false')
+        try:  # reads the store and hashes the file: off the event loop that serves customers
+            model = await asyncio.to_thread(resolve_model, ref)
+        except NotFound as exc:
+            return bad(404, f"{exc} Nothing was loaded; {PUBLISH_HINT}.")
+        except CRMError as exc:
+            return bad(409, f"{exc} Nothing was loaded; {PUBLISH_HINT}.")
+        try:
+            report = await bluegreen.swap(model, wait_drain=wait_drain)
         except NotAllowed as exc:
-            return JSONResponse({"error": str(exc)}, status_code=409)
+            return bad(409, str(exc))
         except SwapFailed as exc:
-            return JSONResponse({"error": str(exc)}, status_code=500)
+            return bad(500, str(exc))
         return JSONResponse(report.as_dict())
 
     return Starlette(routes=[Route("/status", status), Route("/swap", swap, methods=["POST"])])
@@ -539,13 +635,25 @@ def admin_app(bluegreen: BlueGreen, *, token: str = "") -> Starlette:
 
 @dataclass(frozen=True)
 class SwitchClient:
-    """How ``crm nlu publish`` and ``rollback`` reach a running switchboard."""
+    """How ``crm nlu publish`` and ``rollback`` reach a running switchboard.
+
+    ``token`` is the admin API's (:func:`bot.ops.settings.admin_token`), sent as ``Authorization: Bearer``.
+    """
 
     admin_url: str
-    token: str = ""
+    token: str
 
     def _headers(self) -> dict[str, str]:
-        return {"x-ops-token": self.token} if self.token else {}
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def _error(self, answer: httpx.Response) -> str:
+        try:
+            message = str(answer.json().get("error") or answer.text)
+        except ValueError:
+            message = answer.text or str(answer.status_code)
+        if answer.status_code == 401:
+            message += "; `crm nlu serve` and this command must share CRM_OPS_TOKEN or the same <var>/admin-token"
+        return message
 
     def status(self) -> Optional[dict[str, Any]]:
         """The switchboard's status, or ``None`` when none is running."""
@@ -554,11 +662,14 @@ class SwitchClient:
         except httpx.HTTPError:
             return None
         if answer.status_code != 200:
-            raise SwapFailed(f"the switchboard at {self.admin_url} answered {answer.status_code}: {answer.text}")
+            raise SwapFailed(
+                f"the switchboard at {self.admin_url} answered {answer.status_code}: {self._error(answer)}"
+            )
         data: dict[str, Any] = answer.json()
         return data
 
     def swap(self, model: Path, timeout: float = 900.0) -> dict[str, Any]:
+        """Swap to ``model``, a registered model's file (the switchboard refuses any other)."""
         try:
             answer = httpx.post(
                 f"{self.admin_url}/swap",
@@ -568,10 +679,10 @@ class SwitchClient:
             )
         except httpx.HTTPError as exc:
             raise SwapFailed(f"the switchboard at {self.admin_url} did not answer: {exc}") from exc
-        if answer.status_code == 409:
-            raise NotAllowed(answer.json().get("error", answer.text))
+        if answer.status_code in (404, 409):
+            raise NotAllowed(self._error(answer))
         if answer.status_code != 200:
-            raise SwapFailed(answer.json().get("error", answer.text) if answer.content else str(answer.status_code))
+            raise SwapFailed(self._error(answer))
         data: dict[str, Any] = answer.json()
         return data
 
@@ -589,16 +700,26 @@ class _Server(uvicorn.Server):
 
 @dataclass(frozen=True)
 class SwitchboardConfig:
+    """What :func:`serve_switchboard` runs.
+
+    ``port`` (on ``host``) is the public port: the channels only. Rasa's HTTP API
+    is on ``127.0.0.1:api_port`` (the web app uses it) and the admin API on
+    ``127.0.0.1:admin_port``, which wants ``admin_token`` and loads only what
+    ``resolve_model`` accepts (see :func:`admin_app`).
+    """
+
     cwd: Path
     model: Path
     endpoints: Path
     credentials: Path
     log_dir: Path
+    admin_token: str
+    resolve_model: ModelResolver
     host: str = "127.0.0.1"
     port: int = 5005
+    api_port: int = 5007
     admin_port: int = 5006
     actions_port: Optional[int] = 5055
-    admin_token: str = ""
     lock_store_url: str = "redis://127.0.0.1:6379/1"
     drain_seconds: float = 30.0
     load_timeout: float = 600.0
@@ -607,6 +728,20 @@ class SwitchboardConfig:
     tracker_url: Any = None
     rasa_token: Optional[str] = None
     web_port: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if len(self.admin_token.encode()) < MIN_ADMIN_TOKEN_BYTES:
+            raise InvalidInput(
+                f"the switchboard's admin API needs a token of at least {MIN_ADMIN_TOKEN_BYTES} bytes "
+                "(CRM_OPS_TOKEN, or <var>/admin-token created by bot.ops.settings.admin_token)."
+            )
+        ports = [self.port, self.api_port, self.admin_port, self.actions_port, self.web_port]
+        used = [p for p in ports if p]
+        if len(set(used)) != len(used):
+            raise InvalidInput(
+                f"the switchboard's ports must differ: public {self.port}, API {self.api_port}, "
+                f"admin {self.admin_port}, actions {self.actions_port}, web {self.web_port}."
+            )
 
 
 async def _start_actions(config: SwitchboardConfig, out: IO[bytes]) -> Optional[asyncio.subprocess.Process]:
@@ -636,12 +771,16 @@ async def _start_web(config: SwitchboardConfig) -> Any:
     from bot.serve import ServeError, start_web_app, wait_for_web_app
 
     log = config.log_dir / "web.log"
+    # the back end calls Rasa's HTTP API (/conversations/...) on the loopback API port; customers' browsers
+    # open socket.io on the public port (unless CRM_RASA_SOCKET_URL names where they reach it)
+    socket_url = config.env.get("CRM_RASA_SOCKET_URL") or os.environ.get("CRM_RASA_SOCKET_URL")
+    env = {**config.env, "CRM_RASA_SOCKET_URL": socket_url or f"http://127.0.0.1:{config.port}"}
     with log.open("wb") as out:
         web = start_web_app(
             port=int(config.web_port or 0),
-            rasa_url=f"http://127.0.0.1:{config.port}",
+            rasa_url=f"http://127.0.0.1:{config.api_port}",
             rasa_token=config.rasa_token,
-            env=config.env,
+            env=env,
             log=out,
         )
     try:
@@ -653,7 +792,8 @@ async def _start_web(config: SwitchboardConfig) -> Any:
 
 
 async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callable[[Readiness], None]] = None) -> None:
-    """Run the action server, the live Rasa server, the proxy and the admin API until SIGINT/SIGTERM."""
+    """Run the action server, the live Rasa server, the public proxy, the API proxy and the admin API until
+    SIGINT/SIGTERM."""
     from bot.serve import server_secrets
 
     config = dataclasses.replace(config, env={**config.env, **server_secrets(config.env)})
@@ -691,11 +831,15 @@ async def serve_switchboard(config: SwitchboardConfig, on_ready: Optional[Callab
             uvicorn.Config(proxy_app(bluegreen.switch), host=config.host, port=config.port, log_level="warning",
                            lifespan="off", ws="websockets-sansio", timeout_keep_alive=30)
         )  # fmt: skip
-        admin = _Server(
-            uvicorn.Config(admin_app(bluegreen, token=config.admin_token), host="127.0.0.1", port=config.admin_port,
-                           log_level="warning", lifespan="off")
+        api = _Server(
+            uvicorn.Config(proxy_app(bluegreen.switch, api=True), host="127.0.0.1", port=config.api_port,
+                           log_level="warning", lifespan="off", ws="websockets-sansio", timeout_keep_alive=30)
         )  # fmt: skip
-        servers = [public, admin]
+        admin = _Server(
+            uvicorn.Config(admin_app(bluegreen, token=config.admin_token, resolve_model=config.resolve_model),
+                           host="127.0.0.1", port=config.admin_port, log_level="warning", lifespan="off")
+        )  # fmt: skip
+        servers = [public, api, admin]
         loop = asyncio.get_running_loop()
 
         def stop() -> None:

@@ -399,6 +399,10 @@ def create_app(
                 headers={"Retry-After": str(exc.retry_after)},
             )
         user = agents.authenticate(new_uow(), username, password)
+        if user is not None and not settings.demo and agents.is_documented_demo_login(username, password):
+            # the README's demo passwords are public: outside the demo they open nothing
+            logger.warning("console login with the documented demo password of %r refused (CRM_DEMO is off)", username)
+            user = None
         if user is None:
             failed_logins.record(keys_of_try)
             logger.info("console login refused for %r", username[:64])

@@ -241,7 +241,8 @@ ORDER_ANSWER = "Let me look up your order."
 class Loop:
     project: Path
     env: dict[str, str]
-    url: str = ""
+    url: str = ""  # the public port: channels only
+    api_url: str = ""  # Rasa's HTTP API for the back ends, on loopback
     admin: str = ""
     server: subprocess.Popen[bytes] | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
@@ -262,35 +263,40 @@ class Loop:
         assert answer.status_code == 200, answer.text
         return [m.get("text", "") for m in answer.json()]
 
-    def api(self) -> dict[str, str]:
+    def jwt(self) -> dict[str, str]:
         """Rasa's HTTP API wants a JWT signed with its key; the REST channel does not."""
         return rasa_api_headers(self.env["CRM_RASA_TOKEN"])
 
+    def admin_headers(self) -> dict[str, str]:
+        """The admin API's token: `crm nlu serve` creates it once in <var>/admin-token; publish reads it there."""
+        return {"Authorization": f"Bearer {(self.project / 'var' / 'admin-token').read_text().strip()}"}
+
     def intent(self, text: str) -> tuple[str, float]:
-        parsed = self.http.post(f"{self.url}/model/parse", json={"text": text}, headers=self.api()).json()
+        parsed = self.http.post(f"{self.api_url}/model/parse", json={"text": text}, headers=self.jwt()).json()
         return parsed["intent"]["name"], parsed["intent"]["confidence"]
 
     def live_model(self) -> dict[str, Any]:
-        status: dict[str, Any] = self.http.get(f"{self.url}/status", headers=self.api()).json()
+        status: dict[str, Any] = self.http.get(f"{self.api_url}/status", headers=self.jwt()).json()
         return status
 
-    def serve(self) -> None:
-        port, admin = free_port(), free_port()
-        self.url, self.admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}"
+    def serve(self, *args: str) -> None:
+        port, api, admin = free_port(), free_port(), free_port()
+        self.url, self.api_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api}"
+        self.admin = f"http://127.0.0.1:{admin}"
         self.env["CRM_OPS_ADMIN_URL"] = self.admin
         with (self.project / "var" / "serve.out").open("wb") as log:  # the child keeps its own copy
             self.server = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "nlu", "--project", str(self.project), "serve",
-                 "--rasa-port", str(port), "--actions-port", "0", "--web-port", "0"],
+                 "--rasa-port", str(port), "--api-port", str(api), "--actions-port", "0", "--web-port", "0", *args],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             assert self.server.poll() is None, (self.project / "var" / "serve.out").read_text()[-3000:]
             try:
-                if httpx.get(f"{self.admin}/status", timeout=2).json().get("live"):
+                if httpx.get(f"{self.admin}/status", headers=self.admin_headers(), timeout=2).json().get("live"):
                     return
-            except (httpx.HTTPError, ValueError):
+            except (httpx.HTTPError, ValueError, OSError):  # OSError: the token file is not written yet
                 pass
             time.sleep(0.5)
         pytest.fail("crm nlu serve did not come up within 180 s")
@@ -306,8 +312,8 @@ class Loop:
                 self.server.wait()
 
 
-@pytest.fixture(scope="module")
-def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
+def new_loop(tmp_path_factory: pytest.TempPathFactory) -> Loop:
+    """The small assistant in a fresh folder with a migrated store (tests/e2e/test_attack_admin.py uses it too)."""
     if not redis_answers(REDIS):
         pytest.fail(f"Redis must answer at {REDIS} (Rasa's lock store, shared by the two servers of a swap)")
     project = tmp_path_factory.mktemp("shop-bot")
@@ -326,7 +332,12 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
     subprocess.run(
         [sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    running = Loop(project, env)
+    return Loop(project, env)
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
+    running = new_loop(tmp_path_factory)
     yield running
     running.stop()
 
@@ -339,6 +350,9 @@ def test_operators_turn_misunderstood_messages_into_a_better_live_model_without_
     loop.crm("publish", "baseline", "--operator", "olivia")
     loop.serve()  # loads the live model from the registry
     assert loop.live_model()["model_file"] == "baseline.tar.gz"
+    # customers reach the channels only; the API and swaps are on loopback ports, the latter with a token
+    assert loop.http.get(f"{loop.url}/status", headers=loop.jwt()).status_code == 404
+    assert loop.http.get(f"{loop.admin}/status").status_code == 401
 
     # customers chat; the parcel messages are not understood
     answers = {sender: [loop.say(sender, text) for text in texts] for sender, texts in CONVERSATIONS.items()}
@@ -418,7 +432,7 @@ def test_operators_turn_misunderstood_messages_into_a_better_live_model_without_
     # the open conversation carries on with the new model, which understands what the old one did not
     assert loop.live_model()["model_file"] == "candidate.tar.gz"
     assert loop.say("open", "the package hasn't arrived yet") == [ORDER_ANSWER]
-    tracker = loop.http.get(f"{loop.url}/conversations/open/tracker", headers=loop.api()).json()
+    tracker = loop.http.get(f"{loop.api_url}/conversations/open/tracker", headers=loop.jwt()).json()
     user_turns = [e for e in tracker["events"] if e["event"] == "user"]
     assert [e["text"] for e in user_turns] == ["hello", "the package hasn't arrived yet"]
     assert user_turns[0]["metadata"]["model_id"] == before

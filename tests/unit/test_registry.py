@@ -10,6 +10,7 @@ The registry is in the customer store: on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -93,6 +94,8 @@ class FakeSwitch:
 
     loaded: list[str] = field(default_factory=list)
     fail: bool = False
+    #: what the switchboard's admin API checks before loading (bot.ops.registry.file_resolver)
+    accept: Optional[Callable[[str], Path]] = None
 
     def status(self) -> Optional[dict[str, Any]]:
         return {"live": {"model": self.loaded[-1] if self.loaded else None}}
@@ -100,6 +103,8 @@ class FakeSwitch:
     def swap(self, model: Path) -> dict[str, Any]:
         if self.fail:
             raise SwapFailed("rasa-2 exited with status 1")
+        if self.accept is not None:
+            model = self.accept(str(model.resolve()))  # as SwitchClient sends it
         self.loaded.append(model.name)
         return {"load_seconds": 1.0, "warmup_seconds": 0.1, "switched_at": "2026-11-24T07:00:00"}
 
@@ -139,6 +144,37 @@ def test_a_model_file_is_registered_once_with_who_and_its_data_hash(
         "nlu-a", "candidate", "olivia", "d" * 64, "models/nlu/nlu-a.tar.gz",
     )  # fmt: skip
     assert actions(uow) == [("train", "olivia", "nlu-a")]
+
+
+def test_only_a_registered_model_file_with_its_registered_content_can_be_loaded(
+    uow: SqlAlchemyUnitOfWork, project: Project, tmp_path: Path
+) -> None:
+    path = model_file(project, "a")
+    registry.register_model(uow, project, path, operator="olivia")
+    link = tmp_path / "latest.tar.gz"
+    link.symlink_to(path)
+    for ref in ("a", str(path), "models/nlu/a.tar.gz", str(link)):
+        info, found = registry.registered_file(uow, project, ref)
+        assert (info.name, found) == ("a", path.resolve()), ref
+    copy = tmp_path / "copy.tar.gz"  # the same bytes elsewhere: the registry points at one file only
+    copy.write_bytes(path.read_bytes())
+    for ref in (str(copy), "b", "../../etc/passwd", "/etc/passwd", "a\x00", ""):
+        with pytest.raises(registry.ModelNotFound):
+            registry.registered_file(uow, project, ref)
+    path.write_bytes(b"a pickle someone put in its place")
+    with pytest.raises(registry.ModelFileChanged, match="has changed since it was registered"):
+        registry.registered_file(uow, project, "a")
+    path.unlink()
+    with pytest.raises(registry.ModelFileChanged, match="missing"):
+        registry.registered_file(uow, project, str(link))
+
+
+def test_the_switchboard_refuses_every_model_when_the_store_has_no_registry(project: Project, tmp_path: Path) -> None:
+    empty = SqlAlchemyUnitOfWork.for_url(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    resolve = registry.file_resolver(empty, project)
+    with pytest.raises(NotAllowed, match="crm db upgrade"):
+        resolve(str(model_file(project, "a")))
+    empty.engine.dispose()
 
 
 # --------------------------------------------------------------------------- the gate
@@ -242,6 +278,21 @@ def test_publishing_swaps_the_running_servers_and_a_failed_swap_changes_nothing(
         publish(uow, project, "b", evaluator, switch=switch)
     assert registry.live_model(uow).name == "a"  # type: ignore[union-attr]
     assert registry.audit_log(uow)[0].action == "fail"
+
+
+def test_the_files_publish_and_rollback_swap_to_are_ones_the_switchboard_accepts(
+    uow: SqlAlchemyUnitOfWork, project: Project, tmp_path: Path
+) -> None:
+    model_file(project, "a")
+    elsewhere = tmp_path / "elsewhere" / "b.tar.gz"  # a file outside the project, registered when published
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"model b")
+    evaluator = FakeEvaluator({"a": (0.80, True), "b": (0.86, True)})
+    switch = FakeSwitch(accept=registry.file_resolver(uow, project))
+    publish(uow, project, "a", evaluator, switch=switch)
+    publish_model(uow, project, str(elsewhere), operator="olivia", max_drop=MARGIN, evaluate=evaluator, switch=switch)
+    rollback_model(uow, project, operator="sam", switch=switch)
+    assert switch.loaded == ["a.tar.gz", "b.tar.gz", "a.tar.gz"]
 
 
 def test_rollback_puts_back_the_model_the_live_one_replaced(uow: SqlAlchemyUnitOfWork, project: Project) -> None:
