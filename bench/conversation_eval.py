@@ -46,6 +46,8 @@ import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The hour (UTC, today) every store is seeded at: see :func:`seed_clock_prefix`.
+DEFAULT_SEED_CLOCK = "06:00"
 SPLITS = ROOT / "bench" / "conversations"
 OUT = ROOT / "bench" / "out"
 TOKEN_SECRET = "bench-" + "5a" * 24
@@ -321,6 +323,7 @@ class Tree:
     root: Path
     work: Path
     model: Optional[Path] = None
+    seed_clock: Optional[str] = DEFAULT_SEED_CLOCK
     store: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -368,7 +371,11 @@ class Tree:
                 "rasa train",
             )
             self.model = out / "bench.tar.gz"
-        self.run([sys.executable, "-m", "bot.cli", "seed"], self.env, "seed the store")
+        self.run(
+            [*seed_clock_prefix(self.seed_clock), sys.executable, "-m", "bot.cli", "seed"],
+            self.env,
+            f"seed the store (as of {self.seed_clock or 'now'} UTC today)",
+        )
         shutil.copy(self.store, self.work / "seeded.sqlite3")
 
     def restore(self) -> None:
@@ -423,8 +430,31 @@ class Tree:
                 proc.kill()
 
 
+def seed_clock_prefix(clock: Optional[str]) -> list[str]:
+    """The command prefix that runs the seed as if it were ``clock`` (``HH:MM`` UTC) today, or none.
+
+    Orders' states (being prepared, on its way, delivered) follow the hour the store is seeded, so
+    the conversations' facts hold only at the hour their writers saw; every run seeds at the same
+    hour. Done with libfaketime (Debian's ``faketime``) around the seed process only, so any
+    revision's own code is seeded the same way; without it the seed runs at the real time.
+    """
+    if not clock:
+        return []
+    faketime = shutil.which("faketime")
+    if faketime is None:
+        print("faketime is missing (apt-get install faketime): seeding at the real time", flush=True)
+        return []
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    return [faketime, f"{today} {clock}:00"]
+
+
 @contextmanager
-def trees(baseline: Optional[str], model: Optional[Path], baseline_model: Optional[Path]) -> Iterator[list[Tree]]:
+def trees(
+    baseline: Optional[str],
+    model: Optional[Path],
+    baseline_model: Optional[Path],
+    seed_clock: Optional[str] = DEFAULT_SEED_CLOCK,
+) -> Iterator[list[Tree]]:
     work = Path(tempfile.mkdtemp(prefix="conv-eval-"))
     made: list[Tree] = []
     worktree: Optional[Path] = None
@@ -436,9 +466,9 @@ def trees(baseline: Optional[str], model: Optional[Path], baseline_model: Option
             worktree = work / f"src-{sha}"
             subprocess.run(["git", "worktree", "add", "--detach", str(worktree), sha], cwd=ROOT, check=True)
             (work / "baseline").mkdir()
-            made.append(Tree(f"baseline@{sha}", worktree, work / "baseline", baseline_model))
+            made.append(Tree(f"baseline@{sha}", worktree, work / "baseline", baseline_model, seed_clock))
         (work / "current").mkdir()
-        made.append(Tree("current", ROOT, work / "current", model))
+        made.append(Tree("current", ROOT, work / "current", model, seed_clock))
         yield made
     finally:
         if worktree is not None:
@@ -510,6 +540,11 @@ def main() -> None:
     parser.add_argument("--check", help="validate a conversations file against a seeded store and exit")
     parser.add_argument("--database-url", default="sqlite:///var/crm.sqlite3", help="store for --check")
     parser.add_argument("--verbose", action="store_true", help="print every failed turn")
+    parser.add_argument(
+        "--seed-clock",
+        default=DEFAULT_SEED_CLOCK,
+        help="seed the stores as if it were this time today (HH:MM UTC; 'now': the real time)",
+    )
     args = parser.parse_args()
 
     if args.check:
@@ -528,7 +563,8 @@ def main() -> None:
     table: list[tuple[str, str, dict[str, Any]]] = []
     model = args.model.resolve() if args.model else None
     baseline_model = args.baseline_model.resolve() if args.baseline_model else None
-    with trees(args.baseline, model, baseline_model) as under_test:
+    clock = None if args.seed_clock == "now" else args.seed_clock
+    with trees(args.baseline, model, baseline_model, clock) as under_test:
         if args.baseline_only:
             under_test = under_test[:1]
         for tree in under_test:
