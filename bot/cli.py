@@ -1007,6 +1007,8 @@ def nlu_serve(
             model = live_model_file(project, get_settings().database_url) or newest_model(project.root / "models")
         except ServeError as exc:
             _fail(str(exc))
+    if not model.is_file():
+        _fail(f"no model file at {model}: give --model an existing .tar.gz (see `crm nlu models`).")
     try:
         config = SwitchboardConfig(
             cwd=project.root, model=model.resolve(), endpoints=(endpoints or project.endpoints).resolve(),
