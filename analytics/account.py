@@ -432,9 +432,16 @@ EMAIL_SHAPE = re.compile(r"^[^@\s]{1,64}@[^@\s.]{1,63}(?:\.[^@\s.]{1,63}){1,8}$"
 
 
 def normalise_email(email: str) -> str:
-    """``email`` trimmed and lower-cased; :class:`InvalidInput` if it cannot be an address."""
-    cleaned = str(email).strip().strip("<>").strip().lower()
-    cleaned = cleaned.removeprefix("mailto:")
+    """``email`` trimmed and lower-cased; :class:`InvalidInput` if it cannot be an address.
+
+    A pasted ``<jane@example.com>``, ``mailto:jane@example.com`` or ``mailto:<jane@example.com>`` is unwrapped.
+    """
+    cleaned = str(email).strip().lower()
+    while True:  # unwrap until nothing changes, so a normalised address normalises to itself
+        unwrapped = cleaned.strip("<>").strip().removeprefix("mailto:").strip()
+        if unwrapped == cleaned:
+            break
+        cleaned = unwrapped
     if len(cleaned) > 254 or not EMAIL_SHAPE.match(cleaned):
         raise InvalidInput(f"{email!r} is not an e-mail address; addresses look like jane@example.com.")
     return cleaned
@@ -965,6 +972,10 @@ def normalise_address(text: str) -> str:
         if not generic:
             raise InvalidInput("The address needs a postcode (for example SW1A 1AA or 75008).")
         rest = " ".join(t for i, t in enumerate(tokens) if i != generic[-1])
+    if len(joined) > ADDRESS_LENGTH[1]:  # the space put into a UK postcode made it one too long
+        raise InvalidInput(
+            f"An address has {ADDRESS_LENGTH[0]} to {ADDRESS_LENGTH[1]} characters; this one has {len(joined)}."
+        )
     if len(re.findall(r"[^\W\d_]{2,}", rest)) < 2:
         raise InvalidInput("The address needs a street line, for example '10 Downing Street'.")
     return joined

@@ -32,8 +32,9 @@ MASK = "***"
 #: is better to mask something that is not quite an address than to miss one.
 EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
-#: An order number of the shop: six digits, a cancellation number has a ``C`` in front.
-ORDER_NUMBER = re.compile(r"(?<![\w-])[Cc]?\d{6}(?![\w-])")
+#: An order number of the shop: six digits, a cancellation number has a ``C`` in front. Whatever sits
+#: next to it but a digit ("order536365", "536365-2"): the assistant reads an order number there too.
+ORDER_NUMBER = re.compile(r"(?<!\d)[Cc]?\d{6}(?!\d)")
 
 #: A phone number: an optional ``+`` or ``00``, then digits with spaces, dots,
 #: dashes or brackets between them; it counts when it holds 9 to 15 digits
@@ -44,7 +45,9 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 #: A payment card number: 13 to 19 digits, single spaces or dashes allowed between them
 #: (``4111 1111 1111 1111``, ``4111-1111-1111-1111``); masked only when the Luhn check passes.
-CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+#: The run of digit groups may hold more than the card (``4111 1111 1111 1111 123``, the security
+#: code typed after it): see :func:`_mask_card`.
+CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,40}(?![\w-])")
 
 #: A UK postcode (``SW1A 1AA``, ``m1 1ae``, ``GIR 0AA``), the Royal Mail's letters in the inward part.
 UK_POSTCODE = re.compile(
@@ -171,8 +174,19 @@ def _mask_phone(match: re.Match[str]) -> str:
 
 
 def _mask_card(match: re.Match[str]) -> str:
+    """The run masked when it holds a card number: the whole run, or consecutive groups of it (a card ends
+    where a group does, so "4111 1111 1111 1111 123" is a card and its code, and both are masked)."""
     found = match.group(0)
-    return _mask_digits(found) if luhn_valid(re.sub(r"\D", "", found)) else found
+    groups = re.split(r"[ -]", found)
+    digits = "".join(groups)
+    bounds = [0]
+    for group in groups:
+        bounds.append(bounds[-1] + len(group))
+    for i, start in enumerate(bounds):
+        for end in bounds[i + 1 :]:
+            if 13 <= end - start <= 19 and luhn_valid(digits[start:end]):
+                return _mask_digits(found)
+    return found
 
 
 def _name_words(candidate: str) -> str:

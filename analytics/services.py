@@ -47,7 +47,8 @@ class OrderStatusView:
 
 def normalise_order_number(number: str) -> str:
     cleaned = number.strip().lstrip("#").strip()
-    if not cleaned or len(cleaned) > 32 or not cleaned.replace("-", "").isalnum():
+    # ASCII only: upper-casing "ß" or "ﬀ" lengthens them, and the shop's numbers are ASCII anyway
+    if not cleaned or len(cleaned) > 32 or not cleaned.isascii() or not cleaned.replace("-", "").isalnum():
         raise InvalidInput(f"{number!r} is not an order number; order numbers look like 536365.")
     return cleaned.upper()
 

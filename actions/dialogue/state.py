@@ -57,11 +57,15 @@ class Task:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             return None
         details = data.get("details")
+        try:
+            tries = int(data.get("tries") or 0)
+        except (TypeError, ValueError, OverflowError):
+            tries = 0
         return cls(
             name=data["name"],
             details=dict(details) if isinstance(details, dict) else {},
             asked=data.get("asked") if isinstance(data.get("asked"), str) else None,
-            tries=int(data.get("tries") or 0),
+            tries=tries,
         )
 
 
@@ -100,7 +104,7 @@ class DialogueState:
         def count(key: str) -> int:
             try:
                 return max(0, int(value.get(key) or 0))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return 0
 
         return cls(
@@ -114,7 +118,7 @@ class DialogueState:
             fallbacks=count("fallbacks"),
             identity_failures=count("identity_failures"),
             offer=text("offer"),
-            shown=[str(x) for x in value.get("shown") or [] if isinstance(x, (str, int))][:40],
+            shown=[str(x) for x in listed("shown") if isinstance(x, (str, int))][:40],
         )
 
     def to_slot(self) -> dict[str, Any]:

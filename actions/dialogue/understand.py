@@ -130,23 +130,37 @@ class Turn:
 
     @classmethod
     def from_parse(cls, parse: Optional[dict[str, Any]]) -> Turn:
-        parse = parse or {}
+        """The turn a parse describes; a field of the wrong type is read as missing, never raised on."""
+
+        def mapping(value: Any) -> dict[str, Any]:
+            return value if isinstance(value, dict) else {}
+
+        def listed(value: Any) -> list[Any]:
+            return value if isinstance(value, list) else []
+
+        def number(value: Any) -> float:
+            try:
+                return float(value or 0.0)
+            except (TypeError, ValueError, OverflowError):
+                return 0.0
+
+        parse = mapping(parse)
         text = str(parse.get("text") or "")[:MAX_TEXT]
-        intent = parse.get("intent") or {}
+        intent = mapping(parse.get("intent"))
         ranking = [
-            (str(r.get("name")), float(r.get("confidence") or 0.0))
-            for r in parse.get("intent_ranking") or []
+            (str(r.get("name")), number(r.get("confidence")))
+            for r in listed(parse.get("intent_ranking"))
             if isinstance(r, dict) and r.get("name")
         ]
         secondary = [
-            (str(s.get("name")), float(s.get("confidence") or 0.0), str(s.get("text") or ""))
-            for s in parse.get("secondary_intents") or []
+            (str(s.get("name")), number(s.get("confidence")), str(s.get("text") or ""))
+            for s in listed(parse.get("secondary_intents"))
             if isinstance(s, dict) and s.get("name")
         ]
         entities: dict[str, list[str]] = {}
         spans: dict[str, list[str]] = {}
         negative = False
-        for e in parse.get("entities") or []:
+        for e in listed(parse.get("entities")):
             if not isinstance(e, dict) or not e.get("entity"):
                 continue
             name, value = str(e["entity"]), e.get("value")
@@ -159,11 +173,11 @@ class Turn:
             start, end = e.get("start"), e.get("end")
             if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
                 spans.setdefault(name, []).append(text[start:end])
-        faq = ((parse.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        faq = mapping(mapping(mapping(parse.get("response_selector")).get("faq")).get("response"))
         return cls(
             text=text,
             intent=str(intent.get("name") or "nlu_fallback"),
-            confidence=float(intent.get("confidence") or 0.0),
+            confidence=number(intent.get("confidence")),
             ranking=ranking,
             secondary=secondary,
             entities=entities,
@@ -171,7 +185,7 @@ class Turn:
             normalised=str(parse.get("text_normalised") or text).lower()[:MAX_TEXT],
             faq_response=faq.get("utter_action") if isinstance(faq.get("utter_action"), str) else None,
             negative=negative,
-            metadata=dict(parse.get("metadata") or {}),
+            metadata=dict(mapping(parse.get("metadata"))),
         )
 
     @property

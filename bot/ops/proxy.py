@@ -181,7 +181,7 @@ def _forward_headers(request: Request) -> list[tuple[str, str]]:
 def canonical_path(raw: str) -> Optional[str]:
     """``raw``, the path as it was sent (before percent-decoding), if it is already canonical; else ``None``.
 
-    Canonical: absolute, ASCII, no percent escape, no ``.`` or ``..`` segment, no
+    Canonical: absolute, ASCII, no percent sign (escaped or bare), no ``.`` or ``..`` segment, no
     empty segment (``//``), no backslash or NUL. Such a path reads the same to
     the proxy and to every server behind it, so a decision taken on it holds.
 
@@ -192,7 +192,7 @@ def canonical_path(raw: str) -> Optional[str]:
     >>> [canonical_path(p) for p in ("/./model", "//model", "/%2e/model", "/a/../model", "/a%2fb")]
     [None, None, None, None, None]
     """
-    if not raw.startswith("/") or not raw.isascii() or any(c in raw for c in _FORBIDDEN):
+    if not raw.startswith("/") or not raw.isascii() or "%" in raw or any(c in raw for c in _FORBIDDEN):
         return None
     if unquote(raw) != raw:  # an escape: %2e%2e, %2f, %5c, %00 ... decoded by the upstream, not by us
         return None

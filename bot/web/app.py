@@ -204,8 +204,13 @@ def create_app(
         # (compared by host, so a TLS-terminating proxy in front does not matter)
         origin = request.headers.get("origin")
         unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
-        if unsafe and origin and urlsplit(origin).netloc != request.headers.get("host"):
-            return JSONResponse({"detail": "cross-site request refused."}, status_code=403)
+        if unsafe and origin:
+            try:
+                cross_site = urlsplit(origin).netloc != request.headers.get("host")
+            except ValueError:  # not a URL ("http://[" raises): not this site either
+                cross_site = True
+            if cross_site:
+                return JSONResponse({"detail": "cross-site request refused."}, status_code=403)
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", page_policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
