@@ -411,7 +411,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             return None
         out = np.zeros((len(tokens), self.encoder.dim), dtype=np.float32)
         # pieces are offsets into the text the encoder read (maybe the normalised one); tokens into the text
-        located = [source_offsets(message, p.start, p.end) for p in pieces]
+        locate = source_offsets(message)
+        located = [locate(p.start, p.end) for p in pieces]
         starts = np.array([s for s, _ in located], dtype=np.int64)
         ends = np.array([e for _, e in located], dtype=np.int64)
         for row, token in enumerate(tokens):

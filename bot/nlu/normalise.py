@@ -37,9 +37,10 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -147,15 +148,35 @@ class Span:
         return self.source_start, self.source_end
 
 
-def to_source(spans: list[Span], start: int, end: int) -> tuple[int, int]:
+class SourceMap:
+    """Maps offsets of the normalised text back to the original, in O(log n) per lookup.
+
+    ``spans`` are the normalised text's pieces in order, each after the last (as
+    :meth:`Normaliser.normalise` gives them). A long message has thousands; a
+    featurizer looks up every word piece, so a linear scan per lookup would make
+    one message's features quadratic in its length.
+    """
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        self._spans = list(spans)
+        self._starts = [s.start for s in self._spans]
+        self._ends = [s.end for s in self._spans]
+
+    def __call__(self, start: int, end: int) -> tuple[int, int]:
+        """Where ``start:end`` of the normalised text lies in the original (the pieces it touches)."""
+        first_at = bisect.bisect_right(self._ends, start)  # the first piece ending after ``start``
+        last_at = bisect.bisect_left(self._starts, max(end, start + 1)) - 1  # the last starting before ``end``
+        if first_at > last_at:
+            return start, end
+        first, last = self._spans[first_at], self._spans[last_at]
+        return first.source(max(start, first.start), min(end, first.end))[0], last.source(
+            max(start, last.start), min(end, last.end)
+        )[1]
+
+
+def to_source(spans: Sequence[Span], start: int, end: int) -> tuple[int, int]:
     """Where ``start:end`` of the normalised text lies in the original (the pieces it touches)."""
-    touched = [s for s in spans if s.start < max(end, start + 1) and s.end > start]
-    if not touched:
-        return start, end
-    first, last = touched[0], touched[-1]
-    return first.source(max(start, first.start), min(end, first.end))[0], last.source(
-        max(start, last.start), min(end, last.end)
-    )[1]
+    return SourceMap(spans)(start, end)
 
 
 @dataclass

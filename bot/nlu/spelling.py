@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -38,7 +39,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.normalise import Normaliser, Span, to_source
+from bot.nlu.normalise import Normaliser, SourceMap, Span
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ def classification_text(message: Message) -> str:
     return message.get(NORMALISED_TEXT) or message.get(TEXT) or ""
 
 
-def source_offsets(message: Message, start: int, end: int) -> tuple[int, int]:
-    """Where ``start:end`` of :func:`classification_text` lies in the message's text."""
+def source_offsets(message: Message) -> Callable[[int, int], tuple[int, int]]:
+    """Maps ``start:end`` of :func:`classification_text` to where it lies in the message's text."""
     spans = message.get(NORMALISED_SPANS)
     if not spans or not message.get(NORMALISED_TEXT):
-        return start, end
-    return to_source([Span(*s) for s in spans], start, end)
+        return lambda start, end: (start, end)
+    return SourceMap([Span(*s) for s in spans])
 
 
 def _pattern_words(path: Path) -> list[str]:

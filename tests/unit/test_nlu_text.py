@@ -8,7 +8,7 @@ import pytest
 
 from bot.nlu.clauses import clauses
 from bot.nlu.noise import Typist
-from bot.nlu.normalise import Normaliser, to_source
+from bot.nlu.normalise import Normaliser, SourceMap, Span, to_source
 
 TRAINING = [
     "where is my order",
@@ -49,6 +49,27 @@ def test_catalogue_words_common_english_and_anything_with_digits_or_at_signs_are
     assert normaliser.normalise("my parcel to London") == "my parcel to london"
     text = "Hugo.Moreau.12748@example.com SW1A 2AA 85123a"
     assert normaliser.normalise(text) == text
+
+
+def test_a_long_message_maps_back_the_same_as_a_piece_by_piece_scan(normaliser: Normaliser) -> None:
+    typed = " ".join(
+        random.Random(3).choice(["whre", "is", "my", "oder", "a.a.a.", "580690", "teapto"]) for _ in range(3000)
+    )
+    normalised, spans = normaliser.normalise_with_spans(typed)
+    located = SourceMap(spans)
+
+    def scan(start: int, end: int) -> tuple[int, int]:  # the definition, one piece at a time
+        touched = [s for s in spans if s.start < max(end, start + 1) and s.end > start]
+        if not touched:
+            return start, end
+        first, last = touched[0], touched[-1]
+        return first.source(max(start, first.start), min(end, first.end))[0], last.source(
+            max(start, last.start), min(end, last.end)
+        )[1]
+
+    probes = random.Random(4).sample(range(len(normalised)), 300)
+    assert all(located(p, p + n) == scan(p, p + n) for p in probes for n in (0, 1, 5, 40))
+    assert isinstance(spans[0], Span)
 
 
 def test_spans_put_the_normalised_text_back_on_the_original(normaliser: Normaliser) -> None:
