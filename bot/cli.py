@@ -13,7 +13,7 @@ Errors print one line that says what to fix and exit with status 2.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
@@ -120,7 +120,7 @@ def _print_import(result) -> None:  # type: ignore[no-untyped-def]
         console.print("the store already holds everything in this file: nothing written")
 
 
-def run_import(settings: Settings, path: Path, shift_to_now: bool) -> None:
+def run_import(settings: Settings, path: Path, shift_to_now: bool, now: Optional[datetime] = None) -> None:
     from analytics.ingest.online_retail import import_online_retail
 
     with Progress(
@@ -131,6 +131,7 @@ def run_import(settings: Settings, path: Path, shift_to_now: bool) -> None:
             _uow(settings),
             path,
             shift_to_now=shift_to_now,
+            now=now,
             progress=lambda stage: bar.update(task, description=f"importing: {stage}"),
         )
     _print_import(result)
@@ -153,9 +154,27 @@ def import_retail(
         _fail(str(exc))
 
 
+def _seed_clock(clock: Optional[str]) -> Optional[datetime]:
+    """Today (UTC) at ``clock`` (``HH:MM``), naive like the store's times; ``None`` for the real time."""
+    if clock is None:
+        return None
+    try:
+        at = datetime.strptime(clock.strip(), "%H:%M").time()
+    except ValueError:
+        _fail(f"--clock {clock!r} is not a time of day: give HH:MM in UTC, e.g. 06:00.")
+    return datetime.combine(datetime.now(timezone.utc).date(), at)
+
+
 @app.command()
 def seed(
     full: Annotated[bool, typer.Option(help="Load the full Online Retail file instead of the shipped sample.")] = False,
+    clock: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Seed as if it were this time of today, HH:MM in UTC (orders' states follow the hour of the seed; "
+            "tests and benchmarks use a fixed one). Default: now."
+        ),
+    ] = None,
 ) -> None:
     """Make the store ready for the demo: migrate; if it has no orders, load data;
     add the default offer rules; score customers if they have no scores."""
@@ -174,7 +193,7 @@ def seed(
     else:
         path = settings.full_dataset_path if full else settings.sample_path
         try:
-            run_import(settings, path, shift_to_now=True)
+            run_import(settings, path, shift_to_now=True, now=_seed_clock(clock))
         except CRMError as exc:
             _fail(str(exc))
     with uow:

@@ -46,6 +46,10 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model
 
 
+#: the time of day (UTC) the e2e store is seeded at; the conversations' expectations hold at it
+SEED_CLOCK = "06:00"
+
+
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Settings of the seeded store every e2e test shares (read-mostly: tests use their own customers)."""
@@ -57,7 +61,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "CRM_TOKEN_SECRET": TOKEN_SECRET,
     }
     seeded = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "seed"],
+        # at a fixed hour: which orders are still being prepared follows the hour of the seed
+        [sys.executable, "-m", "bot.cli", "seed", "--clock", SEED_CLOCK],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,

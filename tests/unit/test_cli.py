@@ -40,6 +40,19 @@ def test_seed_creates_the_store_and_loads_the_sample_once(cli: CliRunner) -> Non
     assert "delivered" in shown.output
 
 
+def test_a_seed_at_a_fixed_hour_gives_the_same_order_states_whenever_it_runs(cli: CliRunner) -> None:
+    seeded = cli.invoke(app, ["seed", "--clock", "06:00"])
+    assert seeded.exit_code == 0, seeded.output
+    shown = cli.invoke(app, ["order", "581514"])  # placed the evening before: still being prepared at 06:00
+    assert shown.exit_code == 0 and "processing" in shown.output, shown.output
+
+
+def test_a_seed_clock_that_is_not_a_time_of_day_is_refused(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["seed", "--clock", "6 o'clock"])
+    assert result.exit_code == 2
+    assert "HH:MM" in result.output
+
+
 def test_importing_a_malformed_file_fails_with_the_line_and_exit_2(cli: CliRunner, tmp_path: Path) -> None:
     assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
     bad = write_retail_csv(
