@@ -79,6 +79,7 @@ from actions.dialogue.understand import (
     is_follow_up,
     is_gibberish,
     means_all_of_them,
+    names_a_problem,
     order_numbers,
     order_question_of,
     quantity_in,
@@ -323,6 +324,8 @@ class Dialogue(Questions):
             return False
         follows = SPECS[last.name].follows
         numbers = order_numbers(turn)
+        if last.name == "return_request" and self._another_return(intent, numbers):
+            return True
         if follows == "order" and numbers:
             if intent in SPECS and "order" in SPECS[intent].needs and turn.confidence >= 0.5:
                 return False
@@ -357,6 +360,29 @@ class Dialogue(Questions):
             self._run(Task(last.name, {**self._details(last.name), "kind": bool(last.details.get("kind"))}))
             return True
         return False
+
+    def _another_return(self, intent: str, numbers: list[str]) -> bool:
+        """After a return: "what about the hot water bottle from 580208, the stitching is coming apart",
+        "and the doormat too, same order, it leaks", "sorry, I meant the one from order 578192, it arrived
+        chipped" start another return: a message that names an item or an order and says what is wrong.
+        Without a number it is the same order; without an item, the same item."""
+        turn, last = self.turn, self.state.last
+        assert last is not None
+        if intent == turn.intent and intent in OTHER_BUSINESS and turn.confidence >= DIGRESSION_CONFIDENCE:
+            return False
+        other_request = intent in SPECS and intent not in (*ORDER_QUESTIONS, "return_request", "product_info")
+        if other_request and turn.confidence >= DIGRESSION_CONFIDENCE:
+            return False  # a confident request of another kind: cancel, a new address, points...
+        names_item = self._mentions_product(turn.text)
+        if not names_a_problem(turn.text) or not (numbers or names_item):
+            return False
+        details = self._details("return_request")
+        if not numbers and last.details.get("order"):
+            details["order"] = last.details["order"]
+        if not names_item:
+            details.update({k: v for k, v in last.details.items() if k in ("item", "item_sku", "quantity")})
+        self._run(Task("return_request", details))
+        return True
 
     def _question_about(self, number: str, default: str) -> str:
         """The order question of the part of the message that holds ``number`` ("where is 581449 and ...")."""

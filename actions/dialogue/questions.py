@@ -24,6 +24,8 @@ from actions.dialogue.understand import (
     email_in,
     order_numbers,
     ordinal_choice,
+    refuses,
+    says_yes,
     wants_to_stop,
 )
 from analytics.catalog_search import index_for
@@ -69,7 +71,9 @@ class Questions(Resolution):
             "offer": "accept_offer",
             "handoff": "human_handoff",
         }
-        yes = intent == "affirm" or intent == same_request.get(str(what))
+        no = intent == "deny" or wants_to_stop(self.turn.text) or refuses(self.turn.text)
+        # "actually no, dont cancel it" reads like a cancel request: a no is never taken for a yes
+        yes = not no and (intent == "affirm" or intent == same_request.get(str(what)) or says_yes(self.turn.text))
         if yes:
             numbers = order_numbers(self.turn)
             self.state.confirm = None
@@ -79,7 +83,7 @@ class Questions(Resolution):
                 return True
             self._confirmed(confirm)
             return True
-        if intent == "deny" or wants_to_stop(self.turn.text):
+        if no:
             self.state.confirm = None
             if what == "cancel":
                 self.ctx.say("utter_keep_order", order_number=confirm.get("order"))

@@ -74,7 +74,9 @@ REASON_WORDS = re.compile(
     r"missing|arrived (?:late|broken|damaged)|poor quality|bad quality|cheap looking|stained|dirty|damp|mou?ldy?|"
     r"smell(?:s|ing|y)?|wet|leak(?:s|ing|ed)?|torn|ripped|rip|tear|bent|dented|dent|peeling|faded|fell apart|"
     r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|marks|scuffed|not working|doesn'?t close|"
-    r"not what i (?:ordered|expected)|unwanted|not (?:the )?(?:right|same|one i ordered))\b",
+    r"not what i (?:ordered|expected)|unwanted|not (?:the )?(?:right|same|one i ordered)|"
+    r"wobbly|wobbles|unstable|flimsy|falling apart|coming apart|seams?|stitching|not the size|"
+    r"(?:smaller|bigger|larger|shorter|longer|thinner|darker|lighter) than (?:i )?(?:thought|expected|pictured))\b",
     re.IGNORECASE,
 )
 REASON_CUE = re.compile(
@@ -234,6 +236,36 @@ def is_follow_up(text: str) -> bool:
 def is_correction(text: str) -> bool:
     """ "sorry, I meant 581473", "no, 581473", "wrong number, it's 581473"."""
     return bool(CORRECTION.search(text[:MAX_TEXT]))
+
+
+#: "don't cancel it", "do not delete anything", "no, keep it": a no to the request the bot asked about
+REFUSES = re.compile(
+    r"\b(?:don'?t|dont|do not|no need to|never)\s{1,3}(?:\w{1,12}\s{1,3}){0,2}?"
+    r"(?:cancel|delete|erase|remove|do (?:it|that)|go ahead|bother)\b|"
+    r"\b(?:keep (?:it|them|the order|my order|my data)|leave it(?: be)?)\b",
+    re.IGNORECASE,
+)
+#: "yes put me through", "sure, please do": a yes, whatever follows ("ok" is not one: "ok thx bye")
+SAYS_YES = re.compile(
+    r"^\s{0,3}(?:yes|yeah|yep|yup|yea|sure|please do|go ahead|definitely|absolutely|of course)\b"
+    r"(?![\s,]{0,3}(?:but|no|not|don'?t|dont)\b)",
+    re.IGNORECASE,
+)
+
+
+def names_a_problem(text: str) -> bool:
+    """The message says what is wrong with an item in words of a problem ("it leaks", "arrived chipped")."""
+    return bool(REASON_WORDS.search(text[:MAX_TEXT]))
+
+
+def refuses(text: str) -> bool:
+    """The message says no to what was asked ("actually no, dont cancel it", "keep it")."""
+    return bool(REFUSES.search(text[:MAX_TEXT]))
+
+
+def says_yes(text: str) -> bool:
+    """The message opens with a yes ("yes put me through") and does not take it back."""
+    return bool(SAYS_YES.search(text[:MAX_TEXT])) and not refuses(text)
 
 
 def wants_to_stop(text: str) -> bool:

@@ -335,6 +335,22 @@ def test_no_keeps_the_order_and_a_delivered_order_cannot_be_cancelled(seeded: Sq
     assert "return" in oliver.said("utter_cannot_cancel")["reason"]
 
 
+def test_dont_cancel_it_keeps_the_order_even_when_heard_as_a_cancel_request(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "12680")
+    chat = Chat(owner)
+    chat.say(f"cancel my order {number}", "cancel_order", {"order_number": number})
+    assert chat.say("actually no, dont cancel it", "cancel_order") == ["utter_keep_order"]
+    with seeded:
+        assert seeded.orders.by_number(number).status == OrderStatus.PROCESSING  # type: ignore[union-attr]
+
+
+def test_a_yes_with_more_words_is_a_yes(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat(sender="yes-more-words")
+    chat.say("blorf snargle", "nlu_fallback", confidence=0.5)
+    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human"]
+    assert chat.say("yes put me through", "nlu_fallback", confidence=0.4) == ["utter_handoff"]
+
+
 def test_an_unrelated_question_during_a_yes_no_question_is_answered_and_the_question_asked_again(
     seeded: SqlAlchemyUnitOfWork,
 ) -> None:
@@ -403,6 +419,18 @@ def test_a_return_with_item_and_reason_up_front_is_opened_at_once(seeded: SqlAlc
     with seeded:
         written = seeded.session.scalars(select(Return).order_by(Return.id.desc())).first()
         assert written is not None and written.reason == "it arrived broken"
+
+
+def test_another_item_of_the_same_order_with_its_problem_is_another_return(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, first = _returnable(seeded, 2)
+    *_, second = _returnable(seeded, 3)
+    chat = Chat(owner)
+    text = f"return the {first.lower()} from {number}, wrong colour"
+    assert chat.say(text, "return_request", {"order_number": number}) == ["utter_return_created"]
+    # heard as a price question about the product it names; after a return it is the next return
+    answer = chat.say(f"and the {second.lower()} too, same order, it leaks", "product_info", confidence=0.6)
+    assert answer == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == second
 
 
 def test_a_question_in_the_middle_of_a_return_is_answered_and_the_return_goes_on(
