@@ -100,7 +100,7 @@ def list_orders(ctx: Context) -> Memory:
         ctx.say("utter_no_orders")
         return {}
     ctx.say("utter_orders_list", orders=bullet_list(order_line(o) for o in orders))
-    return {}
+    return {"listed_orders": [o.number for o in orders]}  # "the second one" means one of these
 
 
 def cancel_order(ctx: Context, order: OrderDetail, *, confirmed: bool) -> Memory:

@@ -63,6 +63,7 @@ from actions.dialogue.specs import (
 )
 from actions.dialogue.state import DialogueState, Task
 from actions.dialogue.understand import (
+    BARE_NUMBER,
     ORDER_QUESTION,
     ORDER_REFERENCE,
     ORDER_WORDS,
@@ -82,6 +83,7 @@ from actions.dialogue.understand import (
     names_a_problem,
     order_numbers,
     order_question_of,
+    ordinal_choice,
     quantity_in,
     reason_in,
     refers_back,
@@ -525,7 +527,11 @@ class Dialogue(Questions):
             found["identity_order"] = numbers[0]  # proves who an anonymous customer is
             if "order" in needs:
                 found["order"] = numbers[0]
-        if "order" in needs and says_latest(text):
+        if "order" in needs and not numbers and len(self.state.orders) > 1:
+            picked = ordinal_choice(text, len(self.state.orders))  # "the second one" of the orders just listed
+            if picked is not None and not BARE_NUMBER.match(text):
+                found["order"] = self.state.orders[picked]
+        if "order" in needs and says_latest(text) and "order" not in found:
             found["latest"] = True
         if "order" in needs and refers_back(text) and not numbers:
             found["refers_back"] = True
@@ -693,6 +699,8 @@ class Dialogue(Questions):
             if k not in ("email", "identity_order", "refers_back", "then", "tried")
         }
         self.state.last = Task(task.name, kept)
+        if memory.get("listed_orders"):
+            self.state.orders = [str(n) for n in memory["listed_orders"]][:5]
         if memory.get("order"):
             self.state.order = memory["order"]
             if memory["order"] not in self.state.orders:

@@ -417,4 +417,8 @@ class Resolution:
             # asked again after an aside: one line (the buttons are still above)
             self.ctx.say("utter_ask_product_choice", items=" or ".join(str(o["label"]) for o in options))
             return
+        if what == "address" and task.details.get("order"):
+            # the order may have been chosen for them (the newest that can still change): say which
+            self.ctx.say("utter_ask_address_for", order_number=str(task.details["order"]))
+            return
         self.ctx.say(ASK_RESPONSES[what])

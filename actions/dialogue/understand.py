@@ -446,8 +446,9 @@ _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5}")
 
 
 def is_gibberish(text: str, known: frozenset[str] = frozenset()) -> bool:
-    """Keyboard mashing ("asdfgh", "jjjj kkk"): no digits, no e-mail, and every word of three letters or
-    more is one letter repeated or has five consonants in a row, and is neither English nor in ``known``."""
+    """Keyboard mashing ("asdfgh", "jjjj kkk", "asdfgh jkl"): no digits, no e-mail, and every word of three
+    letters or more is one letter repeated, has five consonants in a row or (beside such a word) no vowel,
+    and is neither English nor in ``known``."""
     text = text[:MAX_TEXT]
     if re.search(r"[\d@£$]", text):
         return False
@@ -455,6 +456,11 @@ def is_gibberish(text: str, known: frozenset[str] = frozenset()) -> bool:
     long_words = [w for w in words if len(w) >= 3]
     if not long_words or len(long_words) < len(words) - 1:
         return False
-    return all(
-        w not in known and (len(set(w)) == 1 or bool(_CONSONANTS.search(w.replace("y", "a")))) for w in long_words
+
+    def mashed(w: str) -> bool:
+        return len(set(w)) == 1 or bool(_CONSONANTS.search(w.replace("y", "a")))
+
+    # a short word without a vowel ("jkl") counts only beside a clearly mashed one: "thx pls" is chat
+    return any(mashed(w) for w in long_words) and all(
+        w not in known and (mashed(w) or not re.search(r"[aeiouy]", w)) for w in long_words
     )

@@ -377,13 +377,31 @@ def test_an_address_is_asked_for_checked_and_refused_for_a_shipped_order(seeded:
     number, owner = open_order(seeded, "16446")
     chat = Chat(owner)
     assert chat.say(f"change the address of {number}", "change_address", {"order_number": number}) == [
-        "utter_ask_address"
+        "utter_ask_address_for"
     ]
-    assert chat.say("somewhere nice", "inform") == ["utter_did_not_get_that", "utter_ask_address"]
+    assert chat.said("utter_ask_address_for")["order_number"] == number
+    assert chat.say("somewhere nice", "inform") == ["utter_did_not_get_that", "utter_ask_address_for"]
     assert chat.say("7 Mill Lane, York YO1 7HH", "inform") == ["utter_address_changed"]
     shipped = signed_in(seeded, "12748")
     answer = shipped.say("change the delivery address of 581474", "change_address", {"order_number": "581474"})
     assert answer == ["utter_cannot_change_address"]  # refused before asking for the address
+
+
+def test_without_a_number_the_address_question_names_the_order_that_can_still_change(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner = open_order(seeded, "12748")  # Hugo: 206 orders, one still being prepared
+    chat = Chat(owner)
+    assert chat.say("can i change the delivery address on my order?", "change_address") == ["utter_ask_address_for"]
+    assert chat.said("utter_ask_address_for")["order_number"] == number
+
+
+def test_the_second_one_of_the_orders_just_listed_is_that_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13694")
+    listed = [o.number for o in account.list_orders(seeded, customer(seeded, "13694").id, limit=5)]
+    assert chat.say("show me my recent orders", "list_orders") == ["utter_orders_list"]
+    answer = chat.say("what's the tracking for the second one", "track_order")
+    assert answer and chat.messages[-1].get("order_number") == listed[1], chat.text
 
 
 def test_a_delivery_window_of_one_day_is_one_date() -> None:

@@ -109,6 +109,8 @@ def test_comparisons_several_orders_and_greetings() -> None:
 
 def test_keyboard_mashing_is_gibberish_but_chat_shorthand_and_words_are_not() -> None:
     assert is_gibberish("asdfgh") and is_gibberish("jjjj kkk lll") and is_gibberish("sdfsdf!!")
+    assert is_gibberish("asdfgh jkl")  # a vowel-less scrap beside mashing
+    assert not is_gibberish("thx pls") and not is_gibberish("hmm ok")  # vowel-less chat on its own
     for message in ("thx", "ok ty", "pls", "nvm", "hmm", "lol", "blorf snargle", "strengths", "581580", "xx"):
         assert not is_gibberish(message, frozenset({"strengths"})), message
 
