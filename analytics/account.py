@@ -1246,17 +1246,9 @@ def complete_deletion(
     now = now or _utcnow()
     with uow:
         uow.begin_write()
-        request = uow.privacy.get_for_update(request_id)
-        if request is None:
-            raise NotFound(f"No privacy request {request_id} is in the store.")
-        if request.kind is not PrivacyRequestKind.DELETION:
-            raise InvalidInput(f"Privacy request {request_id} asks for an {request.kind.value}, not a deletion.")
+        request = _request_of_kind(uow, request_id, PrivacyRequestKind.DELETION, for_update=True)
         if request.status is PrivacyRequestStatus.COMPLETED:
             return ErasureReport(_request_view(request, existing=True), 0, 0, 0, 0, 0, 0, ())
-        if request.status is PrivacyRequestStatus.REJECTED:
-            raise RequestRefused(
-                "request_rejected", f"Privacy request {request_id} was rejected; it cannot be completed."
-            )
         customer_id = request.customer_id
         customer = uow.customers.get_for_update(customer_id)
         assert customer is not None  # the request's foreign key cascades deletes
@@ -1325,8 +1317,11 @@ def open_privacy_requests(uow: SqlAlchemyUnitOfWork) -> list[OpenPrivacyRequest]
         return found
 
 
-def _request_of_kind(uow: SqlAlchemyUnitOfWork, request_id: int, kind: PrivacyRequestKind) -> PrivacyRequest:
-    request = uow.privacy.get(request_id)
+def _request_of_kind(
+    uow: SqlAlchemyUnitOfWork, request_id: int, kind: PrivacyRequestKind, *, for_update: bool = False
+) -> PrivacyRequest:
+    """Request ``request_id``, checked to be of ``kind`` and not rejected (``for_update``: its row locked)."""
+    request = uow.privacy.get_for_update(request_id) if for_update else uow.privacy.get(request_id)
     if request is None:
         raise NotFound(f"No privacy request {request_id} is in the store; `crm privacy list` shows the open ones.")
     if request.kind is not kind:
@@ -1448,10 +1443,7 @@ def complete_export(
     now = now or _utcnow()
     with uow:
         uow.begin_write()
-        request = uow.privacy.get_for_update(request_id)
-        if request is None:
-            raise NotFound(f"No privacy request {request_id} is in the store.")
-        request = _request_of_kind(uow, request_id, PrivacyRequestKind.EXPORT)
+        request = _request_of_kind(uow, request_id, PrivacyRequestKind.EXPORT, for_update=True)
         if request.status is PrivacyRequestStatus.COMPLETED:
             return _request_view(request, existing=True)
         request.status = PrivacyRequestStatus.COMPLETED

@@ -232,16 +232,7 @@ def _locked_conversation(
     """The conversation row (created if missing), locked until the transaction ends: whoever opens a handoff
     for it (the customer asking, agents picking it up) does so one at a time. Call after ``uow.begin_write()``.
     """
-    insert = postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    uow.session.execute(
-        insert(Conversation)
-        .values(sender_id=sender, customer_id=customer_id, channel=channel[:32] or "web", started_at=now,
-                last_event_at=now)
-        .on_conflict_do_nothing(index_elements=[Conversation.sender_id])
-    )  # fmt: skip
-    conversation = uow.session.scalars(
-        select(Conversation).where(Conversation.sender_id == sender).with_for_update()
-    ).one()
+    conversation = uow.conversations.get_or_create(sender, customer_id, channel[:32] or "web", now, lock=True)
     if customer_id is not None:
         conversation.customer_id = customer_id
     conversation.last_event_at = now
@@ -361,14 +352,7 @@ def register_page_conversation(
     """
     sender = _check_sender(sender_id)
     with uow:
-        insert = postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        uow.session.execute(
-            insert(Conversation)
-            .values(sender_id=sender, customer_id=customer_id, channel=channel[:32] or "web", started_at=now,
-                    last_event_at=now)
-            .on_conflict_do_nothing(index_elements=[Conversation.sender_id])
-        )  # fmt: skip
-        conversation = uow.session.scalars(select(Conversation).where(Conversation.sender_id == sender)).one()
+        conversation = uow.conversations.get_or_create(sender, customer_id, channel[:32] or "web", now)
         if customer_id is not None and conversation.customer_id != customer_id:
             uow.rollback()
             raise NotAllowed("this conversation was started by someone else; start a new chat.")

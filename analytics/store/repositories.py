@@ -408,6 +408,20 @@ class ConversationRepository:
         assert conversation is not None
         return conversation
 
+    def get_or_create(
+        self, sender_id: str, customer_id: Optional[int], channel: str, now: datetime, *, lock: bool = False
+    ) -> Conversation:
+        """The conversation of ``sender_id``, created if missing (``INSERT ... ON CONFLICT DO NOTHING``: two
+        at once make one row; an existing one keeps its link); ``lock``: locked until the transaction ends."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(Conversation).values(
+            sender_id=sender_id, customer_id=customer_id, channel=channel, started_at=now, last_event_at=now
+        )
+        self.session.execute(stmt.on_conflict_do_nothing(index_elements=[Conversation.sender_id]))
+        query = select(Conversation).where(Conversation.sender_id == sender_id)
+        return self.session.scalars(query.with_for_update() if lock else query).one()
+
     def of_customer(self, customer_id: int) -> list[Conversation]:
         return list(
             self.session.scalars(
