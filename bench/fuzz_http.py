@@ -75,7 +75,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.serve import start_web_app, wait_for_web_app  # noqa: E402
+from bot.serve import running_web_app  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "fuzz-http.json"
 OPERATOR = "fuzz-operator"
@@ -645,26 +645,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     specs = route_table(env)
     port = free_port()
     log_path = work / "web.log"
-    with log_path.open("wb") as log:
-        proc = start_web_app(port=port, rasa_url=rasa_url, rasa_token=None, env=env, log=log)
-        try:
-            wait_for_web_app(f"http://127.0.0.1:{port}", proc, log_path)
-            from analytics.settings import Settings
+    with running_web_app(port=port, rasa_url=rasa_url, rasa_token=None, env=env, log=log_path) as (_, proc):
+        from analytics.settings import Settings
 
-            demo_ref = Settings().demo_customers.split(",")[0].strip()
-            cookies = sign_in(port, password, demo_ref)
-            print(f"signed in: {sorted(cookies)}; fuzzing {len(specs)} routes on port {port} ...", flush=True)
-            results = fuzz(args, specs, port, cookies, proc, env)
-            healthy = exchange(
-                port, f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode(), "GET", 10
-            )
-            results["alive_after"] = proc.poll() is None and healthy.status == 200
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        demo_ref = Settings().demo_customers.split(",")[0].strip()
+        cookies = sign_in(port, password, demo_ref)
+        print(f"signed in: {sorted(cookies)}; fuzzing {len(specs)} routes on port {port} ...", flush=True)
+        results = fuzz(args, specs, port, cookies, proc, env)
+        healthy = exchange(
+            port, f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode(), "GET", 10
+        )
+        results["alive_after"] = proc.poll() is None and healthy.status == 200
     tracebacks, kinds = traceback_summary(log_path)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

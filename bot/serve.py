@@ -148,16 +148,21 @@ class Stack:
         return rasa_api_headers(self.rasa_token or "")
 
     def stop(self) -> None:
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.processes)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    """SIGTERM each process, then kill whichever has not exited within ``grace`` seconds."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -229,6 +234,21 @@ def start_web_app(
 def wait_for_web_app(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
     """Wait until the web app at ``url`` answers ``/health`` (:class:`ServeError` if it exits or times out)."""
     _wait_for(f"{url}/health", proc, log, timeout, "web app")
+
+
+@contextmanager
+def running_web_app(
+    *, port: int, rasa_url: str, rasa_token: Optional[str], env: Optional[dict[str, str]], log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The web app on ``port``, answering, for the ``with`` block (its URL and process); stopped after it."""
+    with log.open("wb") as out:
+        proc = start_web_app(port=port, rasa_url=rasa_url, rasa_token=rasa_token, env=env, log=out)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_web_app(url, proc, log)
+        yield url, proc
+    finally:
+        stop_processes([proc])
 
 
 def start_stack(

@@ -11,7 +11,6 @@ speaks as its own client.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from analytics import agents
-from bot.serve import Stack, start_web_app, wait_for_web_app
+from bot.serve import Stack, running_web_app
 from tests.e2e.conftest import free_port
 from tests.e2e.customers import store_of
 
@@ -30,20 +29,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.attack, pytest.mark.slow]
 def web(stack: Stack, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The web app without the demo flag, in front of the e2e stack."""
     log = tmp_path_factory.mktemp("web-attack") / "web.log"
-    port = free_port()
     env = {key: value for key, value in stack_env.items() if key != "CRM_DEMO"}
-    with log.open("wb") as out:
-        proc = start_web_app(port=port, rasa_url=stack.rasa_url, rasa_token=stack.rasa_token, env=env, log=out)
-    try:
-        wait_for_web_app(f"http://127.0.0.1:{port}", proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_web_app(port=free_port(), rasa_url=stack.rasa_url, rasa_token=stack.rasa_token, env=env, log=log) as (
+        url,
+        _,
+    ):
+        yield url
 
 
 def as_client(address: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ the two README screenshots in ``docs/screenshots/`` are rewritten too.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from analytics import agents, support
 from analytics.agents import DEMO_USERS
 from analytics.store.models import Conversation, Handoff
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from bot.serve import Stack, start_web_app, wait_for_web_app
+from bot.serve import Stack, running_web_app
 from bot.web.rasa_client import RasaClient
 from tests.conftest import ROOT
 from tests.e2e.browser import CHROMIUM, MISSING, launch
@@ -53,26 +52,10 @@ def web(stack: Stack, stack_env: dict[str, str], tmp_path_factory: pytest.TempPa
         yield str(stack.web_url)
         return
     log = tmp_path_factory.mktemp("web") / "web.log"
-    port = free_port()
-    with log.open("wb") as out:
-        proc = start_web_app(
-            port=port,
-            rasa_url=stack.rasa_url,
-            rasa_token=getattr(stack, "rasa_token", None),
-            env={**stack_env, "CRM_DEMO": "1"},  # the walkthrough signs in through the demo's sample customers
-            log=out,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_web_app(url, proc, log)
+    env = {**stack_env, "CRM_DEMO": "1"}  # the walkthrough signs in through the demo's sample customers
+    token = getattr(stack, "rasa_token", None)
+    with running_web_app(port=free_port(), rasa_url=stack.rasa_url, rasa_token=token, env=env, log=log) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
