@@ -24,6 +24,7 @@ Who is who
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +36,7 @@ from typing import Annotated, Any, Optional
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -253,6 +255,15 @@ def create_app(
     @app.exception_handler(InvalidInput)
     def invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        # where and why, never the value sent (FastAPI's own handler echoes it); escaped to ASCII, since a
+        # lone surrogate ("\ud800", in a value or a key) cannot be encoded as UTF-8 and made a 500 of it
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        return Response(json.dumps({"detail": errors}), status_code=422, media_type="application/json")
 
     def set_cookie(response: Response, name: str, value: str, max_age: int, same_site: str) -> None:
         response.set_cookie(

@@ -289,6 +289,17 @@ def test_the_page_never_shows_orders_from_a_login_it_did_not_sign(
     assert "800001" not in session.text and "Ben" not in session.text
 
 
+def test_a_bad_request_is_a_422_that_says_where_without_echoing_it_even_with_a_lone_surrogate(
+    client: TestClient,
+) -> None:
+    body = '{"session_id": "\\ud800-not-an-id"}'  # JSON escape of a lone surrogate: valid JSON, not UTF-8
+    answer = client.post("/api/chat/register", content=body, headers={"content-type": "application/json"})
+
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "session_id"]
+    assert "not-an-id" not in answer.text
+
+
 def test_registering_a_chat_links_it_only_to_the_signed_in_customer(
     client: TestClient, store: SqlAlchemyUnitOfWork
 ) -> None:
