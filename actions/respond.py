@@ -11,7 +11,6 @@ conversation's state as it was before the message.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import logging
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -28,7 +27,7 @@ from actions.dialogue.manager import Dialogue
 from actions.dialogue.state import SLOT, DialogueState
 from actions.dialogue.understand import Turn
 from analytics.settings import get_settings
-from analytics.throttle import handoff_throttle, identity_throttle
+from analytics.throttle import client_key, handoff_throttle, identity_throttle
 from analytics.tokens import sign_conversation_identity
 
 logger = logging.getLogger(__name__)
@@ -44,19 +43,10 @@ def channel_of(tracker: Tracker) -> str:
 
 
 def client_of(tracker: Tracker) -> Optional[str]:
-    """The client address the channel put in the message's metadata, if it names a remote client.
-
-    A loopback address is a local proxy that did not say for whom it asks (Rasa behind
-    nginx or the switchboard without ``SANIC_PROXIES_COUNT``): counting it would lock
-    every customer out together, so it is treated as unknown.
-    """
+    """The client address the channel put in the message's metadata, if it names a remote client
+    (:func:`analytics.throttle.client_key`)."""
     metadata = (tracker.latest_message or {}).get("metadata") or {}
-    value = metadata.get("client_address") if isinstance(metadata, dict) else None
-    try:
-        address = ipaddress.ip_address(str(value or "").strip())
-    except ValueError:
-        return None
-    return None if address.is_loopback or address.is_unspecified else str(address)
+    return client_key(metadata.get("client_address") if isinstance(metadata, dict) else None)
 
 
 class ActionRespond(Action):

@@ -15,6 +15,7 @@ open door is worse than a customer asked to try again later.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -110,6 +111,21 @@ class Throttle:
 
 
 _shared: dict[tuple[str, str, tuple[tuple[str, str], ...]], Throttle] = {}
+
+
+def client_key(address: object) -> Optional[str]:
+    """The client address to count attempts against, or ``None`` when it names no remote client.
+
+    A loopback (or unspecified) address is a local proxy that did not say for whom it asks (Rasa
+    behind nginx or the switchboard without ``SANIC_PROXIES_COUNT``, the web app behind a gateway
+    uvicorn does not trust): counting it would lock every customer out together. Anything that is
+    not an IP address is not counted either.
+    """
+    try:
+        parsed = ipaddress.ip_address(str(address or "").strip())
+    except ValueError:
+        return None
+    return None if parsed.is_loopback or parsed.is_unspecified else str(parsed)
 
 
 def shared_throttle(name: str, limits: AttemptLimits, storage_uri: str) -> Throttle:

@@ -54,7 +54,7 @@ from analytics.recommendations import recommend_for
 from analytics.settings import Settings, get_settings
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.throttle import TooManyAttempts, login_throttle
+from analytics.throttle import TooManyAttempts, client_key, login_throttle
 from analytics.tokens import sign_customer_token
 from bot.web import keys, sessions
 from bot.web.rasa_client import AGENT_PREFIX, RasaClient, RasaUnavailable
@@ -402,7 +402,7 @@ def create_app(
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
-        keys_of_try = {"username": username.strip().lower()[:64], "client": get_remote_address(request)}
+        keys_of_try = {"username": username.strip().lower()[:64], "client": client_key(get_remote_address(request))}
         try:
             failed_logins.check(keys_of_try)  # before the (deliberately slow) password hash
         except TooManyAttempts as exc:
