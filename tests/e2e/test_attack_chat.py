@@ -64,9 +64,11 @@ def test_one_client_cannot_flood_the_agents_queue(stack: Stack) -> None:
     for _ in range(3):
         said = say(stack, f"flood-{uuid.uuid4().hex[:10]}", "I want to talk to a person", client=flooder)
         assert "connecting you with a member of our team" in said.lower(), said
-    said = say(stack, f"flood-{uuid.uuid4().hex[:10]}", "I want to talk to a person", client=flooder).lower()
+    refused = f"flood-{uuid.uuid4().hex[:10]}"
+    said = say(stack, refused, "I want to talk to a person", client=flooder).lower()
     assert "several times" in said and "connecting you" not in said, said
-    # the bot keeps talking to that conversation: it is not paused
+    # the bot keeps talking to that conversation (a paused one would get silence)
+    assert "hello" in say(stack, refused, "hello", client=flooder).lower()
     # and someone else is still put through
     said = say(stack, f"other-{uuid.uuid4().hex[:10]}", "I want to talk to a person", client="203.0.113.51")
     assert "connecting you with a member of our team" in said.lower(), said
