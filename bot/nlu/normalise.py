@@ -174,11 +174,6 @@ class SourceMap:
         )[1]
 
 
-def to_source(spans: Sequence[Span], start: int, end: int) -> tuple[int, int]:
-    """Where ``start:end`` of the normalised text lies in the original (the pieces it touches)."""
-    return SourceMap(spans)(start, end)
-
-
 @dataclass
 class Normaliser:
     """Maps unknown words of a message to the closest words of a domain vocabulary.
