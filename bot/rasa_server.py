@@ -35,7 +35,9 @@ def rasa_arguments(argv: list[str], secret: str) -> list[str]:
     refused = {"--auth-token", "--jwt-secret", "--cors"} & {arg.split("=")[0] for arg in argv}
     if refused:
         raise SystemExit(f"{', '.join(sorted(refused))}: set by this launcher or refused; remove it.")
-    return ["rasa", *argv, "--jwt-secret", secret, "--jwt-method", JWT_METHOD]
+    # ``--option=value``: a random secret may begin with "-", which argparse
+    # would otherwise read as the next option and refuse to start.
+    return ["rasa", *argv, f"--jwt-secret={secret}", f"--jwt-method={JWT_METHOD}"]
 
 
 def refusing_bad_tokens(create_app: Callable[..., Any]) -> Callable[..., Any]:

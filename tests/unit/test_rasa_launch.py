@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,21 @@ KEY = "k" * 40
 
 def test_the_key_goes_to_rasa_as_its_jwt_secret() -> None:
     assert rasa_arguments(["run", "--enable-api"], KEY) == [
-        "rasa", "run", "--enable-api", "--jwt-secret", KEY, "--jwt-method", "HS256",
+        "rasa", "run", "--enable-api", f"--jwt-secret={KEY}", "--jwt-method=HS256",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["-" + "k" * 39, "--" + "k" * 38, "k" * 39 + "-"])
+def test_a_key_that_looks_like_an_option_still_reaches_rasa_whole(key: str) -> None:
+    """Random keys begin with "-" one time in 64; Rasa's argparse must still read them as the value."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command")
+    parser.add_argument("--jwt-secret", type=str)
+    parser.add_argument("--jwt-method", type=str)
+
+    parsed = parser.parse_args(rasa_arguments(["run"], key)[1:])
+
+    assert parsed.jwt_secret == key and parsed.jwt_method == "HS256"
 
 
 @pytest.mark.parametrize("key", ["", "short-key"])
