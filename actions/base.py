@@ -11,12 +11,12 @@ from typing import Any, Optional
 
 from rasa_sdk import Tracker
 
-from analytics.tokens import verify_conversation_identity, verify_customer_token
+from analytics.security.tokens import verify_conversation_identity, verify_customer_token
 
 logger = logging.getLogger(__name__)
 
 TOKEN_KEYS = ("customer_token", "token")
-#: the slot holding the conversation's signed identity (analytics.tokens.sign_conversation_identity)
+#: the slot holding the conversation's signed identity (analytics.security.tokens.sign_conversation_identity)
 IDENTITY_SLOT = "identity"
 
 

@@ -9,11 +9,12 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import store
 from actions.base import IDENTITY_SLOT, customer_from_channel
-from actions.respond import channel_of, utcnow
-from analytics import account
-from analytics.tokens import sign_conversation_identity
+from actions.respond import channel_of
+from analytics.core.clock import utc_now
+from analytics.security.tokens import sign_conversation_identity
+from analytics.usecases import store
+from analytics.usecases.identity import link_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,7 @@ class ActionSessionStart(Action):
         if customer_id is not None:
             events.append(SlotSet(IDENTITY_SLOT, sign_conversation_identity(customer_id, tracker.sender_id)))
             try:
-                account.link_conversation(
-                    store.unit_of_work(), tracker.sender_id, customer_id, channel_of(tracker), utcnow()
-                )
+                link_conversation(store.unit_of_work(), tracker.sender_id, customer_id, channel_of(tracker), utc_now())
             except Exception:
                 logger.exception("could not link conversation %s", tracker.sender_id)
         events.append(ActionExecuted("action_listen"))

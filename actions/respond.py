@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
@@ -20,22 +19,18 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import store
 from actions.base import IDENTITY_SLOT, current_customer, customer_from_channel
 from actions.dialogue.context import Context
 from actions.dialogue.manager import Dialogue
 from actions.dialogue.state import SLOT, DialogueState
 from actions.dialogue.understand import Turn
-from analytics.settings import get_settings
-from analytics.throttle import client_key, handoff_throttle, identity_throttle
-from analytics.tokens import sign_conversation_identity
+from analytics.core.clock import utc_now
+from analytics.core.settings import get_settings
+from analytics.security.throttle import client_key, handoff_throttle, identity_throttle
+from analytics.security.tokens import sign_conversation_identity
+from analytics.usecases import store
 
 logger = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the store's convention."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def channel_of(tracker: Tracker) -> str:
@@ -44,7 +39,7 @@ def channel_of(tracker: Tracker) -> str:
 
 def client_of(tracker: Tracker) -> Optional[str]:
     """The client address the channel put in the message's metadata, if it names a remote client
-    (:func:`analytics.throttle.client_key`)."""
+    (:func:`analytics.security.throttle.client_key`)."""
     metadata = (tracker.latest_message or {}).get("metadata") or {}
     return client_key(metadata.get("client_address") if isinstance(metadata, dict) else None)
 
@@ -63,7 +58,7 @@ class ActionRespond(Action):
         ctx = Context(
             sender_id=tracker.sender_id,
             channel=channel_of(tracker),
-            now=utcnow(),
+            now=utc_now(),
             uow=store.unit_of_work,
             customer_id=customer_id,
             customer_name=tracker.get_slot("customer_name") if customer_id is not None else None,

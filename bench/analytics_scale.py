@@ -3,7 +3,7 @@
     .venv/bin/python bench/analytics_scale.py [--customers 1000000] [--lines-per-customer 10]
 
 Generates orders and lines (bench/synthetic.py: 1M customers, ~10M order
-lines), then runs the refresh pipeline in memory (analytics.refresh.compute_scores:
+lines), then runs the refresh pipeline in memory (analytics.customers.refresh.compute_scores:
 RFM, k-means segments, loyalty tiers, BG/NBD + Gamma-Gamma, churn model fit
 and scoring; churn explanations off) and prints the time of each step and the
 process's peak memory.
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--lines-per-customer", type=float, default=10.0)
     args = parser.parse_args()
 
-    from analytics.refresh import compute_scores
+    from analytics.customers.refresh import compute_scores
     from bench.synthetic import synthetic_shop
 
     started = time.perf_counter()

@@ -33,14 +33,14 @@ def percentile(values: list[float], q: float) -> float:
 def measure(url: str, path: Path, runs: int, lookups: int) -> dict[str, object]:
     from sqlalchemy import select
 
-    from analytics import services
+    from analytics.customers.offers import seed_offers
+    from analytics.customers.refresh import refresh_scores
     from analytics.ingest.online_retail import import_online_retail
-    from analytics.offers import seed_offers
-    from analytics.refresh import refresh_scores
     from analytics.store.db import make_engine, make_session_factory
     from analytics.store.migrate import upgrade
     from analytics.store.models import CustomerScore
     from analytics.store.uow import SqlAlchemyUnitOfWork
+    from analytics.usecases.insights import best_offer, loyalty_status, segment_of
 
     engine = make_engine(url)
     upgrade(engine)
@@ -62,12 +62,12 @@ def measure(url: str, path: Path, runs: int, lookups: int) -> dict[str, object]:
     sample = [rng.choice(ids) for _ in range(lookups)]
     timings: dict[str, list[float]] = {"loyalty_status": [], "segment_of": [], "best_offer": []}
     for cid in sample[:20]:
-        services.loyalty_status(uow, cid)
+        loyalty_status(uow, cid)
     for cid in sample:
         for name, call in (
-            ("loyalty_status", services.loyalty_status),
-            ("segment_of", services.segment_of),
-            ("best_offer", services.best_offer),
+            ("loyalty_status", loyalty_status),
+            ("segment_of", segment_of),
+            ("best_offer", best_offer),
         ):
             started = time.perf_counter()
             call(uow, cid)  # type: ignore[operator]

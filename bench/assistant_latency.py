@@ -42,9 +42,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics.settings import Settings  # noqa: E402
-from analytics.tokens import sign_customer_token  # noqa: E402
-from bot.serve import newest_model, quiet_rasa_env, rasa_executable, start_stack  # noqa: E402
+from analytics.core.settings import Settings  # noqa: E402
+from analytics.security.tokens import sign_customer_token  # noqa: E402
+from bot.launch import newest_model, quiet_rasa_env, rasa_executable, start_stack  # noqa: E402
 
 MESSAGES = [
     "where is my order 581580?",

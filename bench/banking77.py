@@ -129,8 +129,8 @@ def worker_parse(model: str, texts_file: str, out_file: str) -> None:
     """Parse every message with the trained model, timing our two components and the whole parse."""
     from rasa.core.agent import Agent
 
-    from bot.nlu.classifier import LinearIntentClassifier
-    from bot.nlu.minilm import MiniLMFeaturizer
+    from bot.rasa_runtime.nlu.classifier import LinearIntentClassifier
+    from bot.rasa_runtime.nlu.minilm import MiniLMFeaturizer
 
     timings: dict[str, list[float]] = {"featurizer": [], "classifier": []}
 
@@ -179,8 +179,8 @@ def worker_validate(data_dir: str, out_file: str) -> None:
     from sklearn.model_selection import train_test_split
     from threadpoolctl import threadpool_limits
 
-    from bot.nlu.classifier import LinearIntentModel
-    from bot.nlu.minilm import load_encoder
+    from bot.rasa_runtime.nlu.intent_model import LinearIntentModel
+    from bot.rasa_runtime.nlu.minilm import load_encoder
 
     texts, intents = read_split("train", Path(data_dir))
     y = np.asarray(intents)

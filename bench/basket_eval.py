@@ -50,7 +50,7 @@ def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
 
 
 def groceries_section(path: Path) -> None:
-    from analytics.basket import DEFAULTS, BasketRules
+    from analytics.recommend.basket import DEFAULTS, BasketRules
 
     print("### Groceries (R arules, 9,835 baskets)")
     print()
@@ -97,9 +97,9 @@ def read_retail(path: Path) -> tuple[Any, Any, int, float, float]:
     import pandas as pd
     from sqlalchemy import select
 
-    from analytics.frames import load_lines
     from analytics.ingest.online_retail import import_online_retail
     from analytics.store.db import make_engine, make_session_factory
+    from analytics.store.frames import load_lines
     from analytics.store.migrate import upgrade
     from analytics.store.models import OrderLine, Product
     from analytics.store.uow import SqlAlchemyUnitOfWork
@@ -124,8 +124,8 @@ def read_retail(path: Path) -> tuple[Any, Any, int, float, float]:
 def retail_section(path: Path, queries: int, seed: int) -> None:
     import numpy as np
 
-    from analytics.artifacts import ArtifactStore, data_hash
-    from analytics.basket import DEFAULTS, BasketRules
+    from analytics.recommend.basket import DEFAULTS, BasketRules
+    from analytics.store.artifacts import ArtifactStore, data_hash
 
     print("### Online Retail (UCI, all orders)")
     print()

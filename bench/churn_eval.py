@@ -5,7 +5,7 @@
 Imports the file into a temporary SQLite store (migrations, then the importer
 without the demo time shift, so dates are the original 2010–2011 ones), loads
 the ``orders`` and ``lines`` frames and runs
-:func:`analytics.churn.compare_models`: train on features at cutoff - 90 days
+:func:`analytics.customers.churn.compare_models`: train on features at cutoff - 90 days
 with labels in the 90 days up to the cutoff, test on features at the cutoff
 with labels in the 90 days after it (the data end on 2011-12-09). Prints a
 Markdown table for BENCHMARKS.md, with the date, and an example explanation.
@@ -39,10 +39,12 @@ def main() -> None:
     import pandas as pd
     import sklearn
 
-    from analytics.churn import ChurnModel, compare_models, time_split
-    from analytics.frames import load_lines, load_orders
+    from analytics.customers.churn.compare import compare_models
+    from analytics.customers.churn.features import time_split
+    from analytics.customers.churn.model import ChurnModel
     from analytics.ingest.online_retail import import_online_retail
     from analytics.store.db import make_engine, make_session_factory
+    from analytics.store.frames import load_lines, load_orders
     from analytics.store.migrate import upgrade
     from analytics.store.uow import SqlAlchemyUnitOfWork
 
@@ -59,13 +61,14 @@ def main() -> None:
         loaded = time.perf_counter() - start
         engine.dispose()
 
-    from analytics import clv
+    from analytics.customers.clv.bgnbd import BetaGeoModel
+    from analytics.customers.clv.summary import rfm_summary
 
     cutoff = pd.Timestamp(args.cutoff)
 
     before = orders[orders["placed_at"] <= cutoff]
-    summary = clv.rfm_summary(before, cutoff, time_unit="D")
-    bgnbd = clv.BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    summary = rfm_summary(before, cutoff, time_unit="D")
+    bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
 
     def bgnbd_p_alive(X: pd.DataFrame) -> np.ndarray:
         """BG/NBD fitted on the orders up to the cutoff: P(alive) of each test customer."""

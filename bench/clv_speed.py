@@ -1,4 +1,4 @@
-"""Benchmark: our BG/NBD and Gamma-Gamma (analytics/clv.py) against lifetimes 0.11.3, side by side.
+"""Benchmark: our BG/NBD and Gamma-Gamma (analytics/customers/clv/) against lifetimes 0.11.3, side by side.
 
     .venv/bin/python bench/clv_speed.py [--customers 1000000] [--repeats 3] [--seed 2026]
 
@@ -156,7 +156,7 @@ def load_cdnow() -> dict[str, np.ndarray]:
 
 
 def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
-    from analytics.clv import simulate_customers
+    from analytics.customers.clv.simulate import simulate_customers
 
     ages = np.random.default_rng(seed).integers(1, 547, n).astype(np.float64)
     frame = simulate_customers(n, ages, **TRUTH, seed=seed + 1)
@@ -165,7 +165,8 @@ def synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def ours(data: dict[str, np.ndarray], horizon: float, repeats: int) -> dict[str, Any]:
-    from analytics.clv import BetaGeoModel, GammaGammaModel
+    from analytics.customers.clv.bgnbd import BetaGeoModel
+    from analytics.customers.clv.gamma_gamma import GammaGammaModel
 
     x, t_x, T, m = data["frequency"], data["recency"], data["T"], data["monetary_value"]
     bg_times, gg_times = [], []

@@ -356,7 +356,7 @@ class Tree:
                 [
                     str(RASA_VENV / "bin" / "python"),
                     "-m",
-                    "bot.nlu.build_spacy",
+                    "bot.rasa_runtime.nlu.build_spacy",
                     "data/catalog_patterns.jsonl",
                     "var/spacy/shop_en",
                 ],
@@ -385,14 +385,17 @@ class Tree:
 
     @contextmanager
     def servers(self) -> Iterator[str]:
-        """Start the tree's own stack (its ``bot.serve.start_stack``) and yield the Rasa URL."""
+        """Start the tree's own stack (its ``bot.launch.start_stack``) and yield the Rasa URL."""
         driver = self.work / "driver.py"
         driver.write_text(
             textwrap.dedent(
                 """
                 import json, os, signal, sys, threading
                 from pathlib import Path
-                from bot.serve import start_stack
+                try:
+                    from bot.launch import start_stack
+                except ImportError:  # a baseline revision from before bot/launch.py
+                    from bot.serve import start_stack
                 work, model = Path(sys.argv[1]), Path(sys.argv[2])
                 rasa_port, actions_port = int(sys.argv[3]), int(sys.argv[4])
                 endpoints = work / "endpoints.yml"

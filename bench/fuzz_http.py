@@ -1,7 +1,7 @@
 """Fuzz the web app's public surface over real HTTP: hostile requests in, crashes and 5xx counted.
 
 Starts the web app the way ``crm serve`` does (uvicorn, ``bot.web.app:app_from_settings``,
-:func:`bot.serve.start_web_app`) on a store seeded into a temporary directory
+:func:`bot.launch.start_web_app`) on a store seeded into a temporary directory
 (``crm seed``, as ``tests/e2e/conftest.py`` does), with the demo routes on
 (``CRM_DEMO=1``: production's routes plus the demo sign-in) and one operator
 account whose real console cookie the fuzzer can use and tamper with. Then
@@ -75,7 +75,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.serve import running_web_app  # noqa: E402
+from bot.launch import running_web_app  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "fuzz-http.json"
 OPERATOR = "fuzz-operator"
@@ -125,7 +125,7 @@ def route_table(env: dict[str, str]) -> list[RouteSpec]:
     """Every route of the app built with ``env``: the OpenAPI operations, plus the routes outside the schema."""
     from starlette.routing import Mount, Route
 
-    from analytics.settings import Settings
+    from analytics.core.settings import Settings
     from bot.web.app import create_app
 
     with environment(env):
@@ -598,7 +598,7 @@ def sign_in(port: int, password: str, demo_ref: str) -> dict[str, str]:
 def console_session(env: dict[str, str], cookie: str) -> str:
     """A fresh console cookie for the user ``cookie`` names. A fuzzed ``POST /console/logout`` signs that user
     out everywhere; signing in again would meet the lockout the fuzzed logins ran into, so sign it here."""
-    from analytics.settings import Settings
+    from analytics.core.settings import Settings
     from bot.web import keys, sessions
 
     claims = json.loads(base64.urlsafe_b64decode(cookie.split(".")[1] + "=="))
@@ -646,7 +646,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     log_path = work / "web.log"
     with running_web_app(port=port, rasa_url=rasa_url, rasa_token=None, env=env, log=log_path) as (_, proc):
-        from analytics.settings import Settings
+        from analytics.core.settings import Settings
 
         demo_ref = Settings().demo_customers.split(",")[0].strip()
         cookies = sign_in(port, password, demo_ref)

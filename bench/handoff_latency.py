@@ -42,9 +42,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics import agents  # noqa: E402
 from analytics.store.uow import SqlAlchemyUnitOfWork  # noqa: E402
-from bot.serve import newest_model, start_stack  # noqa: E402
+from analytics.usecases import staff  # noqa: E402
+from bot.launch import newest_model, start_stack  # noqa: E402
 from tests.e2e.browser import CHROMIUM, MISSING, launch  # noqa: E402
 from tests.e2e.conftest import free_port  # noqa: E402
 
@@ -93,7 +93,7 @@ def sign_in_and_ask_for_a_person(page: Any, web: str, ref: str) -> str:
 
 
 def log_in(page: Any, web: str) -> None:
-    name, _, password = next(u for u in agents.DEMO_USERS if u[1] == "agent")
+    name, _, password = next(u for u in staff.DEMO_USERS if u[1] == "agent")
     page.goto(f"{web}/console")
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", password)
@@ -158,7 +158,7 @@ def main() -> None:
         print("seeding a store from the shipped sample ...", flush=True)
         seed(work, env)
         uow = SqlAlchemyUnitOfWork.for_url(env["DATABASE_URL"])
-        agents.ensure_demo_users(uow)
+        staff.ensure_demo_users(uow)
         uow.engine.dispose()
         endpoints = work / "endpoints.yml"
         actions_port = free_port()

@@ -1,8 +1,8 @@
 """Choose the NLU's typo settings on validation data carved from the training data.
 
 The assistant's pipeline can normalise spelling before classifying
-(``bot.nlu.spelling.SpellingNormaliser``) and train on noisy and
-product-swapped copies of its examples (``bot.nlu.augment.TypoAugmenter``).
+(``bot.rasa_runtime.nlu.spelling.SpellingNormaliser``) and train on noisy and
+product-swapped copies of its examples (``bot.rasa_runtime.nlu.augment.TypoAugmenter``).
 Whether each pays, and how many copies, is decided here, never on a test set:
 
 1. the intent examples of ``data/nlu/`` are split per intent, 80% to train and
@@ -155,13 +155,13 @@ def variant_config(settings: dict[str, Any], out: Path) -> Path:
     pipeline = []
     for component in config["pipeline"]:
         name = component["name"]
-        if name == "bot.nlu.augment.TypoAugmenter":
+        if name == "bot.rasa_runtime.nlu.augment.TypoAugmenter":
             if settings["copies"] or settings["product_copies"]:
                 pipeline.append(
                     {**component, "copies": settings["copies"], "product_copies": settings["product_copies"]}
                 )
             continue
-        if name == "bot.nlu.spelling.SpellingNormaliser":
+        if name == "bot.rasa_runtime.nlu.spelling.SpellingNormaliser":
             if not settings["normaliser"]:
                 continue
             component = {**component, "common_words": settings.get("common_words", 15000)}

@@ -46,14 +46,14 @@ def load_retail(path: Path = RETAIL_FILE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``lines`` frame and the product table of the full file, through a temporary SQLite store.
 
     Same path as production: migrations, the importer (no demo time shift,
-    so dates stay in 2010-2011), :func:`analytics.frames.load_lines`.
+    so dates stay in 2010-2011), :func:`analytics.store.frames.load_lines`.
     """
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import select
 
-    from analytics.frames import load_lines
     from analytics.ingest.online_retail import import_online_retail
     from analytics.store.db import make_engine, make_session_factory
+    from analytics.store.frames import load_lines
     from analytics.store.migrate import upgrade
     from analytics.store.models import Product
     from analytics.store.uow import SqlAlchemyUnitOfWork

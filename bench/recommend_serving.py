@@ -34,13 +34,14 @@ def main() -> None:
     if not args.file.exists():
         sys.exit(f"error: {args.file} not found; pass --file with the full Online Retail CSV.")
 
-    from analytics.artifacts import ArtifactStore
+    from analytics.customers.refresh import refresh_scores
     from analytics.ingest.online_retail import import_online_retail
-    from analytics.recommendations import bought_together, recommend_for, refresh_models, similar_to
-    from analytics.refresh import refresh_scores
+    from analytics.recommend.serving import refresh_models
+    from analytics.store.artifacts import ArtifactStore
     from analytics.store.db import make_engine, make_session_factory
     from analytics.store.migrate import upgrade
     from analytics.store.uow import SqlAlchemyUnitOfWork
+    from analytics.usecases.recommendations import bought_together, recommend_for, similar_to
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/store.sqlite3")

@@ -117,7 +117,7 @@ def table(title: str, scored: pd.DataFrame) -> str:
 
 
 def backtest(lines: pd.DataFrame, cutoff: pd.Timestamp, strengths: list[float]) -> None:
-    from analytics.replenishment import NextOrderModel, ReorderModel, check_purchases
+    from analytics.forecast.replenishment import NextOrderModel, ReorderModel, check_purchases
 
     train = lines[lines["placed_at"] < cutoff]
     now = cutoff - pd.Timedelta(seconds=1)
@@ -159,13 +159,19 @@ def percentile(values: list[float], q: float) -> float:
 def latency(path: Path, lookups: int) -> None:
     from sqlalchemy import select
 
-    from analytics import services
+    from analytics.customers.refresh import refresh_scores
     from analytics.ingest.online_retail import import_online_retail
-    from analytics.refresh import refresh_scores
     from analytics.store.db import make_engine, make_session_factory
     from analytics.store.migrate import upgrade
     from analytics.store.models import Customer, Order, OrderStatus
     from analytics.store.uow import SqlAlchemyUnitOfWork
+    from analytics.usecases.forecasts import (
+        FORECAST_CACHE_SECONDS,
+        clear_forecast_caches,
+        delivery_estimate,
+        next_order,
+        reorder_advice,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'store.sqlite3'}"
@@ -188,12 +194,12 @@ def latency(path: Path, lookups: int) -> None:
         rng = np.random.default_rng(42)
         sample = [int(c) for c in rng.choice(customers, size=min(lookups, len(customers)), replace=False)]
         cold = {}
-        services.clear_forecast_caches()
+        clear_forecast_caches()
         t = time.perf_counter()
-        services.next_order(uow, sample[0], now=now)
+        next_order(uow, sample[0], now=now)
         cold["population intervals (first next_order / reorder_advice)"] = time.perf_counter() - t
         t = time.perf_counter()
-        services.delivery_estimate(uow, open_orders[0], now=now)
+        delivery_estimate(uow, open_orders[0], now=now)
         cold["lead-time model (first delivery_estimate)"] = time.perf_counter() - t
         names = ("next_order", "reorder_advice", "delivery_estimate")
         timings: dict[str, list[float]] = {name: [] for name in names}
@@ -206,11 +212,11 @@ def latency(path: Path, lookups: int) -> None:
             timings[name].append((time.perf_counter() - wall) * 1000)
 
         for cid in sample:
-            timed("next_order", lambda: services.next_order(uow, cid, now=now))  # noqa: B023
-            timed("reorder_advice", lambda: services.reorder_advice(uow, cid, now=now))  # noqa: B023
+            timed("next_order", lambda: next_order(uow, cid, now=now))  # noqa: B023
+            timed("reorder_advice", lambda: reorder_advice(uow, cid, now=now))  # noqa: B023
         for i in range(lookups):
             number = open_orders[i % len(open_orders)]
-            timed("delivery_estimate", lambda: services.delivery_estimate(uow, number, now=now))  # noqa: B023
+            timed("delivery_estimate", lambda: delivery_estimate(uow, number, now=now))  # noqa: B023
         engine.dispose()
     print(f"{len(customers):,} customers, {orders:,} orders, {len(open_orders)} open; {lookups} lookups each.\n")
     print(
@@ -225,7 +231,7 @@ def latency(path: Path, lookups: int) -> None:
         )
     print()
     for what, seconds in cold.items():
-        print(f"- cold, once per process and {services.FORECAST_CACHE_SECONDS:.0f} s: {what}: {seconds:.2f} s")
+        print(f"- cold, once per process and {FORECAST_CACHE_SECONDS:.0f} s: {what}: {seconds:.2f} s")
 
 
 def main() -> None:

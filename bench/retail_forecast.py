@@ -5,7 +5,7 @@
 Data: the full UCI Online Retail file (``CRM_FULL_DATASET_PATH``, by default
 ``../shared/datasets/online_retail_uci``), imported without a time shift
 into a throw-away SQLite store; the script stops with a message if the file
-is missing. Series are built from the store by ``analytics.demand`` exactly as
+is missing. Series are built from the store by ``analytics.forecast.demand_series`` exactly as
 ``crm forecast demand`` builds them (net of cancellations, guest orders
 included, Saturdays closed and left out of daily series).
 
@@ -65,18 +65,11 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from analytics.demand import (  # noqa: E402
-    PRODUCT_GROUP_SIZE,
-    DemandData,
-    SeriesForecast,
-    build_series,
-    forecast_demand,
-    load_sales,
-    mase_scale_period,
-    run_demand_forecast,
-)
+from analytics.core.settings import get_settings  # noqa: E402
 from analytics.forecast import Naive, SeasonalNaive, smape  # noqa: E402
-from analytics.settings import get_settings  # noqa: E402
+from analytics.forecast.demand import run_demand_forecast  # noqa: E402
+from analytics.forecast.demand_forecasters import PRODUCT_GROUP_SIZE, SeriesForecast, forecast_demand, mase_scale_period  # noqa: E402
+from analytics.forecast.demand_series import DemandData, build_series, load_sales  # noqa: E402
 
 DAILY_ORIGINS = pd.date_range(end="2011-11-25", periods=8, freq="14D")
 WEEKLY_ORIGINS = pd.date_range(end="2011-10-10", periods=5, freq="28D")
@@ -193,9 +186,9 @@ def print_family(family: Family, n_origins: int) -> dict[str, Any]:
 
 
 def full_run(path: Path, freq: str, jobs: int) -> dict[str, Any]:
-    from analytics.store.uow import SqlAlchemyUnitOfWork
+    from analytics.store.bootstrap import store_for_url
 
-    uow = SqlAlchemyUnitOfWork.for_url(f"sqlite:///{path}")
+    uow = store_for_url(f"sqlite:///{path}").unit_of_work()
     load = os.getloadavg()[0]
     cpu = time.process_time()
     result = run_demand_forecast(uow, freq=freq, n_jobs=jobs)
@@ -228,14 +221,14 @@ def main() -> None:
             "CRM_FULL_DATASET_PATH at it (see README, 'Importing Online Retail')."
         )
     from analytics.ingest.online_retail import import_online_retail
+    from analytics.store.bootstrap import store_for_url
     from analytics.store.db import make_engine
     from analytics.store.migrate import upgrade
-    from analytics.store.uow import SqlAlchemyUnitOfWork
 
     with tempfile.TemporaryDirectory(prefix="retail_forecast_") as tmp:
         store = Path(tmp) / "store.sqlite3"
         upgrade(make_engine(f"sqlite:///{store}"))
-        uow = SqlAlchemyUnitOfWork.for_url(f"sqlite:///{store}")
+        uow = store_for_url(f"sqlite:///{store}").unit_of_work()
         start = time.perf_counter()
         import_online_retail(uow, source)
         print(f"  imported {source.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)

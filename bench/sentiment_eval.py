@@ -1,7 +1,7 @@
 """How well VADER's compound score finds upset customers, on a small labelled set.
 
 The assistant offers a person when a message is strongly negative
-(``bot.nlu.sentiment.VaderSentimentExtractor`` adds the entity
+(``bot.rasa_runtime.nlu.sentiment.VaderSentimentExtractor`` adds the entity
 ``sentiment: negative`` when VADER's compound score is at or below a
 threshold). This script chooses that threshold on the *development* split of
 ``tests/data/sentiment_labelled.csv`` and reports precision, recall and F1 on

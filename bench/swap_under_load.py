@@ -44,13 +44,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics.settings import Settings  # noqa: E402
-from analytics.store.uow import SqlAlchemyUnitOfWork  # noqa: E402
-from analytics.tokens import sign_customer_token  # noqa: E402
+from analytics.core.settings import Settings  # noqa: E402
+from analytics.security.tokens import sign_customer_token  # noqa: E402
+from analytics.store.bootstrap import store_for_url  # noqa: E402
+from bot.launch import newest_model  # noqa: E402
 from bot.ops.project import Project  # noqa: E402
 from bot.ops.registry import register_model  # noqa: E402
 from bot.ops.swap import free_port  # noqa: E402
-from bot.serve import newest_model  # noqa: E402
 from bot.web.keys import rasa_api_headers  # noqa: E402
 
 TURNS = [
@@ -89,7 +89,7 @@ def seed_store(work: Path) -> dict[str, str]:
 
 def register(env: dict[str, str], *models: Path) -> None:
     """Put the model files in the temporary store's registry: the admin API swaps to registered models only."""
-    uow = SqlAlchemyUnitOfWork.for_url(env["DATABASE_URL"])
+    uow = store_for_url(env["DATABASE_URL"]).unit_of_work()
     try:
         for model in models:
             register_model(uow, Project(ROOT), model, operator="bench")

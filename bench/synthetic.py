@@ -1,5 +1,5 @@
 """A synthetic shop for scale benchmarks: orders and order lines as the
-analytics frames (analytics/frames.py) describe them.
+analytics frames (analytics/store/frames.py) describe them.
 
 Customers arrive over two years; each buys with a personal rate (gamma
 distributed, so a few buy often and most rarely) until a geometric "death"

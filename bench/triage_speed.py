@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analytics.store.db import make_engine  # noqa: E402
-from bot.ops.triage import TriageOptions, events, tracker_metadata, triage  # noqa: E402
+from bot.ops.tracker import events, tracker_metadata  # noqa: E402
+from bot.ops.triage import TriageOptions, triage  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 INTENTS = ["greet", "order_status", "return_request", "loyalty_status", "recommend_products", "product_info",
@@ -200,7 +201,7 @@ def load(engine: Any, rows: list[dict[str, Any]]) -> None:
 def store_like_names() -> tuple[str, ...]:
     """As many names to mask as the Online Retail store's customers give (every pseudonym's full name and words)."""
     from analytics.ingest.people import FIRST_NAMES, LAST_NAMES
-    from bot.ops.annotate import Names
+    from bot.ops.masking import Names
 
     return Names.load(customers=[f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]).names
 

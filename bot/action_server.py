@@ -10,14 +10,14 @@ run any action. This entry point runs the same rasa-sdk application with
 - a bearer token (``CRM_ACTION_TOKEN``, or the installation's
   ``var/action-token``) required on every request but ``GET /health``,
   compared in constant time; Rasa sends it from the ``headers`` of its
-  ``action_endpoint`` (``bot.serve.runtime_endpoints`` writes them);
+  ``action_endpoint`` (:func:`bot.launch.action_endpoint` writes them);
 - no CORS headers (browsers never call it) and a 4 MB request limit (a
   tracker of a long conversation is well under 1 MB).
 
     python -m bot.action_server --port 5055 [--workers N]
 
 The identity of a conversation's customer is not taken from the tracker
-either: it travels as a signed, expiring token (:mod:`analytics.tokens`).
+either: it travels as a signed, expiring token (:mod:`analytics.security.tokens`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hmac
 import logging
-import os
 from functools import partial
 from typing import Any, Optional
 
@@ -37,7 +36,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
-from analytics.settings import get_settings
+from analytics.core.settings import get_settings
 from bot.web.keys import action_token
 
 logger = logging.getLogger(__name__)
@@ -71,12 +70,12 @@ def guarded_app(token: str, actions: str = "actions") -> Sanic:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+    settings = get_settings()
     parser = argparse.ArgumentParser(description="Run the assistant's action server (token required).")
     parser.add_argument("--port", type=int, default=5055)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("CRM_ACTION_WORKERS", "1")))
+    parser.add_argument("--workers", type=int, default=settings.action_workers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = get_settings()
     loader = AppLoader(factory=partial(guarded_app, action_token(settings)))
     app: Any = loader.load()
     app.prepare(host=settings.action_host, port=args.port, workers=max(1, args.workers), access_log=False)

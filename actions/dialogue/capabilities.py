@@ -15,14 +15,23 @@ from typing import Any, Optional
 
 from actions.base import bullet_list, day, money
 from actions.dialogue.context import Context, button
-from analytics import account, recommendations, services, support
-from analytics.account import OrderDetail
-from analytics.catalog_search import Listing
-from analytics.errors import InvalidInput, NotAllowed, NotFound, OrderNotFound
-from analytics.offers import NotScored
-from analytics.recommendations import ProductSuggestion, SuggestionList
-from analytics.services import NextOrderView, ReorderView
-from analytics.throttle import TooManyAttempts
+from analytics.core.errors import InvalidInput, NotAllowed, NotFound, NotScored, OrderNotFound
+from analytics.security.throttle import TooManyAttempts
+from analytics.usecases import (
+    addresses,
+    forecasts,
+    identity,
+    insights,
+    orders,
+    privacy,
+    recommendations,
+    returns,
+    support,
+)
+from analytics.usecases.catalogue_search import Listing
+from analytics.usecases.forecasts import NextOrderView, ReorderView
+from analytics.usecases.orders import OrderDetail, OrderSummary
+from analytics.usecases.recommendations import ProductSuggestion, SuggestionList
 
 Memory = dict[str, Any]
 
@@ -71,7 +80,7 @@ def delivery_window(earliest: Optional[date], latest: Optional[date], most_likel
 
 def delivery_estimate(ctx: Context, order: OrderDetail) -> Memory:
     assert ctx.customer_id is not None
-    estimate = services.delivery_estimate(ctx.uow(), order.number, customer_id=ctx.customer_id)
+    estimate = forecasts.delivery_estimate(ctx.uow(), order.number, customer_id=ctx.customer_id)
     if estimate.delivered_at is not None:
         ctx.say("utter_delivery_done", order_number=estimate.number, delivered_on=day(estimate.delivered_at))
     elif estimate.most_likely is None:
@@ -86,7 +95,7 @@ def delivery_estimate(ctx: Context, order: OrderDetail) -> Memory:
     return {"order": estimate.number}
 
 
-def order_line(summary: account.OrderSummary) -> str:
+def order_line(summary: OrderSummary) -> str:
     return (
         f"{summary.number}: {summary.status}, placed {day(summary.placed_at)}, "
         f"{summary.item_count} items, £{money(summary.total)}"
@@ -95,12 +104,12 @@ def order_line(summary: account.OrderSummary) -> str:
 
 def list_orders(ctx: Context) -> Memory:
     assert ctx.customer_id is not None
-    orders = account.list_orders(ctx.uow(), ctx.customer_id, limit=5)
-    if not orders:
+    recent = orders.list_orders(ctx.uow(), ctx.customer_id, limit=5)
+    if not recent:
         ctx.say("utter_no_orders")
         return {}
-    ctx.say("utter_orders_list", orders=bullet_list(order_line(o) for o in orders))
-    return {"listed_orders": [o.number for o in orders]}  # "the second one" means one of these
+    ctx.say("utter_orders_list", orders=bullet_list(order_line(o) for o in recent))
+    return {"listed_orders": [o.number for o in recent]}  # "the second one" means one of these
 
 
 def cancel_order(ctx: Context, order: OrderDetail, *, confirmed: bool) -> Memory:
@@ -121,7 +130,7 @@ def cancel_order(ctx: Context, order: OrderDetail, *, confirmed: bool) -> Memory
         ctx.say("utter_confirm_cancel", order_number=order.number, items=order.item_count, total=money(order.total))
         return {"order": order.number, "confirm": {"what": "cancel", "order": order.number}}
     try:
-        result = account.cancel_order(ctx.uow(), ctx.customer_id, order.number)
+        result = orders.cancel_order(ctx.uow(), ctx.customer_id, order.number)
     except NotAllowed as refused:
         ctx.say("utter_cannot_cancel", reason=str(refused))
         return {"order": order.number}
@@ -132,7 +141,7 @@ def cancel_order(ctx: Context, order: OrderDetail, *, confirmed: bool) -> Memory
 def request_return(ctx: Context, order: OrderDetail, sku: str, reason: str, quantity: Optional[int]) -> Memory:
     assert ctx.customer_id is not None
     try:
-        created = account.request_return(ctx.uow(), ctx.customer_id, order.number, sku, reason, quantity=quantity)
+        created = returns.request_return(ctx.uow(), ctx.customer_id, order.number, sku, reason, quantity=quantity)
     except OrderNotFound:
         ctx.say("utter_order_not_found", order_number=order.number)
         return {}
@@ -153,7 +162,7 @@ def request_return(ctx: Context, order: OrderDetail, sku: str, reason: str, quan
 def change_address(ctx: Context, order: OrderDetail, address: str) -> Memory:
     assert ctx.customer_id is not None
     try:
-        changed = account.change_address(ctx.uow(), ctx.customer_id, order.number, address)
+        changed = addresses.change_address(ctx.uow(), ctx.customer_id, order.number, address)
     except (NotAllowed, InvalidInput) as refused:
         ctx.say("utter_cannot_change_address", reason=str(refused))
         return {"order": order.number}
@@ -282,7 +291,7 @@ def which_product(ctx: Context, items: Sequence[Listing]) -> Memory:
 def loyalty_status(ctx: Context) -> Memory:
     assert ctx.customer_id is not None
     try:
-        view = services.loyalty_status(ctx.uow(), ctx.customer_id)
+        view = insights.loyalty_status(ctx.uow(), ctx.customer_id)
     except NotScored:
         ctx.say("utter_not_scored")
         return {}
@@ -293,13 +302,13 @@ def loyalty_status(ctx: Context) -> Memory:
 def show_offer(ctx: Context) -> Memory:
     assert ctx.customer_id is not None
     try:
-        decision = services.best_offer(ctx.uow(), ctx.customer_id)
+        decision = insights.best_offer(ctx.uow(), ctx.customer_id)
     except NotScored:
         decision = None
     if decision is None or not decision.shown:
         ctx.say("utter_no_offer")
         return {"offer": None}
-    services.offer_shown(ctx.uow(), ctx.customer_id, decision.code)
+    insights.offer_shown(ctx.uow(), ctx.customer_id, decision.code)
     ctx.say("utter_offer", offer=decision.name, description=decision.description, reason=decision.reason)
     return {"offer": decision.code, "confirm": {"what": "offer", "offer": decision.code}}
 
@@ -310,7 +319,7 @@ def accept_offer(ctx: Context, code: Optional[str]) -> Memory:
         ctx.say("utter_no_offer_to_accept")
         return {}
     try:
-        services.offer_accepted(ctx.uow(), ctx.customer_id, code)
+        insights.offer_accepted(ctx.uow(), ctx.customer_id, code)
     except NotFound:
         ctx.say("utter_no_offer_to_accept")
         return {"offer": None}
@@ -353,7 +362,7 @@ def next_order_text(view: NextOrderView) -> str:
 def reorder_when(ctx: Context, product_words: Optional[str]) -> Memory:
     assert ctx.customer_id is not None
     try:
-        advice = services.reorder_advice(ctx.uow(), ctx.customer_id, product=product_words, limit=3)
+        advice = forecasts.reorder_advice(ctx.uow(), ctx.customer_id, product=product_words, limit=3)
     except (NotFound, InvalidInput):
         if product_words:
             ctx.say("utter_product_not_bought", product=product_words)
@@ -368,13 +377,13 @@ def reorder_when(ctx: Context, product_words: Optional[str]) -> Memory:
 
 def next_order_due(ctx: Context) -> Memory:
     assert ctx.customer_id is not None
-    ctx.say("utter_next_order", advice=next_order_text(services.next_order(ctx.uow(), ctx.customer_id)))
+    ctx.say("utter_next_order", advice=next_order_text(forecasts.next_order(ctx.uow(), ctx.customer_id)))
     return {}
 
 
 def privacy_data(ctx: Context) -> Memory:
     assert ctx.customer_id is not None
-    summary = account.data_summary(ctx.uow(), ctx.customer_id)
+    summary = privacy.data_summary(ctx.uow(), ctx.customer_id)
     ctx.say("utter_data_summary", summary=bullet_list(summary.lines()))
     return {}
 
@@ -384,7 +393,7 @@ def delete_data(ctx: Context, *, confirmed: bool) -> Memory:
     if not confirmed:
         ctx.say("utter_confirm_delete")
         return {"confirm": {"what": "delete"}}
-    request = account.request_deletion(ctx.uow(), ctx.customer_id, channel=ctx.channel)
+    request = privacy.request_deletion(ctx.uow(), ctx.customer_id, channel=ctx.channel)
     ctx.say(
         "utter_deletion_already_requested" if request.existing else "utter_deletion_requested", request_id=request.id
     )
@@ -398,7 +407,7 @@ def greet(ctx: Context) -> Memory:
     name = ctx.customer_name
     if ctx.customer_id is not None and not name:
         try:
-            name = account.customer_name(ctx.uow(), ctx.customer_id)
+            name = identity.customer_name(ctx.uow(), ctx.customer_id)
         except Exception:  # a greeting never fails: greet without the name
             name = None
     if name:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.throttle import Throttle
+from analytics.security.throttle import Throttle
+from analytics.usecases.store import UnitOfWork
 
 
 @dataclass
@@ -24,15 +24,15 @@ class Context:
     sender_id: str
     channel: str
     now: datetime
-    uow: Callable[[], SqlAlchemyUnitOfWork]
+    uow: Callable[[], UnitOfWork]
     customer_id: Optional[int] = None
     customer_name: Optional[str] = None
     client: Optional[str] = None
     """The customer's network address as the channel saw it (``None``: unknown, or a local proxy's)."""
     identity_attempts: Optional[Throttle] = None
-    """Limits failed identity checks across conversations (:func:`analytics.throttle.identity_throttle`)."""
+    """Limits failed identity checks across conversations (:func:`analytics.security.throttle.identity_throttle`)."""
     handoff_attempts: Optional[Throttle] = None
-    """Limits requests for a person per client address (:func:`analytics.throttle.handoff_throttle`)."""
+    """Limits requests for a person per client address (:func:`analytics.security.throttle.handoff_throttle`)."""
     handoff_queue_max: Optional[int] = None
     """No new handoff once this many wait for an agent."""
     replies: list[dict[str, Any]] = field(default_factory=list)

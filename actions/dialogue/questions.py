@@ -28,7 +28,7 @@ from actions.dialogue.understand import (
     says_yes,
     wants_to_stop,
 )
-from analytics.catalog_search import index_for
+from analytics.usecases.catalogue_search import index_for
 
 logger = logging.getLogger(__name__)
 

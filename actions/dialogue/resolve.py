@@ -23,11 +23,12 @@ from actions.dialogue.specs import (
 )
 from actions.dialogue.state import DialogueState, Task
 from actions.dialogue.understand import PRODUCT_PARTS, THAT_ONE, Turn, compares
-from analytics import account
-from analytics.account import OrderDetail, OrderSummary
-from analytics.catalog_search import CLEAR_LEAD, MIN_COVERAGE, Linked, Listing, index_for, name_terms
-from analytics.errors import IdentityNotVerified, InvalidInput, OrderNotFound
-from analytics.throttle import TooManyAttempts
+from analytics.core.errors import IdentityNotVerified, InvalidInput, OrderNotFound
+from analytics.core.text import name_terms
+from analytics.security.throttle import TooManyAttempts
+from analytics.usecases.catalogue_search import CLEAR_LEAD, MIN_COVERAGE, Linked, Listing, index_for
+from analytics.usecases.identity import link_conversation, verify_identity
+from analytics.usecases.orders import OrderDetail, OrderSummary, list_orders, order_of
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Resolution:
             self._ask(task, "identity_order")
             return False
         try:
-            customer = account.verify_identity(
+            customer = verify_identity(
                 self.ctx.uow(),
                 email,
                 number,
@@ -107,7 +108,7 @@ class Resolution:
         self.ctx.customer_name = customer.name
         self.state.identity_failures = 0
         try:
-            account.link_conversation(self.ctx.uow(), self.ctx.sender_id, customer.id, self.ctx.channel, self.ctx.now)
+            link_conversation(self.ctx.uow(), self.ctx.sender_id, customer.id, self.ctx.channel, self.ctx.now)
         except Exception:
             logger.exception("could not link conversation %s", self.ctx.sender_id)
         self.ctx.say("utter_identity_verified", name=customer.name.split()[0])
@@ -118,13 +119,13 @@ class Resolution:
     def _recent(self) -> list[OrderSummary]:
         if self._orders is None:
             assert self.ctx.customer_id is not None
-            self._orders = account.list_orders(self.ctx.uow(), self.ctx.customer_id, limit=RECENT_ORDERS)
+            self._orders = list_orders(self.ctx.uow(), self.ctx.customer_id, limit=RECENT_ORDERS)
         return self._orders
 
     def _own_order(self, number: str) -> Optional[OrderDetail]:
         assert self.ctx.customer_id is not None
         try:
-            return account.order_of(self.ctx.uow(), self.ctx.customer_id, number)
+            return order_of(self.ctx.uow(), self.ctx.customer_id, number)
         except (OrderNotFound, InvalidInput):
             self.ctx.say("utter_order_not_found", order_number=number)
             return None
@@ -191,7 +192,7 @@ class Resolution:
         if item:
             index = index_for(self.ctx.uow())
             for summary in delivered or recent:
-                order = account.order_of(self.ctx.uow(), self.ctx.customer_id or 0, summary.number)
+                order = order_of(self.ctx.uow(), self.ctx.customer_id or 0, summary.number)
                 if index.link(item, within=[line.sku for line in order.lines]).candidates:
                     d["order"] = order.number
                     return order

@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from actions.base import parse_quantity
-from analytics.account import GENERIC_POSTCODE, UK_POSTCODE
+from analytics.core.text import EMAIL_IN_TEXT, ORDER_NUMBER_IN_TEXT
+from analytics.usecases.addresses import GENERIC_POSTCODE, UK_POSTCODE
 
 #: Longer messages are read up to here (chat widgets allow about 1,000 characters).
 MAX_TEXT = 2000
 #: Below this confidence the NLU's best intent is only used with an entity that fits it.
 WEAK_INTENT = 0.3
 
-ORDER_NUMBER = re.compile(r"(?<![\d£$.,])(?:#\s?)?(\d{6})(?![\d.,]?\d)")
-EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 LATEST = re.compile(
     r"\b(?:last|latest|lastest|most recent|newest|recent|new|current|previous)\s{1,3}"
     r"(?:order|oder|ordr|one|parcel|package|purchase|delivery|shipment)\b",
@@ -206,15 +205,15 @@ class Turn:
 def order_numbers(turn: Turn) -> list[str]:
     """Order numbers in the message (six digits, as the shop's are), in order, without repeats."""
     found = [v.strip().lstrip("#").strip() for v in turn.entities.get("order_number", [])]
-    found += ORDER_NUMBER.findall(turn.text)
+    found += ORDER_NUMBER_IN_TEXT.findall(turn.text)
     return list(dict.fromkeys(n for n in found if n.isdigit() and len(n) == 6))
 
 
 def email_in(turn: Turn) -> Optional[str]:
     value = turn.entity("email")
-    if value and EMAIL.fullmatch(value.strip()):
+    if value and EMAIL_IN_TEXT.fullmatch(value.strip()):
         return value.strip()
-    found = EMAIL.search(turn.text)
+    found = EMAIL_IN_TEXT.search(turn.text)
     return found.group(0).strip(".") if found else None
 
 
@@ -342,7 +341,7 @@ def address_in(text: str, *, whole: bool = False) -> Optional[str]:
             return rest.strip(" :,.-") or None
     for match in HOUSE_START.finditer(head):
         # an order number is not a house number: "change 581580 to ..."
-        if not ORDER_NUMBER.match(head, match.start()):
+        if not ORDER_NUMBER_IN_TEXT.match(head, match.start()):
             return head[match.start() :].strip(" :,.-") or None
     return head.strip(" :,.-") or None if whole else None
 

@@ -4,8 +4,8 @@ Every single-series forecaster follows scikit-learn's conventions:
 ``__init__`` stores hyperparameters, ``fit(y)`` checks the series and returns
 ``self``, ``predict(h)`` returns ``h`` finite point forecasts and
 ``predict_interval(h, level=0.8)`` the lower and upper bounds; using one
-before ``fit`` raises :class:`~analytics.errors.NotFittedError`, bad input
-:class:`~analytics.errors.InvalidInput`. How gaps, negative values, constant
+before ``fit`` raises :class:`~analytics.core.errors.NotFittedError`, bad input
+:class:`~analytics.core.errors.InvalidInput`. How gaps, negative values, constant
 and too-short series are handled is in :mod:`analytics.forecast.base`.
 
 Single series (``fit(y)``):

@@ -20,7 +20,7 @@ from statsmodels.tsa.ar_model import AutoReg
 from statsmodels.tsa.arima.model import ARIMA as _StatsmodelsARIMA
 from statsmodels.tsa.arima_process import arma2ma
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.forecast.base import BaseForecaster, check_season_length
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.forecast.base import BaseForecaster, check_level, check_season_length
 from analytics.forecast.simple import Drift, Naive, SeasonalNaive
 from analytics.forecast.smoothing import ETS, Theta

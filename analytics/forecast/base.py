@@ -23,7 +23,7 @@ How awkward series are handled (:func:`check_series`)
   model falls back to the naive forecast (last value) and says so in
   ``notes_``.
 - Empty series, infinite values, text, 2-D input, unsorted or duplicated
-  timestamps raise :class:`~analytics.errors.InvalidInput` with what to fix.
+  timestamps raise :class:`~analytics.core.errors.InvalidInput` with what to fix.
 
 Whatever a model does, ``predict`` never returns NaN: a non-finite forecast
 is replaced by the naive one and a note is added (and then asserted finite).
@@ -39,7 +39,7 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
 
-from analytics.errors import InvalidInput, NotFittedError
+from analytics.core.errors import InvalidInput, NotFittedError
 
 
 @dataclass

@@ -41,7 +41,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from analytics.errors import InvalidInput, NotFittedError
+from analytics.core.errors import InvalidInput, NotFittedError
 from analytics.forecast.base import BaseForecaster, check_horizon, check_season_length, check_series
 
 SCALINGS = ("series", "window")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:

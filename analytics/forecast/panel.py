@@ -35,7 +35,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from threadpoolctl import threadpool_limits
 
-from analytics.errors import InvalidInput, NotFittedError
+from analytics.core.errors import InvalidInput, NotFittedError
 from analytics.forecast.auto import COMBINES, MAX_COMBINATION, METRICS, backtest_sd, candidate_names, combine_forecasts
 from analytics.forecast.base import (
     BaseForecaster,

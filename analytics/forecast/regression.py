@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.forecast.base import BaseForecaster, check_season_length
 
 _MAX_DUMMIES = 24

@@ -14,7 +14,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 
 SeasonalityKind = Literal["auto", "multiplicative", "additive"]
 SEASONALITY_KINDS = ("auto", "multiplicative", "additive", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.forecast.base import BaseForecaster, check_season_length
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 from scipy.signal import lfilter
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.forecast.base import BaseForecaster, check_season_length
 from analytics.forecast.seasonality import SEASONALITY_KINDS, SeasonalFactors, seasonal_factors
 

@@ -37,12 +37,14 @@ Cleaning rules
 * ``17850.0``-style customer numbers become ``17850``.
 * An invoice with lines at several timestamps (42 in the source) is placed at
   the earliest one.
+
+Why one long module: one pipeline (read, clean, load) over one file format; each step's checks
+refer to the same columns.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import re
 from collections.abc import Callable
@@ -53,9 +55,11 @@ from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 
-from analytics.errors import ImportFileError
+from analytics.core.clock import utc_now
+from analytics.core.errors import ImportFileError
+from analytics.core.files import file_sha256
 from analytics.ingest.categories import categorize
 from analytics.ingest.people import marketing_consent, pseudonym
 from analytics.ingest.shipping import plan_shipment
@@ -483,22 +487,21 @@ def load(
     Invoices (sales and cancellations) already in the store are skipped whole;
     products and customers already present are left as they are.
     """
-    now = now or datetime.now().replace(microsecond=0)
+    now = now or utc_now().replace(microsecond=0)
     shift_days = resolve_time_shift(uow, tables, shift_to_now, now)
     shift = pd.Timedelta(days=shift_days)
     summary = LoadSummary(time_shift_days=shift_days)
-    session = uow.session
-    conn = session.connection()
+    conn = uow.connection()
 
-    existing_orders = set(session.scalars(select(Order.number)))
-    existing_returns = set(session.scalars(select(Return.number).distinct()))
+    existing_orders = uow.orders.numbers()
+    existing_returns = uow.returns.numbers()
     new_orders = tables.orders[~tables.orders["number"].isin(existing_orders)]
     summary.orders_already_present = len(tables.orders) - len(new_orders)
     new_lines = tables.lines[tables.lines["number"].isin(set(new_orders["number"]))]
     new_returns = tables.returns[~tables.returns["number"].isin(existing_returns)]
 
     progress("products")
-    product_ids = dict(session.execute(select(Product.sku, Product.id)).tuples().all())
+    product_ids = uow.products.ids_by_sku()
     fresh = tables.products[~tables.products["sku"].isin(product_ids)]
     summary.products = bulk_insert(
         conn,
@@ -506,10 +509,10 @@ def load(
         fresh[["sku", "name", "description", "category", "unit_price"]].assign(active=True),
     )
     if summary.products:
-        product_ids = dict(session.execute(select(Product.sku, Product.id)).tuples().all())
+        product_ids = uow.products.ids_by_sku()
 
     progress("customers")
-    customer_ids = dict(session.execute(select(Customer.external_ref, Customer.id)).tuples().all())
+    customer_ids = uow.customers.ids_by_ref()
     fresh_c = tables.customers[~tables.customers["external_ref"].isin(customer_ids)]
     people = [pseudonym(ref) for ref in fresh_c["external_ref"]]
     erased = _erased_customers(uow, list(fresh_c["external_ref"]), [email for _, email in people])
@@ -538,7 +541,7 @@ def load(
         ),
     )
     if summary.customers:
-        customer_ids = dict(session.execute(select(Customer.external_ref, Customer.id)).tuples().all())
+        customer_ids = uow.customers.ids_by_ref()
 
     progress("orders")
     placed = new_orders["placed_at"] + shift
@@ -569,7 +572,7 @@ def load(
     progress("order lines")
     if len(new_lines):
         wanted = set(new_orders["number"])
-        order_ids = {n: i for n, i in session.execute(select(Order.number, Order.id)).tuples() if n in wanted}
+        order_ids = {n: i for n, i in uow.orders.ids_by_number().items() if n in wanted}
         summary.order_lines = bulk_insert(
             conn,
             _table(OrderLine),
@@ -611,7 +614,7 @@ def _erased_customers(uow: SqlAlchemyUnitOfWork, refs: list[str], emails: list[s
     erased_refs, erased_emails = uow.erased.digests("external_ref"), uow.erased.digests("email")
     if not erased_refs and not erased_emails:
         return set()
-    keys = keys_for(uow.session.get_bind())
+    keys = keys_for(uow.engine)
     return {
         ref
         for ref, email in zip(refs, emails)
@@ -635,14 +638,6 @@ def _table(model: type) -> Table:
     return table
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def import_online_retail(
     uow: SqlAlchemyUnitOfWork,
     path: str | Path,
@@ -657,7 +652,7 @@ def import_online_retail(
     error) nothing is.
     """
     path = Path(path)
-    started = datetime.now()
+    started = utc_now()
     progress("reading")
     parsed = read_online_retail(path)
     progress("cleaning")
@@ -667,12 +662,12 @@ def import_online_retail(
         loaded = load(uow, tables, shift_to_now=shift_to_now, now=now, progress=progress)
         if loaded.changed:
             report = tables.report.as_dict() | {"loaded": loaded.__dict__}
-            uow.session.add(
+            uow.imports.add(
                 ImportRun(
                     source=str(path.name),
                     sha256=sha,
                     started_at=started,
-                    finished_at=datetime.now(),
+                    finished_at=utc_now(),
                     rows_read=tables.report.rows_read,
                     report=report,
                 )

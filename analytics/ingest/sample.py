@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.errors import ImportFileError
+from analytics.core.errors import ImportFileError
 from analytics.ingest.online_retail import COLUMNS
 
 #: Customers the README, the bot's examples and the tests refer to.

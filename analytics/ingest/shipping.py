@@ -6,7 +6,7 @@ history derived only from its number, country and placing time, relative to a
 reference time (the moment of the first import):
 
 * dispatch: 12-36 hours after the order is placed;
-* carrier: chosen by destination (UK, Europe, rest of world);
+* carrier: chosen by destination zone (:func:`analytics.forecast.delivery.zone_of`);
 * transit: 2-3 days in the UK, 3-5 days in Europe, 5-9 days elsewhere;
 * status: ``processing`` before dispatch, ``shipped`` until the delivery
   time, ``delivered`` after it. A tracking number is derived from a hash of
@@ -22,42 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Optional
 
+from analytics.forecast.delivery import ZONES, zone_of
 from analytics.store.models import OrderStatus
-
-EUROPE = frozenset(
-    {
-        "Austria",
-        "Belgium",
-        "Channel Islands",
-        "Cyprus",
-        "Czech Republic",
-        "Denmark",
-        "EIRE",
-        "European Community",
-        "Finland",
-        "France",
-        "Germany",
-        "Greece",
-        "Iceland",
-        "Italy",
-        "Lithuania",
-        "Malta",
-        "Netherlands",
-        "Norway",
-        "Poland",
-        "Portugal",
-        "Spain",
-        "Sweden",
-        "Switzerland",
-    }
-)
-
-#: zone -> (carriers, minimum transit days, maximum transit days)
-ZONES: dict[str, tuple[tuple[str, ...], int, int]] = {
-    "uk": (("Royal Mail", "DPD UK", "Evri"), 2, 3),
-    "europe": (("DHL Express", "DPD", "UPS"), 3, 5),
-    "world": (("FedEx International", "DHL Express", "UPS Worldwide"), 5, 9),
-}
 
 _TRACKING_PREFIX = {
     "Royal Mail": "RM",
@@ -79,14 +45,6 @@ class Shipment:
     shipped_at: Optional[datetime]
     estimated_delivery: date
     delivered_at: Optional[datetime]
-
-
-def zone_of(country: Optional[str]) -> str:
-    if country == "United Kingdom":
-        return "uk"
-    if country in EUROPE:
-        return "europe"
-    return "world"
 
 
 def _digest(number: str) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.errors import InvalidInput, NotFittedError
+from analytics.core.errors import InvalidInput, NotFittedError
 from analytics.recommend.filters import Constraint, ItemFilter, Reranker
 from analytics.recommend.interactions import Interactions
 
@@ -144,7 +144,7 @@ class Recommender:
 
     ``__init__`` stores hyperparameters only; :meth:`fit` validates the data,
     sets learned attributes (trailing underscore) and returns ``self``; every
-    other method raises :class:`~analytics.errors.NotFittedError` before.
+    other method raises :class:`~analytics.core.errors.NotFittedError` before.
 
     Examples
     --------

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.base import (
     POPULAR,
     SIMILAR_TO,

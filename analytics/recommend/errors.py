@@ -1,13 +1,13 @@
 """Errors of the recommenders.
 
-They subclass the domain errors of :mod:`analytics.errors`, so an edge that
-already turns :class:`~analytics.errors.NotFound` into "I don't know that
+They subclass the domain errors of :mod:`analytics.core.errors`, so an edge that
+already turns :class:`~analytics.core.errors.NotFound` into "I don't know that
 customer" handles these too.
 """
 
 from __future__ import annotations
 
-from analytics.errors import NotFound
+from analytics.core.errors import NotFound
 
 
 class UnknownUser(NotFound):

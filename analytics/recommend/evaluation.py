@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.base import Recommender
 from analytics.recommend.interactions import Interactions
 from analytics.recommend.metrics import ranking_metrics

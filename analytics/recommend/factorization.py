@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.base import BECAUSE_YOU_BOUGHT, LIKE_YOU, Recommender, strongest_contributor
 from analytics.recommend.interactions import Interactions
 from analytics.recommend.neighbours import _ItemItemScorer, popularity_tie_break

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from analytics.recommend.interactions import Interactions

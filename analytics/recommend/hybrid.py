@@ -33,7 +33,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.base import ALSO_BOUGHT, POPULAR, SIMILAR_TO, Recommendations, Recommender, _check_n, top_n
 from analytics.recommend.content import ContentRecommender
 from analytics.recommend.filters import Constraint

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.errors import UnknownItem, UnknownUser
 
 WEIGHTINGS = ("binary", "quantity", "log1p")
@@ -249,7 +249,7 @@ class Interactions:
         reference_date: object = None,
         products: Optional[pd.DataFrame] = None,
     ) -> Interactions:
-        """Build from the ``lines`` frame of :mod:`analytics.frames`.
+        """Build from the ``lines`` frame of :mod:`analytics.store.frames`.
 
         Users are ``customer_id``, items ``product_id``, the weight is
         ``quantity`` and the time ``placed_at``. Without ``products``, the

@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 
 
 def _hits(

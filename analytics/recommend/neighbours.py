@@ -13,7 +13,7 @@ import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.base import (
     BECAUSE_YOU_BOUGHT,
     LIKE_YOU,

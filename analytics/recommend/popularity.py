@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.recommend.base import BEST_SELLER, POPULAR, SEGMENT_LOVES, Recommender
 from analytics.recommend.interactions import Interactions
 

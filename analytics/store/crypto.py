@@ -1,7 +1,7 @@
 """Personal columns encrypted at rest, and keyed hashes that find or remember a value without keeping it.
 
 Two keys, both 32 or more random bytes, each from a setting or else an
-installation secret created once under ``var/`` (:mod:`analytics.secrets`):
+installation secret created once under ``var/`` (:mod:`analytics.core.files`):
 
 - the **data key** (``CRM_DATA_KEY``, else ``var/data-key``) encrypts the
   customers' names and e-mail addresses and orders' delivery addresses with
@@ -45,10 +45,11 @@ from sqlalchemy import Engine, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from analytics.errors import CRMError
+from analytics.core.errors import CRMError
+from analytics.core.text import fold_email
 
 if TYPE_CHECKING:
-    from analytics.settings import Settings
+    from analytics.core.settings import Settings
 
 PREFIX = "v1:"
 NONCE_BYTES = 12
@@ -86,7 +87,7 @@ class DataKeys:
     @classmethod
     def from_settings(cls, settings: Settings) -> DataKeys:
         """``CRM_DATA_KEY`` / ``CRM_INDEX_KEY``, or the installation's ``var/data-key`` / ``var/index-key``."""
-        from analytics.secrets import installation_secret
+        from analytics.core.files import installation_secret
 
         return cls.from_secrets(
             installation_secret(settings, "data-key", settings.data_key),
@@ -123,14 +124,9 @@ class DataKeys:
         return hmac.new(self.index, message, hashlib.sha256).hexdigest()
 
 
-def normalise_email(email: str) -> str:
-    """The form an e-mail address is indexed and remembered in: trimmed, lower case."""
-    return str(email).strip().lower()
-
-
 def email_index(keys: DataKeys, email: str) -> str:
     """The blind index of an e-mail address: equal for equal addresses (any case), useless without the key."""
-    return keys.digest("email", normalise_email(email))
+    return keys.digest("email", fold_email(email))
 
 
 def identity_digest(keys: DataKeys, kind: str, value: str) -> str:
@@ -156,7 +152,7 @@ def default_keys() -> DataKeys:
     global _default
     with _lock:
         if _default is None:
-            from analytics.settings import get_settings
+            from analytics.core.settings import get_settings
 
             _default = DataKeys.from_settings(get_settings())
         return _default

@@ -3,6 +3,9 @@
 Timestamps are naive UTC ``datetime`` values: SQLite has no time zones, and
 one convention for both engines keeps comparisons simple. Money is
 ``Numeric(12, 2)`` in the shop currency (GBP for the Online Retail data).
+
+Why one long module: one subject, the schema; every table in one declarative ``Base`` whose metadata
+the migrations are checked against.
 """
 
 from __future__ import annotations

@@ -11,26 +11,27 @@ never leaves half-written data.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Optional
+from typing import Any, Optional
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, Select
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.store.db import begin_write, make_engine, make_session_factory
-from analytics.store.repositories import (
-    ConversationRepository,
-    CustomerRepository,
-    ErasedIdentityRepository,
-    EventRepository,
-    OfferRepository,
-    OrderRepository,
-    PrivacyRequestRepository,
-    ProductRepository,
-    ReturnRepository,
-    ScoreRepository,
-    StoreSettingRepository,
-)
+from analytics.store.bulk import fetch_rows
+from analytics.store.db import begin_write
+from analytics.store.repositories.conversations import ConversationRepository
+from analytics.store.repositories.customers import CustomerRepository, EventRepository, ScoreRepository
+from analytics.store.repositories.forecasts import ForecastRepository
+from analytics.store.repositories.handoffs import HandoffRepository
+from analytics.store.repositories.imports import ImportRunRepository
+from analytics.store.repositories.model_registry import ModelRegistryRepository
+from analytics.store.repositories.offers import OfferRepository
+from analytics.store.repositories.orders import OrderRepository, ReturnRepository
+from analytics.store.repositories.privacy import ErasedIdentityRepository, PrivacyRequestRepository
+from analytics.store.repositories.products import ProductRepository
+from analytics.store.repositories.store_settings import StoreSettingRepository
+from analytics.store.repositories.users import UserRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -43,16 +44,17 @@ class SqlAlchemyUnitOfWork:
     returns: ReturnRepository
     events: EventRepository
     conversations: ConversationRepository
+    handoffs: HandoffRepository
     privacy: PrivacyRequestRepository
     erased: ErasedIdentityRepository
+    models: ModelRegistryRepository
+    users: UserRepository
+    forecasts: ForecastRepository
+    imports: ImportRunRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
-
-    @classmethod
-    def for_url(cls, url: str, *, echo: bool = False) -> SqlAlchemyUnitOfWork:
-        return cls(make_session_factory(make_engine(url, echo=echo)))
 
     @property
     def engine(self) -> Engine:
@@ -71,8 +73,13 @@ class SqlAlchemyUnitOfWork:
         self.returns = ReturnRepository(self.session)
         self.events = EventRepository(self.session)
         self.conversations = ConversationRepository(self.session)
+        self.handoffs = HandoffRepository(self.session)
         self.privacy = PrivacyRequestRepository(self.session)
         self.erased = ErasedIdentityRepository(self.session)
+        self.models = ModelRegistryRepository(self.session)
+        self.users = UserRepository(self.session)
+        self.forecasts = ForecastRepository(self.session)
+        self.imports = ImportRunRepository(self.session)
         return self
 
     def __exit__(
@@ -88,6 +95,27 @@ class SqlAlchemyUnitOfWork:
         """This transaction reads to decide what it writes: serialise it with others like it (see
         :func:`analytics.store.db.begin_write`); call it before any query."""
         begin_write(self.session)
+
+    def fetch_rows(self, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+        """Inside ``with uow``: the rows of ``stmt`` through the raw driver cursor
+        (:func:`analytics.store.bulk.fetch_rows`: numbers and dates only as parameters)."""
+        return fetch_rows(self.session.connection(), stmt)
+
+    def connection(self) -> Connection:
+        """Inside ``with uow``: the transaction's connection, for bulk writes (:mod:`analytics.store.bulk`)."""
+        return self.session.connection()
+
+    def flush(self) -> None:
+        """Send the pending changes to the database (ids assigned, constraints checked) without committing."""
+        self.session.flush()
+
+    def no_autoflush(self) -> AbstractContextManager[None]:
+        """A block in which queries do not flush pending changes first (reading around a half-built row)."""
+        return self.session.no_autoflush  # type: ignore[return-value]
+
+    def has_new_rows(self) -> bool:
+        """Whether this transaction added rows not committed yet (a use case that may or may not write)."""
+        return bool(self.session.new)
 
     def commit(self) -> None:
         self.session.commit()

@@ -7,10 +7,13 @@
 - :mod:`bot.ops.train` validates the data and trains a model (in ``.venv-rasa``);
 - :mod:`bot.ops.gate` evaluates models on the held-out set and the conversation
   tests and decides whether a candidate may replace the live model;
-- :mod:`bot.ops.registry` keeps every model with its metrics and data hash, and
-  the audit log;
-- :mod:`bot.ops.proxy` and :mod:`bot.ops.swap` serve the assistant behind a
-  switch, so a new model goes live without a restart and without a stall.
+- :mod:`bot.ops.registry` registers model files in the model registry
+  (:mod:`analytics.usecases.operations`: metrics, data hash, the audit log) and
+  says which file may be loaded;
+- :mod:`bot.ops.proxy`, :mod:`bot.ops.swap` (blue/green servers), :mod:`bot.ops.switchboard`
+  (the ``crm nlu serve`` process) and :mod:`bot.ops.admin` (its swap API) serve the assistant
+  behind a switch, so a new model goes live without a restart and without a stall;
+- :mod:`bot.ops.erasure` completes customers' deletion and export requests everywhere.
 
 Nothing here imports Rasa: Rasa runs as a subprocess in its own environment.
 """

@@ -4,7 +4,7 @@ Labels come from the triage file (``label:`` of a group, or of one example,
 which wins), from a separate labels file, or from prompts
 (:func:`label_interactively`). Each labelled example is
 
-1. masked again (:func:`bot.ops.triage.mask_message`: e-mails, card, phone
+1. masked again (:func:`bot.ops.masking.mask_message`: e-mails, card, phone
    and order numbers, street addresses, postcodes, long digit runs, the names
    given and the names the message introduces) so no personal data becomes
    training data even if the triage file was edited by hand;
@@ -28,16 +28,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
-from analytics.errors import InvalidInput
+from analytics.core.clock import utc_now
+from analytics.core.errors import InvalidInput
+from bot.ops.masking import mask_message
 from bot.ops.project import Project, read_yaml
-from bot.ops.triage import mask_message
 
 SKIP = "skip"
 _ANNOTATION = re.compile(r"\[(?P<text>[^\]]{1,300})\](?:\([^)]{1,100}\)|\{[^}]{1,300}\})")
@@ -163,7 +164,7 @@ class EntityAnnotator:
         The ``regex:`` blocks of the training data (case-insensitive, as
         Rasa's ``RegexEntityExtractor`` with ``case_sensitive: false``).
     ruler : optional
-        A :class:`bot.nlu.catalog.PhraseRuler` for products and categories.
+        A :class:`bot.ops.catalog_patterns.PhraseRuler` for products and categories.
     """
 
     def __init__(self, regexes: Sequence[tuple[str, re.Pattern[str]]], ruler: Any = None) -> None:
@@ -180,7 +181,7 @@ class EntityAnnotator:
                         regexes.append((str(block["regex"]), re.compile(pattern, re.IGNORECASE)))
         ruler = None
         if project.patterns.exists():
-            from bot.nlu.catalog import PhraseRuler, read_patterns
+            from bot.ops.catalog_patterns import PhraseRuler, read_patterns
 
             ruler = PhraseRuler(read_patterns(project.patterns))
         return cls(regexes, ruler)
@@ -206,16 +207,6 @@ class EntityAnnotator:
 
 
 # --------------------------------------------------------------------------- labels
-
-
-def read_triage(path: Path) -> dict[str, Any]:
-    try:
-        data = read_yaml(path)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data.get("groups"), list):
-        raise InvalidInput(f"{path} is not a triage file (no `groups:` list); write one with `crm nlu triage`.")
-    return data
 
 
 def apply_labels_file(triage: dict[str, Any], labels_path: Path) -> dict[str, Any]:
@@ -328,19 +319,6 @@ def label_interactively(
     return triage
 
 
-def write_labels_into(triage: dict[str, Any], path: Path) -> None:
-    """Save labels typed at the prompt back into the triage file (keeps its header)."""
-    header = "".join(
-        line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.startswith("#")
-    )
-    rest = {k: v for k, v in triage.items() if k != "groups"}
-    body = yaml.safe_dump(rest, sort_keys=False, allow_unicode=True, width=120) if rest else ""
-    body += yaml.safe_dump(
-        {"groups": triage["groups"]}, sort_keys=False, allow_unicode=True, width=120, default_flow_style=None
-    )
-    path.write_text(header + body, encoding="utf-8")
-
-
 # --------------------------------------------------------------------------- merging
 
 
@@ -405,7 +383,7 @@ def merge_labels(
     MergeResult
         What was added, and every example left out with the reason.
     """
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    now = now or utc_now().replace(microsecond=0)
     names = tuple(names)
     annotator = annotator or EntityAnnotator.for_project(project)
     taught = {example_key(e.text): e for e in taught_examples(project)}
@@ -468,36 +446,3 @@ def merge_labels(
 
 
 #: Name particles that are ordinary words too ("the delivery van"): masked only inside a full name.
-PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "du", "del", "la", "le", "al", "bin", "st"})
-
-
-@dataclass(frozen=True)
-class Names:
-    """Names to mask, from the store's customers and an optional file."""
-
-    names: tuple[str, ...] = field(default_factory=tuple)
-
-    @classmethod
-    def load(cls, *, customers: Iterable[str] = (), names_file: Optional[Path] = None) -> Names:
-        found: set[str] = set()
-        for name in customers:
-            name = " ".join(str(name).split())
-            if name:
-                found.add(name)
-                found.update(w for w in name.split() if len(w) > 1 and w.lower() not in PARTICLES)
-        if names_file is not None:
-            if not names_file.exists():
-                raise InvalidInput(f"names file {names_file} does not exist.")
-            found.update(line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip())
-        return cls(tuple(sorted(found)))
-
-    @classmethod
-    def from_store(cls, uow: Any, names_file: Optional[Path] = None) -> Names:
-        """The names of the store's customers (full names and each word of them) and of ``names_file``."""
-        from sqlalchemy import select
-
-        from analytics.store.models import Customer
-
-        with uow:
-            customers = list(uow.session.scalars(select(Customer.name)))
-        return cls.load(customers=customers, names_file=names_file)

@@ -1,4 +1,4 @@
-"""Rich tables for the ``crm nlu`` commands (kept out of bot/cli.py so its block stays short)."""
+"""Rich tables for the ``crm nlu`` commands (kept out of bot/cli/nlu.py so the commands stay short)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Optional
 
 from rich.table import Table
 
+from analytics.usecases.operations import AuditEntry, ModelInfo
 from bot.ops.gate import Comparison, Evaluation, GateDecision
-from bot.ops.registry import AuditEntry, ModelInfo
 from bot.ops.triage import TriageReport
 
 

@@ -23,9 +23,12 @@ Order of a deletion, so that a failure never leaves the request marked done
 with data left behind: read what identifies the customer, purge the tracker
 store (one transaction of its own), clean the training data, triage files and
 logs (each file replaced atomically), then erase the store and complete the
-request in one transaction (:func:`analytics.account.complete_deletion`). A
+request in one transaction (:func:`analytics.usecases.privacy.complete_deletion`). A
 failure before the last step leaves the request open; running the command
 again finishes it.
+
+One subject, kept in one module although it is a little over 500 lines: every
+place a customer's data went, and the order in which it is erased.
 """
 
 from __future__ import annotations
@@ -45,17 +48,24 @@ import jwt
 import yaml
 from sqlalchemy import Engine, delete, func, inspect, or_, select
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
-from analytics import account
-from analytics.account import ErasureReport, PrivacySubject
-from analytics.errors import InvalidInput
-from analytics.store.crypto import DataKeys, default_keys
-from analytics.store.models import PrivacyRequestKind
+from analytics.core.errors import InvalidInput
+from analytics.security.digests import conversation_name
+from analytics.security.tokens import ALGORITHM, AUDIENCE, CONVERSATION_AUDIENCE
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.tokens import ALGORITHM, AUDIENCE, CONVERSATION_AUDIENCE
+from analytics.usecases.privacy import (
+    ErasureReport,
+    PrivacyRequestView,
+    PrivacySubject,
+    complete_deletion,
+    complete_export,
+    customer_data,
+    privacy_subject,
+)
 from bot.ops.annotate import plain_text, read_merged, write_merged
 from bot.ops.project import Project, read_yaml
-from bot.ops.triage import WARMUP_PREFIX, events, sender_hash, tracker_engine
+from bot.ops.tracker import WARMUP_PREFIX, TrackerStoreError, events, tracker_engine
 
 #: A JSON Web Token as the chat page and the action server sign them (header.payload.signature, base64url).
 JWT_SHAPE = re.compile(r"eyJ[\w-]{5,100}\.[\w-]{5,600}\.[\w-]{5,100}")
@@ -107,12 +117,12 @@ class Matcher:
         return self.pattern is not None and self.pattern.search(text) is not None
 
 
-def conversation_hashes(senders: Iterable[str], keys: Optional[DataKeys] = None) -> set[str]:
+def conversation_hashes(senders: Iterable[str]) -> set[str]:
     """The names operators' files give these conversations: the keyed hash, and the bare SHA-256 that
     triage files written before the keyed hash used."""
     found = set()
     for sender in senders:
-        found.add(sender_hash(sender, keys))
+        found.add(conversation_name(sender))
         found.add(hashlib.sha256(sender.encode("utf-8")).hexdigest()[:16])
     return found
 
@@ -126,13 +136,22 @@ def tracker_url(project: Project, explicit: Optional[str] = None) -> URL:
 
 
 def open_tracker(url: URL) -> Optional[Engine]:
-    """An engine on the tracker store, or ``None`` when there is nothing there yet (no file, no events table)."""
+    """An engine on the tracker store, or ``None`` when there is nothing there yet (no file, no events table).
+
+    Raises
+    ------
+    TrackerStoreError
+        The tracker store cannot be read.
+    """
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         return None
     engine = tracker_engine(url)
-    if not inspect(engine).has_table(events.name):
-        engine.dispose()
-        return None
+    try:
+        if not inspect(engine).has_table(events.name):
+            engine.dispose()
+            return None
+    except SQLAlchemyError as exc:
+        raise TrackerStoreError(exc) from exc
     return engine
 
 
@@ -383,7 +402,7 @@ def _blank_lines(path: Path, names_customer: Matcher) -> int:
 
 @dataclass(frozen=True)
 class ExportResult:
-    request: account.PrivacyRequestView
+    request: PrivacyRequestView
     path: Path
     rows: dict[str, int]
     conversations: int
@@ -421,26 +440,30 @@ def export_customer(
     """Complete export request ``request_id``: one JSON file with the store's rows about the customer and
     every event of their conversations in the tracker store, then mark the request completed.
 
-    Raises the errors of :func:`analytics.account.customer_data` for a bad request id.
+    Raises the errors of :func:`analytics.usecases.privacy.customer_data` for a bad request id, and
+    :class:`~bot.ops.project.TrackerStoreError` when a database fails (nothing is exported then).
     """
-    data = account.customer_data(uow, request_id, now)
-    subject = account.privacy_subject(uow, request_id, PrivacyRequestKind.EXPORT)
-    senders = list(find_conversations(tracker, subject, token_secret, proven_only=True))
-    conversations = tracker_events(tracker, senders)
-    data["tracker_events"] = conversations
-    rows = {
-        key: len(value) if isinstance(value, list) else int(value is not None)
-        for key, value in data.items()
-        if key in ("orders", "returns", "behaviour_events", "scores", "offers", "conversations", "privacy_requests")
-    }
-    write_private_json(out, data)
-    view = account.complete_export(uow, request_id, f"exported to {out.name}", now)
-    return ExportResult(view, out, rows, len(conversations), sum(len(v) for v in conversations.values()))
+    try:
+        data = customer_data(uow, request_id, now)
+        subject = privacy_subject(uow, request_id, "export")
+        senders = list(find_conversations(tracker, subject, token_secret, proven_only=True))
+        conversations = tracker_events(tracker, senders)
+        data["tracker_events"] = conversations
+        rows = {
+            key: len(value) if isinstance(value, list) else int(value is not None)
+            for key, value in data.items()
+            if key in ("orders", "returns", "behaviour_events", "scores", "offers", "conversations", "privacy_requests")
+        }
+        write_private_json(out, data)
+        view = complete_export(uow, request_id, f"exported to {out.name}", now)
+        return ExportResult(view, out, rows, len(conversations), sum(len(v) for v in conversations.values()))
+    except SQLAlchemyError as exc:
+        raise TrackerStoreError(exc) from exc
 
 
 @dataclass(frozen=True)
 class DeletionResult:
-    request: account.PrivacyRequestView
+    request: PrivacyRequestView
     already_completed: bool
     store: Optional[ErasureReport] = None
     conversations: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -461,33 +484,37 @@ def delete_customer(
     triage_dir: Path,
     log_dir: Path,
     log_retention_days: float,
-    keys: Optional[DataKeys] = None,
     now: Optional[datetime] = None,
 ) -> DeletionResult:
     """Complete deletion request ``request_id`` everywhere (see the module's docstring for the order).
 
-    Raises the errors of :func:`analytics.account.privacy_subject` for a bad request id, and whatever
-    the tracker store raises (then nothing in the store has changed).
+    Raises the errors of :func:`analytics.usecases.privacy.privacy_subject` for a bad request id, and
+    :class:`~bot.ops.project.TrackerStoreError` when a database fails (then nothing in the store has changed).
     """
-    subject = account.privacy_subject(uow, request_id, PrivacyRequestKind.DELETION)
-    if subject.request.existing:
-        return DeletionResult(subject.request, already_completed=True)
-    found = find_conversations(tracker, subject, token_secret)
-    senders = sorted(found)
-    purged = purge_tracker(tracker, senders)
-    hashes = conversation_hashes(senders, keys or default_keys())
-    names_customer = Identifiers.of(subject, senders).matcher()
-    training = scrub_training_data(project.from_conversations, hashes, names_customer)
-    triage = {path: n for path in triage_files(triage_dir) if (n := scrub_triage_file(path, hashes, names_customer))}
-    logs = scrub_logs(log_dir, names_customer, log_retention_days)
-    report = account.complete_deletion(uow, request_id, now, also_senders=senders)
-    return DeletionResult(
-        request=report.request,
-        already_completed=report.request.existing,
-        store=report,
-        conversations=found,
-        tracker_events_deleted=purged,
-        training_examples_removed=training,
-        triage_examples_removed=triage,
-        logs=logs,
-    )
+    try:
+        subject = privacy_subject(uow, request_id, "deletion")
+        if subject.request.existing:
+            return DeletionResult(subject.request, already_completed=True)
+        found = find_conversations(tracker, subject, token_secret)
+        senders = sorted(found)
+        purged = purge_tracker(tracker, senders)
+        hashes = conversation_hashes(senders)
+        names_customer = Identifiers.of(subject, senders).matcher()
+        training = scrub_training_data(project.from_conversations, hashes, names_customer)
+        triage = {
+            path: n for path in triage_files(triage_dir) if (n := scrub_triage_file(path, hashes, names_customer))
+        }
+        logs = scrub_logs(log_dir, names_customer, log_retention_days)
+        report = complete_deletion(uow, request_id, now, also_senders=senders)
+        return DeletionResult(
+            request=report.request,
+            already_completed=report.request.existing,
+            store=report,
+            conversations=found,
+            tracker_events_deleted=purged,
+            training_examples_removed=training,
+            triage_examples_removed=triage,
+            logs=logs,
+        )
+    except SQLAlchemyError as exc:
+        raise TrackerStoreError(exc) from exc

@@ -4,7 +4,7 @@ Both models are evaluated the same way (:func:`evaluate_model`):
 
 - on the held-out NLU test set (``tests/data/nlu_holdout.yml``, versioned, never
   trained on): every example is parsed by the model as the running assistant
-  would (:mod:`bot.ops.rasa_parse`, in the Rasa environment), and per-intent
+  would (:mod:`bot.rasa_runtime.parse`, in the Rasa environment), and per-intent
   precision, recall and F1 and a confusion-matrix PNG are computed from that.
   A message the model falls back on (``nlu_fallback``) counts as a miss of its
   intent, as the customer sees it. (``rasa test nlu`` undoes fallback
@@ -34,12 +34,12 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
+from analytics.core.clock import utc_now
 from bot.ops.project import Project, files_hash
 from bot.ops.train import RasaFailed, rasa_python_command, run_rasa, tail
 
@@ -307,7 +307,7 @@ def evaluate_model(project: Project, model: Path, out: Path) -> Evaluation:
     predictions = nlu_out / "predictions.jsonl"
     log = out / "parse-holdout.log"
     code = run_rasa(
-        ["-m", "bot.ops.rasa_parse", str(model), str(project.holdout), str(predictions)],
+        ["-m", "bot.rasa_runtime.parse", str(model), str(project.holdout), str(predictions)],
         cwd=project.root,
         log=log,
         program=rasa_python_command(),
@@ -351,7 +351,7 @@ def evaluate_model(project: Project, model: Path, out: Path) -> Evaluation:
         conversations=conversations,
         report_dir=project.relative(out),
         confusion_png=project.relative(png),
-        evaluated_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat(),
+        evaluated_at=utc_now().replace(microsecond=0).isoformat(),
         seconds=round(time.perf_counter() - started, 1),
         examples=len(records),
         fallbacks=sum(r["predicted"] == FALLBACK for r in records),

@@ -16,12 +16,16 @@ from typing import Any, Optional
 
 import yaml
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
+from bot.ops.tracker import TrackerStoreError
 
 #: Files under ``data/`` that make the model: training data, rules, stories, entity patterns.
 TRAINING_SUFFIXES = (".yml", ".yaml", ".json", ".jsonl")
 _ENV_VAR = re.compile(r"\$\{([^}]{1,100})\}")
+
+
 #: Tracker stores that live outside the Rasa process, so a second server sees the same conversations.
 SHARED_TRACKER_STORES = {"sql", "redis", "mongod", "mongo", "dynamo"}
 
@@ -149,17 +153,22 @@ class Project:
         InvalidInput
             When the endpoints configure no SQL tracker store (Rasa then keeps
             conversations in memory, and there is nothing to triage).
+        TrackerStoreError
+            When the URL cannot be parsed.
         """
-        if explicit:
-            url = make_url(explicit)
-            return url.set(drivername="postgresql+psycopg") if url.drivername in ("postgresql", "postgres") else url
-        store = self.read_endpoints(endpoints).get("tracker_store") or {}
-        if str(store.get("type", "")).lower() != "sql":
-            raise InvalidInput(
-                "endpoints.yml configures no SQL tracker store (tracker_store: {type: SQL, ...}); "
-                "set one, or pass the store's URL with --tracker-store / CRM_TRACKER_STORE_URL."
-            )
-        return sql_tracker_url(store, self.root)
+        try:
+            if explicit:
+                url = make_url(explicit)
+                return url.set(drivername="postgresql+psycopg") if url.drivername in ("postgresql", "postgres") else url
+            store = self.read_endpoints(endpoints).get("tracker_store") or {}
+            if str(store.get("type", "")).lower() != "sql":
+                raise InvalidInput(
+                    "endpoints.yml configures no SQL tracker store (tracker_store: {type: SQL, ...}); "
+                    "set one, or pass the store's URL with --tracker-store / CRM_TRACKER_STORE_URL."
+                )
+            return sql_tracker_url(store, self.root)
+        except SQLAlchemyError as exc:
+            raise TrackerStoreError(exc) from exc
 
     def sql_tracker_or_none(self, endpoints: Optional[Path] = None) -> Optional[URL]:
         """The SQL tracker store's URL, or ``None`` when the endpoints configure none."""
@@ -217,14 +226,6 @@ def files_hash(files: list[Path], root: Path) -> str:
             name = path.name
         digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from analytics.errors import InvalidInput, NotAllowed
-from analytics.store.models import ModelAction
+from analytics.core.errors import InvalidInput, NotAllowed
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases import operations
+from analytics.usecases.operations import ModelInfo, ModelNotFound
 from bot.ops import registry
+from bot.ops.admin import SwitchClient
 from bot.ops.gate import Evaluation, GateDecision, decide, evaluate_model, is_current, test_set_hashes
 from bot.ops.project import Project
-from bot.ops.registry import ModelInfo
-from bot.ops.swap import SwapFailed, SwitchClient
+from bot.ops.swap import SwapFailed
 
 #: Shortest reason accepted for overriding the gate.
 MIN_REASON = 10
@@ -62,7 +63,7 @@ def resolve_model(uow: SqlAlchemyUnitOfWork, project: Project, ref: str, *, oper
         return found
     path = Path(ref)
     if not path.exists():
-        raise registry.ModelNotFound(ref)
+        raise ModelNotFound(ref)
     return registry.register_model(uow, project, path, operator=operator)
 
 
@@ -77,7 +78,7 @@ def ensure_evaluation(
     fresh: bool = False,
 ) -> tuple[ModelInfo, Evaluation]:
     """The model's evaluation on the current test sets, running it (and recording it) if needed."""
-    current = model.evaluation
+    current = registry.evaluation_of(model)
     if not fresh and current is not None and is_current(current, project):
         return model, current
     path = project.resolve(model.path)
@@ -102,7 +103,7 @@ def gate(
     say: Say = lambda _: None,
 ) -> tuple[GateDecision, Evaluation, Optional[Evaluation]]:
     """Evaluate both models on the same test sets and decide."""
-    live = against if against is not None else registry.live_model(uow)
+    live = against if against is not None else operations.live_model(uow)
     candidate, cand_eval = ensure_evaluation(uow, project, candidate, operator=operator, evaluate=evaluate, say=say)
     live_eval = None
     if live is not None and live.id != candidate.id:
@@ -140,12 +141,12 @@ def publish_model(
             f"--force needs --reason: say why a model the gate refuses must go live (at least {MIN_REASON} characters)."
         )
     candidate = resolve_model(uow, project, ref, operator=operator)
-    live = registry.live_model(uow)
+    live = operations.live_model(uow)
     if live is not None and live.id == candidate.id:
         raise NotAllowed(f"{candidate.name} is already the live model.")
     decision, _, _ = gate(uow, project, candidate, operator=operator, max_drop=max_drop, evaluate=evaluate, say=say)
     if not decision.passed and not force:
-        registry.record(uow, ModelAction.REFUSE, operator=operator, model=candidate.name, detail=decision.as_dict())
+        operations.record(uow, "refuse", operator=operator, model=candidate.name, detail=decision.as_dict())
         raise PublishRefused(candidate.name, decision)
     forced = force and not decision.passed
 
@@ -155,10 +156,10 @@ def publish_model(
         try:
             swap = switch.swap(project.resolve(candidate.path))
         except (SwapFailed, NotAllowed) as exc:
-            registry.record(uow, ModelAction.FAIL, operator=operator, model=candidate.name, detail={"error": str(exc)})
+            operations.record(uow, "fail", operator=operator, model=candidate.name, detail={"error": str(exc)})
             raise
     detail = {"gate": decision.as_dict(), "forced": forced, "swap": swap}
-    published = registry.mark_published(uow, candidate.name, operator=operator, reason=reason, detail=detail)
+    published = operations.mark_published(uow, candidate.name, operator=operator, reason=reason, detail=detail)
     return PublishOutcome(published, decision, forced, swap)
 
 
@@ -172,7 +173,7 @@ def rollback_model(
     say: Say = lambda _: None,
 ) -> RollbackOutcome:
     """Put the model the live one replaced back into service."""
-    live, previous = registry.rollback_target(uow)
+    live, previous = operations.rollback_target(uow)
     path = project.resolve(previous.path)
     if not path.exists():
         raise InvalidInput(f"the file of model {previous.name} ({path}) is missing; it cannot be put back.")
@@ -182,31 +183,7 @@ def rollback_model(
         try:
             swap = switch.swap(path)
         except (SwapFailed, NotAllowed) as exc:
-            registry.record(uow, ModelAction.FAIL, operator=operator, model=previous.name, detail={"error": str(exc)})
+            operations.record(uow, "fail", operator=operator, model=previous.name, detail={"error": str(exc)})
             raise
-    restored = registry.mark_rolled_back(uow, operator=operator, reason=reason, detail={"swap": swap})
+    restored = operations.mark_rolled_back(uow, operator=operator, reason=reason, detail={"swap": swap})
     return RollbackOutcome(restored, live, swap)
-
-
-def live_model_file(project: Project, database_url: str) -> Optional[Path]:
-    """The file of the registry's live model, or ``None`` (no store, no schema, nothing published, file gone).
-
-    For starting servers: ``crm nlu serve`` (and, proposed, ``crm serve``) load this one rather than the
-    newest file, so a rollback survives a restart.
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from analytics.store.db import make_engine
-    from analytics.store.migrate import is_initialised
-
-    engine = make_engine(database_url)
-    try:
-        if not is_initialised(engine):
-            return None
-        live = registry.live_model(SqlAlchemyUnitOfWork.for_url(database_url))
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
-    path = project.resolve(live.path) if live else None
-    return path if path is not None and path.exists() else None

@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Optional
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
+from bot.launch import quiet_rasa_env, rasa_executable
 from bot.ops.project import Project, read_yaml
 
 #: ``(what, done, total)``: a stage description and, when known, how far it is.
@@ -36,14 +37,10 @@ class RasaFailed(InvalidInput):
 
 
 def _rasa_env() -> dict[str, str]:
-    from bot.serve import quiet_rasa_env
-
     return quiet_rasa_env()
 
 
 def rasa_command() -> list[str]:
-    from bot.serve import rasa_executable
-
     rasa = rasa_executable()
     if not rasa.exists():
         raise InvalidInput(f"{rasa} is missing; run `make env` to create the Rasa environment.")

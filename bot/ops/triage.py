@@ -19,11 +19,12 @@ import) and flags a customer message when
   just before the handoff (a confident answer the customer gave up on).
 
 The predicted intent reported is the best real intent, also when
-``nlu_fallback`` won. Texts are masked (:func:`analytics.privacy.mask_text`:
-e-mails, card, phone and order numbers, street addresses and postcodes, the
+``nlu_fallback`` won. Texts are masked (:func:`bot.ops.masking.mask_message`:
+e-mails, card, phone and order numbers, long digit runs, street addresses and postcodes, the
 names given, the ``customer_name`` the conversation revealed and names the
 customer introduced anywhere in it) before anything leaves this module, and
-conversations are named by a keyed hash of their sender id (:func:`sender_hash`).
+conversations are named by a keyed hash of their sender id
+(:func:`analytics.security.digests.conversation_name`).
 
 Similar messages are grouped: TF-IDF over character 3–5-grams inside word
 boundaries (robust to typos and word order), cosine similarity, and "leader"
@@ -33,9 +34,7 @@ deterministic, and no chaining of unrelated messages through in-between ones.
 Groups with the most misunderstood messages come first; a group of confident
 rephrasings only (``rephrase``) comes after them.
 
-Masking is :func:`analytics.privacy.mask_text` plus one stricter rule: any
-run of five or more digits left (an order number with a typo, "order5 43300",
-or part of a card number) has its digits starred too.
+The annotation file the operator labels is :mod:`bot.ops.triage_file`.
 """
 
 from __future__ import annotations
@@ -52,41 +51,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import yaml
 from sqlalchemy import (
     URL,
-    Column,
     Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     and_,
     case,
     create_engine,
     or_,
     select,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
-from analytics.errors import InvalidInput
-from analytics.privacy import introduced_names, mask_name, mask_text
-from analytics.store.crypto import DataKeys, conversation_digest, default_keys
-
-#: Rasa's ``events`` table (rasa/core/tracker_store.py, ``SQLTrackerStore.SQLEvent``).
-tracker_metadata = MetaData()
-events = Table(
-    "events",
-    tracker_metadata,
-    Column("id", Integer, primary_key=True),
-    Column("sender_id", String(255), nullable=False, index=True),
-    Column("type_name", String(255), nullable=False),
-    Column("timestamp", Float),
-    Column("intent_name", String(255)),
-    Column("action_name", String(255)),
-    Column("data", Text),
-)
+from analytics.core.clock import utc_now
+from analytics.core.errors import InvalidInput
+from analytics.security.digests import conversation_name
+from analytics.security.masking import introduced_names
+from bot.ops.masking import NameMasker, mask_message
+from bot.ops.tracker import WARMUP_PREFIX, TrackerStoreError, events
 
 FALLBACK_INTENT = "nlu_fallback"
 FALLBACK_ACTIONS = frozenset(
@@ -100,8 +81,6 @@ HANDOFF_ACTIONS = frozenset({"action_handoff"})
 NEUTRAL_INTENTS = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "human_handoff"})
 #: Slots whose values are names to mask in the rest of the conversation.
 NAME_SLOTS = frozenset({"customer_name"})
-#: Sender ids of the switch's warm-up requests (bot/ops/swap.py): not customers.
-WARMUP_PREFIX = "__warmup__"
 REASONS = ("low_confidence", "fallback", "rephrase", "rephrased", "handoff")
 
 
@@ -116,8 +95,6 @@ class TriageOptions:
     similarity: float = 0.5
     max_messages: int = 50_000
     names: tuple[str, ...] = ()
-    #: keys of the conversation hashes (default: the installation's, analytics.store.crypto)
-    keys: Optional[DataKeys] = None
 
 
 @dataclass(frozen=True)
@@ -312,97 +289,11 @@ def _flag(turns: list[_Turn], options: TriageOptions) -> None:
                 turn.reasons.append("handoff")
 
 
-_LONG_NUMBER = re.compile(r"\d{5,}")
-_WORD = re.compile(r"\w+(?:['’-]\w+)*")
-
-
-class NameMasker:
-    """Masks given names as whole words, case-insensitively, longest first, like :func:`mask_text`.
-
-    :func:`analytics.privacy.mask_text` builds one regular expression with an
-    alternative per name, which is fine for a few names and slow for the
-    store's thousand (18 s instead of 1.3 s on the triage benchmark): this
-    looks words up in a set instead.
-
-    Examples
-    --------
-    >>> NameMasker(["Jane Doe", "Jane"]).mask("jane doe and Jane, not Janet")
-    'j*** d*** and J***, not Janet'
-    """
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.names = {tuple(w.lower() for w in _WORD.findall(name)) for name in names}
-        self.names.discard(())
-        self.longest = max((len(n) for n in self.names), default=0)
-
-    def with_names(self, more: Iterable[str]) -> NameMasker:
-        extra = [m for m in more if m.strip()]
-        if not extra:
-            return self
-        combined = NameMasker(extra)
-        combined.names |= self.names
-        combined.longest = max(combined.longest, self.longest)
-        return combined
-
-    @staticmethod
-    def _spaced(text: str, words: list[re.Match[str]], i: int, n: int) -> bool:
-        """The ``n`` words from ``i`` are separated by whitespace only (a name, not "Jane, Doe")."""
-        return all(not text[words[k].end() : words[k + 1].start()].strip() for k in range(i, i + n - 1))
-
-    def mask(self, text: str) -> str:
-        if not self.names:
-            return text
-        words = list(_WORD.finditer(text))
-        lowered = [w.group(0).lower() for w in words]
-        out, cursor, i = [], 0, 0
-        while i < len(words):
-            for n in range(min(self.longest, len(words) - i), 0, -1):
-                if tuple(lowered[i : i + n]) in self.names and self._spaced(text, words, i, n):
-                    start, end = words[i].start(), words[i + n - 1].end()
-                    out += [text[cursor:start], mask_name(text[start:end])]
-                    cursor, i = end, i + n
-                    break
-            else:
-                i += 1
-        out.append(text[cursor:])
-        return "".join(out)
-
-
-def mask_message(text: str, names: Iterable[str] | NameMasker = ()) -> str:
-    """:func:`analytics.privacy.mask_text`, then any run of five or more digits starred; spacing collapsed.
-
-    Examples
-    --------
-    >>> mask_message("order5 43300 for Jane", names=["Jane"])
-    'order5 ***** for J***'
-    """
-    masker = names if isinstance(names, NameMasker) else NameMasker(names)
-    masked = _LONG_NUMBER.sub(lambda m: "*" * len(m.group(0)), mask_text(text))
-    return " ".join(masker.mask(masked).split())
-
-
-def sender_hash(sender_id: str, keys: Optional[DataKeys] = None) -> str:
-    """A stable name for a conversation that does not reveal its id.
-
-    A keyed hash (HMAC-SHA256 with the installation's index key,
-    :func:`analytics.store.crypto.conversation_digest`): without the key, nobody
-    can test a guessed sender id (a customer number, an e-mail address a
-    channel derived it from) against the names in an operator's file.
-    """
-    return conversation_digest(keys or default_keys(), sender_id)
-
-
-def tracker_engine(url: str | URL) -> Engine:
-    """An engine on the tracker store that keeps SQL parameters out of error messages and logs."""
-    return create_engine(url, hide_parameters=True)
-
-
 def find_misunderstood(engine: Engine, options: TriageOptions = TriageOptions()) -> tuple[list[FlaggedMessage], dict]:
     """Every flagged customer message of the tracker store, masked, oldest first, and reading counts."""
     flagged: list[FlaggedMessage] = []
     counts = {"events": 0, "conversations": 0, "user_messages": 0}
     base_names = NameMasker(options.names)
-    keys = options.keys or default_keys()
     for sender_id, group in itertools.groupby(_rows(engine, options.since), key=lambda r: r.sender_id):
         rows = list(group)
         counts["events"] += len(rows)
@@ -412,7 +303,7 @@ def find_misunderstood(engine: Engine, options: TriageOptions = TriageOptions())
         turns, names = _conversation_turns(rows)
         counts["user_messages"] += len(turns)
         _flag(turns, options)
-        who = sender_hash(sender_id, keys)
+        who = conversation_name(sender_id)
         if any(turn.reasons for turn in turns):
             # a name the customer gave in one message is masked in all of them
             names.update(name for turn in turns for name in introduced_names(turn.text))
@@ -521,6 +412,26 @@ def group_messages(messages: Sequence[FlaggedMessage], threshold: float) -> tupl
     )
 
 
+def triage_tracker_store(url: URL, options: TriageOptions = TriageOptions()) -> TriageReport:
+    """:func:`triage` of the SQL tracker store at ``url``.
+
+    Raises
+    ------
+    InvalidInput
+        ``url`` names a SQLite file that does not exist (the assistant has not run with the SQL tracker store).
+    TrackerStoreError
+        The tracker store could not be read.
+    """
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise InvalidInput(
+            f"no tracker store at {url.database}: the assistant has not run with the SQL tracker store yet."
+        )
+    try:
+        return triage(create_engine(url), options, source=url.render_as_string(hide_password=True))
+    except SQLAlchemyError as exc:
+        raise TrackerStoreError(exc) from exc
+
+
 def triage(engine: Engine, options: TriageOptions = TriageOptions(), *, source: str = "") -> TriageReport:
     """Read the tracker store, flag misunderstood messages and group them.
 
@@ -547,7 +458,7 @@ def triage(engine: Engine, options: TriageOptions = TriageOptions(), *, source: 
     done = time.perf_counter()
     return TriageReport(
         source=source,
-        generated_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+        generated_at=utc_now().replace(microsecond=0),
         options=options,
         events_read=counts["events"],
         conversations=counts["conversations"],
@@ -555,88 +466,6 @@ def triage(engine: Engine, options: TriageOptions = TriageOptions(), *, source: 
         groups=groups,
         seconds={"read": round(read - started, 3), "group": round(done - read, 3), "total": round(done - started, 3)},
     )
-
-
-# --------------------------------------------------------------------------- the annotation file
-
-HEADER = """\
-# Customer messages the assistant misunderstood, grouped by similarity (`crm nlu triage`).
-#
-# To label: replace `label: null` of a group with the intent its messages mean (or `skip`);
-# a label on one example overrides its group's. Then run `crm nlu annotate {name}`.
-# `suggested` is the intent the customers' own rephrasings got. Texts are masked (e-mail
-# addresses, card, phone and order numbers, addresses, customers' names); `senders` are keyed
-# hashes of conversation ids.
-"""
-
-
-def _examples(group: Group) -> list[dict[str, Any]]:
-    by_key: dict[str, list[FlaggedMessage]] = defaultdict(list)
-    for message in group.messages:
-        by_key[normalise(message.text)].append(message)
-    out = []
-    for same in sorted(by_key.values(), key=lambda ms: (-len(ms), ms[0].event_id)):
-        first = same[0]
-        reasons = Counter(r for m in same for r in m.reasons)
-        out.append(
-            {
-                "text": first.text,
-                "label": None,
-                "seen": len(same),
-                "event_ids": [m.event_id for m in same[:20]],
-                "message_ids": [m.message_id for m in same[:20] if m.message_id],
-                "senders": sorted({m.sender for m in same})[:20],
-                "predicted": Counter(m.predicted for m in same).most_common(1)[0][0],
-                "confidence": round(min(m.confidence for m in same), 3),
-                "reasons": [r for r in REASONS if reasons[r]],
-                "last_seen": max(m.at for m in same).isoformat(timespec="seconds"),
-            }
-        )
-    return out
-
-
-def report_as_dict(report: TriageReport) -> dict[str, Any]:
-    options = report.options
-    return {
-        "triage": {
-            "generated_at": report.generated_at.isoformat(timespec="seconds"),
-            "tracker_store": report.source,
-            "since": options.since.isoformat(timespec="seconds") if options.since else None,
-            "min_confidence": options.min_confidence,
-            "rephrase_seconds": options.rephrase_seconds,
-            "handoff_seconds": options.handoff_seconds,
-            "similarity": options.similarity,
-            "events_read": report.events_read,
-            "conversations": report.conversations,
-            "user_messages": report.user_messages,
-            "flagged": report.flagged,
-        },
-        "groups": [
-            {
-                "group": g.number,
-                "label": None,
-                "count": g.count,
-                "conversations": g.conversations,
-                "predicted": g.predicted,
-                "reasons": g.reasons,
-                "suggested": g.suggested,
-                "examples": _examples(g),
-            }
-            for g in report.groups
-        ],
-    }
-
-
-def write_triage(report: TriageReport, path: Path) -> Path:
-    """Write the annotation file (YAML) that `crm nlu annotate` reads."""
-    data = report_as_dict(report)
-    body = yaml.safe_dump({"triage": data["triage"]}, sort_keys=False, allow_unicode=True, width=120)
-    body += yaml.safe_dump(
-        {"groups": data["groups"]}, sort_keys=False, allow_unicode=True, width=120, default_flow_style=None
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER.format(name=path) + body, encoding="utf-8")
-    return path
 
 
 def parse_since(value: Optional[str], now: Optional[datetime] = None) -> Optional[datetime]:
@@ -650,7 +479,7 @@ def parse_since(value: Optional[str], now: Optional[datetime] = None) -> Optiona
     if value is None or not value.strip():
         return None
     value = value.strip()
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or utc_now()
     match = re.fullmatch(r"(\d{1,6}(?:\.\d{1,3})?)\s{0,3}([dhm])", value)
     if match:
         amount = float(match.group(1))

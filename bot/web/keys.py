@@ -6,8 +6,8 @@ import time
 
 import jwt
 
-from analytics.secrets import installation_secret
-from analytics.settings import Settings
+from analytics.core.files import installation_secret
+from analytics.core.settings import Settings
 
 __all__ = ["action_token", "installation_secret", "rasa_api_headers", "rasa_token", "web_secret"]
 
@@ -23,7 +23,7 @@ def rasa_token(settings: Settings) -> str:
 def rasa_api_headers(token: str, *, now: float | None = None) -> dict[str, str]:
     """Headers that authenticate a call of Rasa's HTTP API: a short-lived JWT signed with ``token``.
 
-    The Rasa server takes ``token`` as its JWT key (:mod:`bot.rasa_server`), so the
+    The Rasa server takes ``token`` as its JWT key (:mod:`bot.rasa_runtime.launcher`), so the
     token itself never travels, and never appears in a URL or an access log.
     """
     issued = int(time.time() if now is None else now)

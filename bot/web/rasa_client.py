@@ -1,7 +1,7 @@
 """The web app's client of Rasa's HTTP API: read a conversation, pause it, speak in it, resume it.
 
 Only the web app's back end calls the API, with a short-lived JWT signed with
-the key Rasa was started with (:mod:`bot.rasa_server`), in a header; browsers
+the key Rasa was started with (:mod:`bot.rasa_runtime.launcher`), in a header; browsers
 never see the key and no URL carries it. Bot messages are appended
 with ``output_channel=latest&execute_side_effects=true``, so Rasa pushes them
 to the customer's open chat (socket.io) as well as storing them.

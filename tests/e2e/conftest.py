@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.serve import Stack, quiet_rasa_env, rasa_executable, start_stack
+from bot.launch import Stack, quiet_rasa_env, rasa_executable, start_stack
 from tests.conftest import ROOT
 
 TOKEN_SECRET = "e2e-" + "0123456789abcdef" * 3

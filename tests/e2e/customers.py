@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from analytics.settings import Settings
+from analytics.core.settings import Settings
 from analytics.store.crypto import DataKeys
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.models import Order

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.serve import Stack
+from bot.launch import Stack
 from tests.e2e.conftest import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.attack, pytest.mark.slow]

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.store.bootstrap import store_for_url
 from bot.ops.project import Project
 from bot.ops.registry import register_model
 from tests.e2e.test_retrain_loop import Loop, new_loop
@@ -128,7 +128,7 @@ def test_even_with_the_token_only_a_registered_unchanged_model_can_be_loaded(bot
     tampered = bot.project / "models" / "nlu" / "tampered.tar.gz"
     shutil.copy(copy, tampered)
     tampered.write_bytes(tampered.read_bytes() + b"\0")  # other bytes than the baseline's, registered as such
-    uow = SqlAlchemyUnitOfWork.for_url(bot.env["DATABASE_URL"])
+    uow = store_for_url(bot.env["DATABASE_URL"]).unit_of_work()
     try:
         register_model(uow, Project(bot.project), tampered, operator="olivia")
     finally:

@@ -21,10 +21,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from analytics.settings import Settings
+from analytics.core.settings import Settings
+from analytics.security.tokens import sign_customer_token
 from analytics.store.models import Customer, Order, OrderLine, OrderStatus, Product, Return
-from analytics.tokens import sign_customer_token
-from bot.serve import Stack
+from bot.launch import Stack
 from tests.e2e.customers import customer_row, store_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.attack, pytest.mark.slow]

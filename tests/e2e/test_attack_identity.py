@@ -20,7 +20,7 @@ import uuid
 import pytest
 import requests
 
-from bot.serve import Stack
+from bot.launch import Stack
 from tests.e2e.customers import customer_row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.attack, pytest.mark.slow]

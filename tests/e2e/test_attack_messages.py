@@ -20,7 +20,7 @@ import jwt
 import pytest
 import requests
 
-from bot.serve import Stack, rasa_executable
+from bot.launch import Stack, rasa_executable
 from bot.web.keys import rasa_api_headers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.attack, pytest.mark.slow]

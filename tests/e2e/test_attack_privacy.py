@@ -35,13 +35,12 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from analytics import account
-from analytics.settings import Settings
-from analytics.store.crypto import DataKeys
+from analytics.core.settings import Settings
+from analytics.security.tokens import sign_customer_token
+from analytics.store.crypto import DataKeys, conversation_digest
 from analytics.store.models import Conversation, Order, PrivacyRequest
-from analytics.tokens import sign_customer_token
-from bot.ops.triage import sender_hash
-from bot.serve import Stack, start_stack
+from analytics.usecases.privacy import request_export
+from bot.launch import Stack, start_stack
 from tests.conftest import ROOT, SAMPLE
 from tests.e2e.conftest import free_port
 from tests.e2e.customers import customer_row, store_of
@@ -170,7 +169,7 @@ def test_an_erased_customer_is_nowhere_and_their_export_is_complete(
     assert "536365" not in victim["orders"]
     say(privacy_stack, anonymous, f"has order 536365 shipped? I'm on {victim['email']}")
     say(privacy_stack, anonymous, "never mind")
-    export_request = account.request_export(store_of(env), victim["id"], channel="web")
+    export_request = request_export(store_of(env), victim["id"], channel="web")
 
     with sqlite3.connect(tracker_db) as db:
         before = {s for (s,) in db.execute("select distinct sender_id from events")}
@@ -186,7 +185,7 @@ def test_an_erased_customer_is_nowhere_and_their_export_is_complete(
     triage_text = (var / "nlu" / "triage.yml").read_text()
     assert mentions(triage_text, victim) == []  # masked from the start
     keys = DataKeys.from_settings(settings)
-    assert sender_hash(verified, keys) in triage_text  # a keyed hash names the conversation
+    assert conversation_digest(keys, verified) in triage_text  # a keyed hash names the conversation
     assert verified not in triage_text
 
     # the operator sees both requests, e-mail addresses masked
@@ -254,7 +253,7 @@ def test_an_erased_customer_is_nowhere_and_their_export_is_complete(
 
     # operators' files and the logs
     triage_text = (var / "nlu" / "triage.yml").read_text()
-    assert mentions(triage_text, victim) == [] and sender_hash(verified, keys) not in triage_text
+    assert mentions(triage_text, victim) == [] and conversation_digest(keys, verified) not in triage_text
     assert not old_log.exists()
     for log in (var / "log").rglob("*"):
         if log.is_file():

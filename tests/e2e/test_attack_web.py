@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from analytics import agents
-from bot.serve import Stack, running_web_app
+from analytics.usecases import staff
+from bot.launch import Stack, running_web_app
 from tests.e2e.conftest import free_port
 from tests.e2e.customers import store_of
 
@@ -62,7 +62,7 @@ def test_without_the_demo_flag_nobody_signs_in_without_a_password(web: str) -> N
 
 def test_the_documented_demo_passwords_do_not_open_the_console(web: str, stack_env: dict[str, str]) -> None:
     uow = store_of(stack_env)  # a store that once ran the demo still has its accounts
-    agents.ensure_demo_users(uow)
+    staff.ensure_demo_users(uow)
     uow.engine.dispose()
     for username, password in (("alice", "alice-demo-password"), ("olivia", "olivia-demo-password")):
         answer = log_in(web, username, password, "198.51.100.30")

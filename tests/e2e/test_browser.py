@@ -18,11 +18,11 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from analytics import agents, support
-from analytics.agents import DEMO_USERS
 from analytics.store.models import Conversation, Handoff
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from bot.serve import Stack, running_web_app
+from analytics.usecases import staff, support
+from analytics.usecases.staff import DEMO_USERS
+from bot.launch import Stack, running_web_app
 from bot.web.rasa_client import RasaClient
 from tests.conftest import ROOT
 from tests.e2e.browser import CHROMIUM, MISSING, launch
@@ -46,7 +46,7 @@ VICTIM = "12748"  # Hugo Moreau: 206 orders
 def web(stack: Stack, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The web app in front of the e2e stack (started here unless the stack already runs one)."""
     uow = store_of(stack_env)
-    agents.ensure_demo_users(uow)
+    staff.ensure_demo_users(uow)
     uow.engine.dispose()
     if getattr(stack, "web_url", None):
         yield str(stack.web_url)

@@ -13,9 +13,9 @@ import uuid
 import pytest
 import requests
 
-from analytics.settings import Settings
-from analytics.tokens import sign_customer_token
-from bot.serve import Stack
+from analytics.core.settings import Settings
+from analytics.security.tokens import sign_customer_token
+from bot.launch import Stack
 from tests.e2e.conftest import TOKEN_SECRET
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -24,9 +24,9 @@ import pytest
 import requests
 import yaml
 
-from analytics.settings import Settings
-from analytics.tokens import sign_customer_token
-from bot.serve import Stack
+from analytics.core.settings import Settings
+from analytics.security.tokens import sign_customer_token
+from bot.launch import Stack
 from tests.e2e.conftest import TOKEN_SECRET
 from tests.e2e.customers import customer_row
 from tests.e2e.stories import tracker_to_test_story

@@ -14,7 +14,7 @@ import pytest
 import requests
 from sklearn.metrics import f1_score
 
-from bot.serve import Stack
+from bot.launch import Stack
 from tests.conftest import ROOT
 from tests.e2e.conftest import rasa
 from tests.unit.test_nlu_data import holdout

@@ -32,9 +32,10 @@ import httpx
 import pytest
 import yaml
 
-from analytics.store.uow import SqlAlchemyUnitOfWork
-from bot.ops.registry import list_models
-from bot.ops.swap import free_port, redis_answers
+from analytics.store.bootstrap import store_for_url
+from analytics.usecases.operations import list_models
+from bot.ops.swap import free_port
+from bot.ops.switchboard import redis_answers
 from bot.web.keys import rasa_api_headers
 from tests.conftest import ROOT
 
@@ -50,7 +51,7 @@ language: en
 assistant_id: retrain-e2e
 pipeline:
   - name: WhitespaceTokenizer
-  - name: bot.nlu.classifier.LinearIntentClassifier
+  - name: bot.rasa_runtime.nlu.classifier.LinearIntentClassifier
   - name: FallbackClassifier
     threshold: 0.5
 policies:
@@ -65,7 +66,7 @@ language: en
 assistant_id: retrain-e2e
 pipeline:
   - name: WhitespaceTokenizer
-  - name: bot.nlu.classifier.LinearIntentClassifier
+  - name: bot.rasa_runtime.nlu.classifier.LinearIntentClassifier
   - name: FallbackClassifier
     threshold: 0.97
 policies:
@@ -464,7 +465,7 @@ def test_operators_turn_misunderstood_messages_into_a_better_live_model_without_
 
 def _models(loop: Loop) -> list[dict[str, Any]]:
     """The registry as data (the `crm nlu models` table is for people)."""
-    uow = SqlAlchemyUnitOfWork.for_url(loop.env["DATABASE_URL"])
+    uow = store_for_url(loop.env["DATABASE_URL"]).unit_of_work()
     try:
         return [{"name": m.name, "macro_f1": m.macro_f1, "status": m.status} for m in list_models(uow)]
     finally:

@@ -21,7 +21,7 @@ from typing import Any, Optional
 import pytest
 import requests
 
-from bot.serve import Stack, start_stack
+from bot.launch import Stack, start_stack
 from tests.e2e.conftest import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

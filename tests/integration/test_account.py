@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from analytics import account
-from analytics.account import AmbiguousItem, ItemNotOnOrder, RequestRefused, normalise_address
-from analytics.errors import (
+from analytics.core.errors import (
     CRMError,
     CustomerNotFound,
     IdentityNotVerified,
@@ -31,6 +29,7 @@ from analytics.errors import (
 )
 from analytics.ingest.online_retail import import_online_retail
 from analytics.ingest.people import pseudonym
+from analytics.security.throttle import AttemptLimits, Throttle, TooManyAttempts
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.models import (
@@ -56,7 +55,13 @@ from analytics.store.models import (
     Variant,
 )
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.throttle import AttemptLimits, Throttle, TooManyAttempts
+from analytics.usecases.addresses import change_address, normalise_address
+from analytics.usecases.catalogue import find_products, product_info
+from analytics.usecases.common import RequestRefused
+from analytics.usecases.identity import customer_name, customer_of_conversation, link_conversation, verify_identity
+from analytics.usecases.orders import RETURN_WINDOW, cancel_order, list_orders, order_of
+from analytics.usecases.privacy import complete_deletion, data_summary, request_deletion, request_export
+from analytics.usecases.returns import AmbiguousItem, ItemNotOnOrder, request_return
 from tests.conftest import SAMPLE, postgres_schema_engine
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -250,7 +255,7 @@ def status_of(uow: SqlAlchemyUnitOfWork, number: str) -> OrderStatus:
 
 
 def test_identity_is_verified_by_email_and_an_order_of_that_customer(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    customer = account.verify_identity(uow, "  Jane.DOE@Example.com ", " #100003")
+    customer = verify_identity(uow, "  Jane.DOE@Example.com ", " #100003")
     assert customer.id == shop.jane
     assert customer.name == "Jane Doe"
     assert customer.masked_email == "j***@example.com"
@@ -269,7 +274,7 @@ def test_a_mismatch_is_refused_without_saying_which_part_was_wrong(
     uow: SqlAlchemyUnitOfWork, shop: Shop, email: str, number: str
 ) -> None:
     with pytest.raises(IdentityNotVerified) as refused:
-        account.verify_identity(uow, email, number)
+        verify_identity(uow, email, number)
     assert str(refused.value) == "These details do not match a customer of the shop."
 
 
@@ -284,10 +289,10 @@ def test_a_conversation_gets_three_wrong_tries_then_even_the_right_details_are_r
     attempts = identity_attempts()
     for wrong in ("100001", "100002", "999999"):
         with pytest.raises(IdentityNotVerified):
-            account.verify_identity(uow, "ben.smith@example.com", wrong, attempts=attempts, conversation="c1")
+            verify_identity(uow, "ben.smith@example.com", wrong, attempts=attempts, conversation="c1")
 
     with pytest.raises(TooManyAttempts) as refused:
-        account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="c1")
+        verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="c1")
 
     assert refused.value.scope == "conversation" and 0 < refused.value.retry_after <= 3600
     assert "try again in" in str(refused.value)
@@ -299,16 +304,14 @@ def test_a_new_conversation_does_not_reset_the_count_for_the_same_email_or_clien
     attempts = identity_attempts(email="2/hour", client="2/hour")
     for i, wrong in enumerate(("999991", "999992")):
         with pytest.raises(IdentityNotVerified):
-            account.verify_identity(uow, "jane.doe@example.com", wrong, attempts=attempts, conversation=f"new-{i}")
+            verify_identity(uow, "jane.doe@example.com", wrong, attempts=attempts, conversation=f"new-{i}")
     with pytest.raises(TooManyAttempts, match="try again"):  # a third fresh conversation, same e-mail
-        account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="new-3")
+        verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="new-3")
     for i, email in enumerate(("a@example.com", "b@example.com")):
         with pytest.raises(IdentityNotVerified):
-            account.verify_identity(uow, email, "100003", attempts=attempts, conversation=f"x-{i}", client="10.0.0.9")
+            verify_identity(uow, email, "100003", attempts=attempts, conversation=f"x-{i}", client="10.0.0.9")
     with pytest.raises(TooManyAttempts) as refused:  # other addresses, new conversations: the same client
-        account.verify_identity(
-            uow, "c@example.com", "100003", attempts=attempts, conversation="x-9", client="10.0.0.9"
-        )
+        verify_identity(uow, "c@example.com", "100003", attempts=attempts, conversation="x-9", client="10.0.0.9")
     assert refused.value.scope == "client"
 
 
@@ -318,10 +321,10 @@ def test_guessing_one_customers_order_numbers_is_stopped_whatever_the_email(
     attempts = identity_attempts(customer="2/hour")
     for i in range(2):
         with pytest.raises(IdentityNotVerified):
-            account.verify_identity(uow, f"guess{i}@example.com", "100003", attempts=attempts, conversation=f"g{i}")
+            verify_identity(uow, f"guess{i}@example.com", "100003", attempts=attempts, conversation=f"g{i}")
 
     with pytest.raises(TooManyAttempts) as refused:
-        account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="jane")
+        verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="jane")
 
     assert refused.value.scope == "customer"
 
@@ -329,10 +332,10 @@ def test_guessing_one_customers_order_numbers_is_stopped_whatever_the_email(
 def test_successful_checks_are_not_counted(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     attempts = identity_attempts(conversation="1/hour")
     for _ in range(3):
-        assert account.verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="c").id
+        assert verify_identity(uow, "jane.doe@example.com", "100003", attempts=attempts, conversation="c").id
 
     with pytest.raises(IdentityNotVerified):
-        account.verify_identity(uow, "jane.doe@example.com", "200001", attempts=attempts, conversation="c")
+        verify_identity(uow, "jane.doe@example.com", "200001", attempts=attempts, conversation="c")
 
 
 @pytest.mark.parametrize(("email", "number"), [("jane.doe", "100003"), ("jane.doe@example.com", "one two three")])
@@ -340,85 +343,85 @@ def test_details_that_cannot_be_an_email_or_an_order_number_are_invalid_input(
     uow: SqlAlchemyUnitOfWork, shop: Shop, email: str, number: str
 ) -> None:
     with pytest.raises(InvalidInput):
-        account.verify_identity(uow, email, number)
+        verify_identity(uow, email, number)
 
 
 def test_a_conversation_is_linked_to_the_customer_and_the_latest_link_wins(
     uow: SqlAlchemyUnitOfWork, shop: Shop
 ) -> None:
-    assert account.customer_of_conversation(uow, "rest-42") is None
-    first = account.link_conversation(uow, "rest-42", None, "rest", NOW)
-    assert account.customer_of_conversation(uow, "rest-42") is None
+    assert customer_of_conversation(uow, "rest-42") is None
+    first = link_conversation(uow, "rest-42", None, "rest", NOW)
+    assert customer_of_conversation(uow, "rest-42") is None
     later = NOW + timedelta(minutes=3)
-    linked = account.link_conversation(uow, "rest-42", shop.ben, "rest", later)
-    assert account.customer_of_conversation(uow, "rest-42") == shop.ben
+    linked = link_conversation(uow, "rest-42", shop.ben, "rest", later)
+    assert customer_of_conversation(uow, "rest-42") == shop.ben
     assert (linked.started_at, linked.last_event_at) == (first.started_at, later)
-    account.link_conversation(uow, "rest-42", shop.jane, "rest", later)
-    assert account.customer_of_conversation(uow, "rest-42") == shop.jane
+    link_conversation(uow, "rest-42", shop.jane, "rest", later)
+    assert customer_of_conversation(uow, "rest-42") == shop.jane
     with uow:
         assert uow.session.scalar(select(func.count()).where(Conversation.sender_id == "rest-42")) == 1
 
 
 def test_a_known_customer_is_greeted_by_name(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    assert account.customer_name(uow, shop.jane) == "Jane Doe"
+    assert customer_name(uow, shop.jane) == "Jane Doe"
     with pytest.raises(CustomerNotFound):
-        account.customer_name(uow, 999_999)
+        customer_name(uow, 999_999)
 
 
 def test_a_conversation_cannot_be_linked_to_an_unknown_customer(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(CustomerNotFound):
-        account.link_conversation(uow, "rest-43", 999_999, "rest", NOW)
-    assert account.customer_of_conversation(uow, "rest-43") is None
+        link_conversation(uow, "rest-43", 999_999, "rest", NOW)
+    assert customer_of_conversation(uow, "rest-43") is None
 
 
 # --------------------------------------------------------------------------- orders
 
 
 def test_list_orders_shows_the_customers_own_orders_newest_first(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    orders = account.list_orders(uow, shop.jane)
+    orders = list_orders(uow, shop.jane)
     assert [o.number for o in orders] == ["100001", "100002", "100003", "100004"]
     first = orders[0]
     assert (first.status, first.item_count, first.total) == ("processing", 8, Decimal("23.55"))
-    assert [o.number for o in account.list_orders(uow, shop.jane, limit=2)] == ["100001", "100002"]
-    assert [o.number for o in account.list_orders(uow, shop.ben)] == ["200001"]
+    assert [o.number for o in list_orders(uow, shop.jane, limit=2)] == ["100001", "100002"]
+    assert [o.number for o in list_orders(uow, shop.ben)] == ["200001"]
 
 
 def test_someone_elses_order_is_not_found_exactly_like_a_missing_one(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(OrderNotFound) as theirs:
-        account.order_of(uow, shop.jane, "200001", NOW)
+        order_of(uow, shop.jane, "200001", NOW)
     with pytest.raises(OrderNotFound) as missing:
-        account.order_of(uow, shop.jane, "200009", NOW)
+        order_of(uow, shop.jane, "200009", NOW)
     assert str(theirs.value) == str(missing.value).replace("200009", "200001")
     for attempt in (
-        lambda: account.cancel_order(uow, shop.jane, "200001", NOW),
-        lambda: account.request_return(uow, shop.jane, "200001", "22423", "too big", now=NOW),
-        lambda: account.change_address(uow, shop.jane, "200001", JANE["address"], NOW),
+        lambda: cancel_order(uow, shop.jane, "200001", NOW),
+        lambda: request_return(uow, shop.jane, "200001", "22423", "too big", now=NOW),
+        lambda: change_address(uow, shop.jane, "200001", JANE["address"], NOW),
     ):
         with pytest.raises(OrderNotFound):
             attempt()
-    assert account.order_of(uow, shop.ben, "200001", NOW).lines[0].quantity == 2
+    assert order_of(uow, shop.ben, "200001", NOW).lines[0].quantity == 2
 
 
 def test_order_detail_says_what_can_still_be_done(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    processing = account.order_of(uow, shop.jane, "100001", NOW)
+    processing = order_of(uow, shop.jane, "100001", NOW)
     assert (processing.can_cancel, processing.can_change_address, processing.can_return) == (True, True, False)
     assert processing.delivery_address == JANE["address"]
-    delivered = account.order_of(uow, shop.jane, "100003", NOW)
+    delivered = order_of(uow, shop.jane, "100003", NOW)
     assert (delivered.can_cancel, delivered.can_return) == (False, True)
-    assert delivered.return_deadline == NOW - timedelta(days=2) + account.RETURN_WINDOW
+    assert delivered.return_deadline == NOW - timedelta(days=2) + RETURN_WINDOW
     assert [(line.sku, line.quantity) for line in delivered.lines] == [
         ("20725", 4),
         ("20726", 2),
         ("85123A", 6),
         ("85123A", 2),
     ]
-    assert account.order_of(uow, shop.jane, "100004", NOW).can_return is False  # delivered 37 days ago
+    assert order_of(uow, shop.jane, "100004", NOW).can_return is False  # delivered 37 days ago
 
 
 def test_cancelling_a_processing_order_refunds_every_line_and_the_shipping(
     uow: SqlAlchemyUnitOfWork, shop: Shop
 ) -> None:
-    result = account.cancel_order(uow, shop.jane, "100001", NOW)
+    result = cancel_order(uow, shop.jane, "100001", NOW)
     assert result.status == "cancelled"
     assert [(line.sku, line.quantity, line.amount) for line in result.lines] == [
         ("20725", 2, Decimal("3.30")),
@@ -437,9 +440,9 @@ def test_cancelling_a_processing_order_refunds_every_line_and_the_shipping(
 
 
 def test_cancelling_twice_never_refunds_twice(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    account.cancel_order(uow, shop.jane, "100001", NOW)
+    cancel_order(uow, shop.jane, "100001", NOW)
     with pytest.raises(RequestRefused, match="already cancelled") as refused:
-        account.cancel_order(uow, shop.jane, "100001", NOW + timedelta(minutes=1))
+        cancel_order(uow, shop.jane, "100001", NOW + timedelta(minutes=1))
     assert refused.value.code == "already_cancelled"
     assert len(returns_of(uow, "100001", ReturnKind.CANCELLATION)) == 2
 
@@ -462,7 +465,7 @@ def at_once(uow: SqlAlchemyUnitOfWork, calls: int, use_case: Callable[[SqlAlchem
 
 
 def test_two_cancellations_at_once_refund_once(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    results = at_once(uow, 4, lambda own: account.cancel_order(own, shop.jane, "100001", NOW))
+    results = at_once(uow, 4, lambda own: cancel_order(own, shop.jane, "100001", NOW))
 
     done = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, RequestRefused)]
@@ -475,7 +478,7 @@ def test_returns_at_once_never_return_more_than_was_bought(uow: SqlAlchemyUnitOf
     bought = 4  # red lunch bags on order 100003
 
     results = at_once(
-        uow, 4, lambda own: account.request_return(own, shop.jane, "100003", "red lunch bag", "too small", 2, NOW)
+        uow, 4, lambda own: request_return(own, shop.jane, "100003", "red lunch bag", "too small", 2, NOW)
     )
 
     accepted = [r for r in results if not isinstance(r, Exception)]
@@ -492,14 +495,14 @@ def test_a_shipped_or_delivered_order_cannot_be_cancelled_but_can_be_returned(
 ) -> None:
     before = status_of(uow, number)
     with pytest.raises(NotAllowed, match="return items within 30 days of delivery") as refused:
-        account.cancel_order(uow, shop.jane, number, NOW)
+        cancel_order(uow, shop.jane, number, NOW)
     assert isinstance(refused.value, RequestRefused) and refused.value.code == "already_shipped"
     assert status_of(uow, number) is before
     assert returns_of(uow, number, ReturnKind.CANCELLATION) == []
 
 
 def test_a_return_is_recorded_at_the_price_paid(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    view = account.request_return(uow, shop.jane, "100003", "the red lunch bags", "  too   small ", quantity=3, now=NOW)
+    view = request_return(uow, shop.jane, "100003", "the red lunch bags", "  too   small ", quantity=3, now=NOW)
     assert (view.sku, view.product_name, view.quantity, view.refund_amount) == (
         "20725",
         "Lunch Bag Red Retrospot",
@@ -523,9 +526,9 @@ def test_a_return_is_recorded_at_the_price_paid(uow: SqlAlchemyUnitOfWork, shop:
 def test_a_product_on_several_lines_is_refunded_line_by_line_at_each_price(
     uow: SqlAlchemyUnitOfWork, shop: Shop
 ) -> None:
-    first = account.request_return(uow, shop.jane, "100003", "85123a", "chipped", quantity=5, now=NOW)
+    first = request_return(uow, shop.jane, "100003", "85123a", "chipped", quantity=5, now=NOW)
     assert first.refund_amount == Decimal("12.75")  # 5 x 2.55
-    rest = account.request_return(uow, shop.jane, "100003", "heart holder", "chipped", now=NOW)
+    rest = request_return(uow, shop.jane, "100003", "heart holder", "chipped", now=NOW)
     assert (rest.quantity, rest.refund_amount) == (3, Decimal("6.75"))  # 1 x 2.55 + 2 x 2.10
 
 
@@ -533,20 +536,20 @@ def test_a_return_cannot_exceed_what_was_bought_minus_what_is_already_returned(
     uow: SqlAlchemyUnitOfWork, shop: Shop
 ) -> None:
     with pytest.raises(InvalidInput, match="at most 4"):
-        account.request_return(uow, shop.jane, "100003", "20725", "too small", quantity=5, now=NOW)
-    account.request_return(uow, shop.jane, "100003", "20725", "too small", quantity=3, now=NOW)
+        request_return(uow, shop.jane, "100003", "20725", "too small", quantity=5, now=NOW)
+    request_return(uow, shop.jane, "100003", "20725", "too small", quantity=3, now=NOW)
     with pytest.raises(InvalidInput, match="3 are already being returned; at most 1"):
-        account.request_return(uow, shop.jane, "100003", "20725", "too small", quantity=2, now=NOW)
-    account.request_return(uow, shop.jane, "100003", "20725", "too small", now=NOW)
+        request_return(uow, shop.jane, "100003", "20725", "too small", quantity=2, now=NOW)
+    request_return(uow, shop.jane, "100003", "20725", "too small", now=NOW)
     with pytest.raises(RequestRefused, match="already being returned") as refused:
-        account.request_return(uow, shop.jane, "100003", "20725", "too small", now=NOW)
+        request_return(uow, shop.jane, "100003", "20725", "too small", now=NOW)
     assert refused.value.code == "already_returned"
     assert [q for sku, q, _ in returns_of(uow, "100003", ReturnKind.RETURN) if sku == "20725"] == [3, 1]
 
 
 def test_a_rejected_return_does_not_use_up_the_quantity(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     # One Woodland bag was returned before and rejected: both can still be returned.
-    view = account.request_return(uow, shop.jane, "100003", "woodland", "wrong colour", now=NOW)
+    view = request_return(uow, shop.jane, "100003", "woodland", "wrong colour", now=NOW)
     assert view.quantity == 2
 
 
@@ -562,23 +565,23 @@ def test_returns_are_refused_outside_the_window_and_before_delivery(
     uow: SqlAlchemyUnitOfWork, shop: Shop, number: str, code: str, words: str
 ) -> None:
     with pytest.raises(RequestRefused, match=words) as refused:
-        account.request_return(uow, shop.jane, number, "mug", "changed my mind", now=NOW)
+        request_return(uow, shop.jane, number, "mug", "changed my mind", now=NOW)
     assert refused.value.code == code
     assert returns_of(uow, number, ReturnKind.RETURN) == []
 
 
 def test_the_return_window_ends_thirty_days_after_delivery(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     delivered = NOW - timedelta(days=2)
-    account.request_return(uow, shop.jane, "100003", "20726", "late", quantity=1, now=delivered + timedelta(days=30))
+    request_return(uow, shop.jane, "100003", "20726", "late", quantity=1, now=delivered + timedelta(days=30))
     with pytest.raises(RequestRefused, match="closed on"):
-        account.request_return(
+        request_return(
             uow, shop.jane, "100003", "20726", "late", quantity=1, now=delivered + timedelta(days=30, minutes=1)
         )
 
 
 def test_an_ambiguous_item_lists_the_candidates(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(AmbiguousItem) as ambiguous:
-        account.request_return(uow, shop.jane, "100003", "lunch bag", "too small", now=NOW)
+        request_return(uow, shop.jane, "100003", "lunch bag", "too small", now=NOW)
     assert [(c.sku, c.name) for c in ambiguous.value.candidates] == [
         ("20725", "Lunch Bag Red Retrospot"),
         ("20726", "Lunch Bag Woodland"),
@@ -590,16 +593,16 @@ def test_an_ambiguous_item_lists_the_candidates(uow: SqlAlchemyUnitOfWork, shop:
 
 def test_an_item_that_is_not_on_the_order_is_not_found(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(ProductNotFound, match="Order 100003 has nothing matching 'cakestand'"):
-        account.request_return(uow, shop.jane, "100003", "cakestand", "too big", now=NOW)
+        request_return(uow, shop.jane, "100003", "cakestand", "too big", now=NOW)
     with pytest.raises(ItemNotOnOrder):
-        account.request_return(uow, shop.jane, "100003", "22423", "too big", now=NOW)
+        request_return(uow, shop.jane, "100003", "22423", "too big", now=NOW)
 
 
 def test_a_return_needs_a_reason_and_a_positive_quantity(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(InvalidInput, match="reason"):
-        account.request_return(uow, shop.jane, "100003", "20725", "   ", now=NOW)
+        request_return(uow, shop.jane, "100003", "20725", "   ", now=NOW)
     with pytest.raises(InvalidInput, match="at least 1"):
-        account.request_return(uow, shop.jane, "100003", "20725", "too small", quantity=0, now=NOW)
+        request_return(uow, shop.jane, "100003", "20725", "too small", quantity=0, now=NOW)
 
 
 # --------------------------------------------------------------------------- delivery address
@@ -639,39 +642,39 @@ def test_addresses_missing_a_part_are_refused_with_what_to_fix(text: str, proble
 
 
 def test_the_address_of_a_processing_order_can_be_changed(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    view = account.change_address(uow, shop.jane, "100001", "221b baker street\nlondon nw1 6xe", NOW)
+    view = change_address(uow, shop.jane, "100001", "221b baker street\nlondon nw1 6xe", NOW)
     assert (view.address, view.status) == ("221b baker street, london NW1 6XE", "processing")
-    assert account.order_of(uow, shop.jane, "100001", NOW).delivery_address == view.address
+    assert order_of(uow, shop.jane, "100001", NOW).delivery_address == view.address
 
 
 def test_a_bad_address_leaves_the_order_as_it_was(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(InvalidInput):
-        account.change_address(uow, shop.jane, "100001", "somewhere nice", NOW)
-    assert account.order_of(uow, shop.jane, "100001", NOW).delivery_address == JANE["address"]
+        change_address(uow, shop.jane, "100001", "somewhere nice", NOW)
+    assert order_of(uow, shop.jane, "100001", NOW).delivery_address == JANE["address"]
 
 
 def test_the_address_of_a_shipped_or_cancelled_order_cannot_be_changed(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
     with pytest.raises(RequestRefused, match="already shipped") as refused:
-        account.change_address(uow, shop.jane, "100002", "221b Baker Street, London NW1 6XE", NOW)
+        change_address(uow, shop.jane, "100002", "221b Baker Street, London NW1 6XE", NOW)
     assert refused.value.code == "already_shipped"
-    account.cancel_order(uow, shop.jane, "100001", NOW)
+    cancel_order(uow, shop.jane, "100001", NOW)
     with pytest.raises(RequestRefused, match="cancelled"):
-        account.change_address(uow, shop.jane, "100001", "221b Baker Street, London NW1 6XE", NOW)
-    assert account.order_of(uow, shop.jane, "100001", NOW).delivery_address == JANE["address"]
+        change_address(uow, shop.jane, "100001", "221b Baker Street, London NW1 6XE", NOW)
+    assert order_of(uow, shop.jane, "100001", NOW).delivery_address == JANE["address"]
 
 
 # --------------------------------------------------------------------------- products
 
 
 def test_products_are_found_by_words_of_their_name_exact_name_first(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    found = account.find_products(uow, "Lunch Bags Woodland")
+    found = find_products(uow, "Lunch Bags Woodland")
     assert [(p.sku, p.match) for p in found] == [("20726", "exact"), ("20725", "some_words")]
     # Both hold every word; the name with fewer other words is the closer match.
-    assert [p.sku for p in account.find_products(uow, "do you have lunch bags?")] == ["20726", "20725"]
+    assert [p.sku for p in find_products(uow, "do you have lunch bags?")] == ["20726", "20725"]
 
 
 def test_a_product_is_found_by_its_sku_with_price_and_availability(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    heart = account.product_info(uow, "85123a")
+    heart = product_info(uow, "85123a")
     assert (heart.name, heart.category, heart.price, heart.availability, heart.match) == (
         "White Hanging Heart T-Light Holder",
         "Candles & Lighting",
@@ -679,41 +682,41 @@ def test_a_product_is_found_by_its_sku_with_price_and_availability(uow: SqlAlche
         "in stock",
         "sku",
     )
-    mug = account.product_info(uow, "enamel mug")
+    mug = product_info(uow, "enamel mug")
     assert (mug.in_stock, mug.availability) == (False, "not available")
 
 
 @pytest.mark.parametrize("query", ["tea lights", "tealight holder", "T-LIGHT", "t light holders"])
 def test_tea_lights_are_what_the_catalog_calls_t_lights(uow: SqlAlchemyUnitOfWork, shop: Shop, query: str) -> None:
-    assert account.product_info(uow, query).sku == "85123A"
+    assert product_info(uow, query).sku == "85123A"
 
 
 def test_an_unknown_product_is_not_found_and_an_empty_question_is_invalid(
     uow: SqlAlchemyUnitOfWork, shop: Shop
 ) -> None:
     with pytest.raises(ProductNotFound):
-        account.find_products(uow, "garden gnome")
+        find_products(uow, "garden gnome")
     with pytest.raises(InvalidInput):
-        account.find_products(uow, "do you have any?")
+        find_products(uow, "do you have any?")
 
 
 # --------------------------------------------------------------------------- privacy
 
 
 def test_the_data_summary_counts_what_the_shop_holds(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    summary = account.data_summary(uow, shop.jane)
+    summary = data_summary(uow, shop.jane)
     assert (summary.name, summary.masked_email, summary.country) == ("Jane Doe", "j***@example.com", "United Kingdom")
     assert (summary.orders, summary.returns, summary.events, summary.conversations, summary.offers) == (4, 1, 1, 1, 1)
     assert (summary.first_order_at, summary.last_order_at) == (NOW - timedelta(days=40), NOW - timedelta(days=0.5))
     assert (summary.scored, summary.segment, summary.tier, summary.has_clv) == (True, "Champions", "Bronze", True)
     assert summary.open_requests == ()
     assert JANE["email"] not in " ".join(summary.lines())
-    account.request_export(uow, shop.jane, "web", NOW)
-    assert account.data_summary(uow, shop.jane).open_requests == ("export",)
+    request_export(uow, shop.jane, "web", NOW)
+    assert data_summary(uow, shop.jane).open_requests == ("export",)
 
 
 def test_the_data_summary_reads_as_short_lines_without_the_full_email(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    lines = account.data_summary(uow, shop.ben).lines()
+    lines = data_summary(uow, shop.ben).lines()
     assert lines == [
         "Profile: Ben Smith, b***@example.com, France, customer since August 2026",
         "Consents: marketing e-mails no, personalised analytics yes",
@@ -724,12 +727,12 @@ def test_the_data_summary_reads_as_short_lines_without_the_full_email(uow: SqlAl
 
 
 def test_a_deletion_request_is_made_once(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    first = account.request_deletion(uow, shop.jane, "web", NOW)
-    again = account.request_deletion(uow, shop.jane, "rest", NOW + timedelta(hours=1))
+    first = request_deletion(uow, shop.jane, "web", NOW)
+    again = request_deletion(uow, shop.jane, "rest", NOW + timedelta(hours=1))
     assert (first.existing, again.existing) == (False, True)
     assert again.id == first.id
     assert (again.kind, again.status, again.channel, again.requested_at) == ("deletion", "requested", "web", NOW)
-    export = account.request_export(uow, shop.jane, "web", NOW)
+    export = request_export(uow, shop.jane, "web", NOW)
     assert export.id != first.id and not export.existing
     with uow:
         assert uow.session.scalar(select(func.count()).select_from(PrivacyRequest)) == 2
@@ -747,10 +750,10 @@ def test_a_completed_deletion_leaves_no_personal_data_in_any_table(uow: SqlAlche
     before = _every_value(uow)
     for value in JANE.values():
         assert value in before  # planted, so its absence below means something
-    request = account.request_deletion(uow, shop.jane, "web", NOW)
-    export = account.request_export(uow, shop.jane, "web", NOW)
+    request = request_deletion(uow, shop.jane, "web", NOW)
+    export = request_export(uow, shop.jane, "web", NOW)
 
-    report = account.complete_deletion(uow, request.id, NOW + timedelta(days=1))
+    report = complete_deletion(uow, request.id, NOW + timedelta(days=1))
 
     after = _every_value(uow)
     for field, value in JANE.items():
@@ -778,37 +781,37 @@ def test_a_completed_deletion_leaves_no_personal_data_in_any_table(uow: SqlAlche
         chat = uow.session.scalar(select(Conversation))
         assert chat is not None and chat.customer_id is None and chat.sender_id.startswith("erased-")
     with pytest.raises(IdentityNotVerified):
-        account.verify_identity(uow, JANE["email"], "100003")
+        verify_identity(uow, JANE["email"], "100003")
     with pytest.raises(IdentityNotVerified):
-        account.verify_identity(uow, f"erased-{shop.jane}@erased.invalid", "100003")
+        verify_identity(uow, f"erased-{shop.jane}@erased.invalid", "100003")
     with pytest.raises(CustomerNotFound):
-        account.data_summary(uow, shop.jane)
+        data_summary(uow, shop.jane)
 
 
 def test_a_deletion_leaves_other_customers_alone(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    ben_before = account.data_summary(uow, shop.ben)
-    request = account.request_deletion(uow, shop.jane, "web", NOW)
-    account.complete_deletion(uow, request.id, NOW)
-    assert account.data_summary(uow, shop.ben) == ben_before
-    assert account.verify_identity(uow, "ben.smith@example.com", "200001").id == shop.ben
+    ben_before = data_summary(uow, shop.ben)
+    request = request_deletion(uow, shop.jane, "web", NOW)
+    complete_deletion(uow, request.id, NOW)
+    assert data_summary(uow, shop.ben) == ben_before
+    assert verify_identity(uow, "ben.smith@example.com", "200001").id == shop.ben
 
 
 def test_completing_a_deletion_twice_changes_nothing(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    request = account.request_deletion(uow, shop.jane, "web", NOW)
-    account.complete_deletion(uow, request.id, NOW)
+    request = request_deletion(uow, shop.jane, "web", NOW)
+    complete_deletion(uow, request.id, NOW)
     before = _every_value(uow)
-    again = account.complete_deletion(uow, request.id, NOW + timedelta(days=3))
+    again = complete_deletion(uow, request.id, NOW + timedelta(days=3))
     assert again.request.existing and again.request.completed_at == NOW
     assert _every_value(uow) == before
 
 
 def test_only_an_existing_deletion_request_can_be_completed(uow: SqlAlchemyUnitOfWork, shop: Shop) -> None:
-    export = account.request_export(uow, shop.jane, "web", NOW)
+    export = request_export(uow, shop.jane, "web", NOW)
     with pytest.raises(InvalidInput, match="not a deletion"):
-        account.complete_deletion(uow, export.id, NOW)
+        complete_deletion(uow, export.id, NOW)
     with pytest.raises(NotFound):
-        account.complete_deletion(uow, 999_999, NOW)
-    assert account.data_summary(uow, shop.jane).name == "Jane Doe"
+        complete_deletion(uow, 999_999, NOW)
+    assert data_summary(uow, shop.jane).name == "Jane Doe"
 
 
 # --------------------------------------------------------------------------- on the shipped sample
@@ -830,29 +833,29 @@ def sample(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def test_a_sample_customer_verifies_with_the_generated_address(sample: SqlAlchemyUnitOfWork) -> None:
     _, email = pseudonym("17850")
-    customer = account.verify_identity(sample, email.upper(), "536365")
+    customer = verify_identity(sample, email.upper(), "536365")
     with sample:
         found = sample.customers.by_external_ref("17850")
         assert found is not None
         assert customer.id == found.id
     with pytest.raises(IdentityNotVerified):
-        account.verify_identity(sample, email, "536367")  # another customer's invoice
+        verify_identity(sample, email, "536367")  # another customer's invoice
 
 
 def test_sample_catalog_lunch_bags(sample: SqlAlchemyUnitOfWork) -> None:
-    found = account.find_products(sample, "lunch bag", limit=10)
+    found = find_products(sample, "lunch bag", limit=10)
     assert len(found) == 10
     assert all(p.name.startswith("Lunch Bag") and p.match == "all_words" for p in found)
-    assert account.product_info(sample, "lunch bag red retrospot").sku == "20725"
+    assert product_info(sample, "lunch bag red retrospot").sku == "20725"
 
 
 def test_sample_catalog_tea_lights(sample: SqlAlchemyUnitOfWork) -> None:
-    found = account.find_products(sample, "tea lights", limit=10)
+    found = find_products(sample, "tea lights", limit=10)
     assert len(found) == 10
     assert all(any(w in p.name.lower() for w in ("t-light", "tealight", "tea light")) for p in found)
 
 
 def test_sample_catalog_sku(sample: SqlAlchemyUnitOfWork) -> None:
-    heart = account.product_info(sample, "85123a")
+    heart = product_info(sample, "85123a")
     assert (heart.name, heart.match, heart.in_stock) == ("White Hanging Heart T-Light Holder", "sku", True)
     assert heart.price > 0

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, select
 
-from analytics import services
-from analytics.errors import CustomerNotFound, InvalidInput, OrderNotFound, ProductNotFound
-from analytics.ingest.shipping import ZONES, zone_of
+from analytics.core.errors import CustomerNotFound, InvalidInput, OrderNotFound, ProductNotFound
+from analytics.forecast.delivery import ZONES, zone_of
 from analytics.store.models import Customer, CustomerScore, Order, OrderLine, OrderStatus, Product
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases.forecasts import clear_forecast_caches, delivery_estimate, next_order, reorder_advice
 from tests.integration.test_refresh import NOW, customer_id, scored  # noqa: F401  (scored is a fixture)
 
 # 17841 ordered on 112 days of the year; Chilli Lights (79321) on 63 of them.
@@ -24,7 +24,7 @@ def test_a_regular_customer_gets_a_next_order_date_and_the_purchase_model_counts
     scored: SqlAlchemyUnitOfWork,  # noqa: F811
 ) -> None:
     cid = customer_id(scored, REGULAR)
-    view = services.next_order(scored, cid, now=NOW)
+    view = next_order(scored, cid, now=NOW)
     with scored:
         score = scored.scores.get(cid)
         assert score is not None
@@ -46,7 +46,7 @@ def test_a_regular_customer_gets_a_next_order_date_and_the_purchase_model_counts
 def test_reorder_advice_for_a_product_named_in_words(scored: SqlAlchemyUnitOfWork) -> None:  # noqa: F811
     cid = customer_id(scored, REGULAR)
     for words in ("chilli lights", "Chilli Light", "79321"):
-        views = services.reorder_advice(scored, cid, product=words, now=NOW)
+        views = reorder_advice(scored, cid, product=words, now=NOW)
         assert [v.sku for v in views] == ["79321"], words
     view = views[0]
 
@@ -61,7 +61,7 @@ def test_reorder_advice_for_a_product_named_in_words(scored: SqlAlchemyUnitOfWor
 
 
 def test_reorder_advice_lists_what_she_rebuys_soonest_first(scored: SqlAlchemyUnitOfWork) -> None:  # noqa: F811
-    views = services.reorder_advice(scored, customer_id(scored, REGULAR), now=NOW, limit=5)
+    views = reorder_advice(scored, customer_id(scored, REGULAR), now=NOW, limit=5)
 
     assert len(views) == 5
     assert all(v.source == "own" for v in views)
@@ -72,13 +72,13 @@ def test_reorder_advice_lists_what_she_rebuys_soonest_first(scored: SqlAlchemyUn
 def test_unknown_customers_and_products_are_domain_errors(scored: SqlAlchemyUnitOfWork) -> None:  # noqa: F811
     cid = customer_id(scored, REGULAR)
     with pytest.raises(ProductNotFound):
-        services.reorder_advice(scored, cid, product="garden gnome", now=NOW)
+        reorder_advice(scored, cid, product="garden gnome", now=NOW)
     with pytest.raises(CustomerNotFound):
-        services.next_order(scored, 10_000_000, now=NOW)
+        next_order(scored, 10_000_000, now=NOW)
     with pytest.raises(CustomerNotFound):
-        services.reorder_advice(scored, 10_000_000, now=NOW)
+        reorder_advice(scored, 10_000_000, now=NOW)
     with pytest.raises(InvalidInput):
-        services.reorder_advice(scored, cid, product="  ", now=NOW)
+        reorder_advice(scored, cid, product="  ", now=NOW)
 
 
 def test_open_orders_get_a_window_that_fits_their_shipping_state(scored: SqlAlchemyUnitOfWork) -> None:  # noqa: F811
@@ -91,7 +91,7 @@ def test_open_orders_get_a_window_that_fits_their_shipping_state(scored: SqlAlch
     assert len(open_orders) > 20
     inside = 0
     for number, status, country, shipped_at, arrival in open_orders:
-        view = services.delivery_estimate(scored, number, now=NOW)
+        view = delivery_estimate(scored, number, now=NOW)
         assert view.status == status.value
         assert view.earliest is not None and view.most_likely is not None and view.latest is not None
         assert NOW.date() <= view.earliest <= view.most_likely <= view.latest
@@ -106,7 +106,7 @@ def test_open_orders_get_a_window_that_fits_their_shipping_state(scored: SqlAlch
 
 
 def test_a_delivered_order_gives_its_delivery_date(scored: SqlAlchemyUnitOfWork) -> None:  # noqa: F811
-    view = services.delivery_estimate(scored, "536365", now=NOW)
+    view = delivery_estimate(scored, "536365", now=NOW)
 
     assert view.status == "delivered"
     assert view.delivered_at is not None
@@ -120,16 +120,16 @@ def test_another_customers_order_is_not_revealed(scored: SqlAlchemyUnitOfWork) -
         number = scored.session.scalar(select(Order.number).where(Order.customer_id == owner).limit(1))
     assert number is not None
 
-    assert services.delivery_estimate(scored, number, customer_id=owner, now=NOW).number == number
+    assert delivery_estimate(scored, number, customer_id=owner, now=NOW).number == number
     with pytest.raises(OrderNotFound) as theirs:
-        services.delivery_estimate(scored, number, customer_id=stranger, now=NOW)
+        delivery_estimate(scored, number, customer_id=stranger, now=NOW)
     with pytest.raises(OrderNotFound) as missing:
-        services.delivery_estimate(scored, "999999", customer_id=stranger, now=NOW)
+        delivery_estimate(scored, "999999", customer_id=stranger, now=NOW)
     assert str(theirs.value) == str(missing.value).replace("999999", number)
 
 
 def test_the_store_wide_history_is_read_once_per_process(scored: SqlAlchemyUnitOfWork) -> None:  # noqa: F811
-    services.clear_forecast_caches()
+    clear_forecast_caches()
     cid = customer_id(scored, REGULAR)
     with scored:
         number = scored.session.scalar(select(Order.number).where(Order.status == OrderStatus.SHIPPED).limit(1))
@@ -142,9 +142,9 @@ def test_the_store_wide_history_is_read_once_per_process(scored: SqlAlchemyUnitO
     event.listen(scored.engine, "before_cursor_execute", record)
     try:
         for _ in range(3):
-            services.next_order(scored, cid, now=NOW)
-            services.reorder_advice(scored, cid, now=NOW)
-            services.delivery_estimate(scored, number, now=NOW)
+            next_order(scored, cid, now=NOW)
+            reorder_advice(scored, cid, now=NOW)
+            delivery_estimate(scored, number, now=NOW)
     finally:
         event.remove(scored.engine, "before_cursor_execute", record)
     one_row = re.compile(r"\b(customer_id|number)\s*=")  # one customer's or one order's rows
@@ -165,21 +165,21 @@ def test_a_hand_made_store_without_history(uow: SqlAlchemyUnitOfWork) -> None:
         uow.session.add(order)
         uow.commit()
         newcomer_id, buyer_id = newcomer.id, buyer.id
-    services.clear_forecast_caches()
+    clear_forecast_caches()
 
-    nothing = services.next_order(uow, newcomer_id, now=NOW)
+    nothing = next_order(uow, newcomer_id, now=NOW)
     assert nothing.orders == 0 and nothing.expected_next_order is None and nothing.source == "none"
     assert nothing.basis == "no orders yet, so there is no order rhythm to go on"
-    assert services.reorder_advice(uow, newcomer_id, now=NOW) == []
+    assert reorder_advice(uow, newcomer_id, now=NOW) == []
 
-    once = services.next_order(uow, buyer_id, now=NOW)
+    once = next_order(uow, buyer_id, now=NOW)
     assert once.orders == 1 and once.source == "none" and once.counts_source == "intervals"
     assert once.expected_orders_30d is None  # nobody has ordered twice: no rhythm to count with
-    [vase_view] = services.reorder_advice(uow, buyer_id, product="blue vases", now=NOW)
+    [vase_view] = reorder_advice(uow, buyer_id, product="blue vases", now=NOW)
     assert vase_view.source == "none" and vase_view.due is None
-    assert services.reorder_advice(uow, buyer_id, now=NOW) == []
+    assert reorder_advice(uow, buyer_id, now=NOW) == []
 
-    cancelled = services.delivery_estimate(uow, "900001", customer_id=buyer_id, now=NOW)
+    cancelled = delivery_estimate(uow, "900001", customer_id=buyer_id, now=NOW)
     assert cancelled.status == "cancelled" and cancelled.earliest is None
     assert cancelled.basis == "the order was cancelled, so it will not be delivered"
     with uow:

@@ -10,20 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from analytics import demand
-from analytics.demand import (
-    ForecastNotFound,
-    demand_forecast,
-    latest_run,
-    run_demand_forecast,
-    top_series,
-)
-from analytics.demand_report import write_demand_report
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
+from analytics.forecast import demand
+from analytics.forecast.demand import ForecastNotFound, demand_forecast, latest_run, run_demand_forecast, top_series
+from analytics.forecast.demand_report import write_demand_report
 from analytics.ingest.online_retail import import_online_retail
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.models import DemandForecast, ForecastRun, ForecastSeries, Product
+from analytics.store.repositories import forecasts as forecast_rows
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from tests.conftest import SAMPLE, postgres_schema_engine
 
@@ -135,14 +130,14 @@ def test_a_run_that_fails_midway_leaves_the_previous_one(
 ) -> None:
     before = latest_run(store, "W")
     rows = (count(store, ForecastRun), count(store, ForecastSeries), count(store, DemandForecast))
-    real_insert = demand.bulk_insert
+    real_insert = forecast_rows.bulk_insert
 
     def failing_insert(conn: Any, table: Any, frame: Any) -> int:
         if table.name == "demand_forecasts":  # the series rows are in, the points are not
             raise RuntimeError("disk full")
         return real_insert(conn, table, frame)
 
-    monkeypatch.setattr(demand, "bulk_insert", failing_insert)
+    monkeypatch.setattr(forecast_rows, "bulk_insert", failing_insert)
     with pytest.raises(RuntimeError, match="disk full"):
         run_demand_forecast(store, freq="W", horizon=5, top_products=TOP, now=NOW + timedelta(days=1))
     assert latest_run(store, "W") == before

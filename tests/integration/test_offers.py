@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from analytics.errors import CustomerNotFound, InvalidInput, NotAllowed
-from analytics.offers import (
+from analytics.core.errors import CustomerNotFound, InvalidInput, NotAllowed
+from analytics.customers.offers import (
     NotScored,
     assign_variant,
     choose_offer,
@@ -20,7 +20,6 @@ from analytics.offers import (
     seed_offers,
     uplift_report,
 )
-from analytics.services import offer_accepted
 from analytics.store.models import (
     Customer,
     CustomerScore,
@@ -32,6 +31,7 @@ from analytics.store.models import (
     Variant,
 )
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases.insights import offer_accepted
 
 NOW = datetime(2026, 11, 24, 12, 0)
 

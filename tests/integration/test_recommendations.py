@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from analytics.artifacts import ArtifactNotFound, ArtifactStore
-from analytics.errors import CustomerNotFound, NotFound
+from analytics.core.errors import CustomerNotFound, NotFound
+from analytics.customers.refresh import refresh_scores
 from analytics.ingest.online_retail import import_online_retail
-from analytics.recommendations import RECOMMENDER, bought_together, recommend_for, refresh_models, similar_to
-from analytics.refresh import refresh_scores
+from analytics.recommend.serving import RECOMMENDER, refresh_models
+from analytics.store.artifacts import ArtifactNotFound, ArtifactStore
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases.recommendations import bought_together, recommend_for, similar_to
 from tests.conftest import SAMPLE
 
 NOW = datetime(2026, 11, 24, 12, 0)

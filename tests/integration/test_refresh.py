@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
-from analytics import services
-from analytics.errors import CustomerNotFound, InvalidInput
+from analytics.core.errors import CustomerNotFound, InvalidInput, NotScored
+from analytics.customers.offers import seed_offers
+from analytics.customers.refresh import refresh_scores
+from analytics.customers.report import write_report
 from analytics.ingest.online_retail import import_online_retail
-from analytics.offers import NotScored, seed_offers
-from analytics.refresh import refresh_scores
-from analytics.report import write_report
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.models import CustomerScore
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases.insights import best_offer, loyalty_status, offer_accepted, offer_shown, segment_of
 from tests.conftest import SAMPLE, postgres_schema_engine
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -70,7 +70,7 @@ def test_a_second_refresh_replaces_the_scores(scored: SqlAlchemyUnitOfWork) -> N
 
 
 def test_loyalty_status_reads_one_customer(scored: SqlAlchemyUnitOfWork) -> None:
-    view = services.loyalty_status(scored, customer_id(scored, "17850"))
+    view = loyalty_status(scored, customer_id(scored, "17850"))
     assert view.tier in {"Bronze", "Silver", "Gold", "Platinum"}
     assert view.points > 0
     if view.next_tier is None:
@@ -81,7 +81,7 @@ def test_loyalty_status_reads_one_customer(scored: SqlAlchemyUnitOfWork) -> None
 
 
 def test_segment_and_value_of_a_customer(scored: SqlAlchemyUnitOfWork) -> None:
-    view = services.segment_of(scored, customer_id(scored, "12347"))
+    view = segment_of(scored, customer_id(scored, "12347"))
     assert view.rfm_segment
     assert view.p_alive is not None and 0 <= view.p_alive <= 1
     assert view.clv_12m is not None and view.clv_12m >= Decimal(0)
@@ -90,29 +90,29 @@ def test_segment_and_value_of_a_customer(scored: SqlAlchemyUnitOfWork) -> None:
 
 def test_best_offer_for_a_scored_customer_is_explained_and_recorded(scored: SqlAlchemyUnitOfWork) -> None:
     cid = customer_id(scored, "17850")
-    decision = services.best_offer(scored, cid, now=NOW)
+    decision = best_offer(scored, cid, now=NOW)
     assert decision is not None
     assert decision.reason
-    again = services.best_offer(scored, cid, now=NOW)
+    again = best_offer(scored, cid, now=NOW)
     assert again == decision
     if decision.shown:
-        services.offer_shown(scored, cid, decision.code, now=NOW)
-        services.offer_accepted(scored, cid, decision.code, now=NOW)
+        offer_shown(scored, cid, decision.code, now=NOW)
+        offer_accepted(scored, cid, decision.code, now=NOW)
 
 
 def test_lookups_for_unknown_customers_are_domain_errors(scored: SqlAlchemyUnitOfWork) -> None:
     with pytest.raises(CustomerNotFound):
-        services.loyalty_status(scored, 10_000_000)
+        loyalty_status(scored, 10_000_000)
     with pytest.raises(CustomerNotFound):
-        services.segment_of(scored, 10_000_000)
+        segment_of(scored, 10_000_000)
     with pytest.raises(CustomerNotFound):
-        services.best_offer(scored, 10_000_000)
+        best_offer(scored, 10_000_000)
 
 
 def test_lookups_before_any_refresh_say_to_run_it(uow: SqlAlchemyUnitOfWork) -> None:
     import_online_retail(uow, SAMPLE, now=NOW)
     with pytest.raises(NotScored, match="crm analytics refresh"):
-        services.loyalty_status(uow, customer_id(uow, "17850"))
+        loyalty_status(uow, customer_id(uow, "17850"))
 
 
 def test_refresh_of_an_empty_store_is_a_clear_error(uow: SqlAlchemyUnitOfWork) -> None:
@@ -129,8 +129,8 @@ def test_chat_time_lookups_read_two_rows_and_nothing_else(scored: SqlAlchemyUnit
 
     event.listen(scored.engine, "before_cursor_execute", record)
     try:
-        services.loyalty_status(scored, cid)
-        services.segment_of(scored, cid)
+        loyalty_status(scored, cid)
+        segment_of(scored, cid)
     finally:
         event.remove(scored.engine, "before_cursor_execute", record)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]

@@ -10,12 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 
-from analytics import services
-from analytics.errors import ImportFileError, InvalidInput, OrderNotFound
+from analytics.core.errors import ImportFileError, InvalidInput, OrderNotFound
 from analytics.ingest import online_retail
 from analytics.ingest.online_retail import TIME_SHIFT_KEY, import_online_retail
 from analytics.store.models import Base, Customer, ImportRun, Order, OrderLine, Product, Return
 from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases.orders import order_status
 from tests.conftest import FULL_DATASET, SAMPLE, write_retail_csv
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -142,7 +142,7 @@ def test_a_failure_half_way_through_the_load_rolls_everything_back(
 
 def test_order_status_answers_from_the_store(uow: SqlAlchemyUnitOfWork) -> None:
     import_online_retail(uow, SAMPLE, shift_to_now=True, now=NOW)
-    view = services.order_status(uow, " #536365 ")
+    view = order_status(uow, " #536365 ")
     assert view.number == "536365"
     assert view.status == "delivered"
     assert view.item_count == 40  # the invoice's seven lines in the UCI data
@@ -152,9 +152,9 @@ def test_order_status_answers_from_the_store(uow: SqlAlchemyUnitOfWork) -> None:
 
 def test_unknown_and_impossible_order_numbers_are_domain_errors(uow: SqlAlchemyUnitOfWork) -> None:
     with pytest.raises(OrderNotFound, match="999999"):
-        services.order_status(uow, "999999")
+        order_status(uow, "999999")
     with pytest.raises(InvalidInput, match="not an order number"):
-        services.order_status(uow, "'; drop table orders; --")
+        order_status(uow, "'; drop table orders; --")
 
 
 @pytest.mark.slow

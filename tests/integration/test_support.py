@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from analytics import support
-from analytics.artifacts import ArtifactStore
-from analytics.errors import CustomerNotFound, InvalidInput, NotAllowed, NotFound
+from analytics.core.errors import CustomerNotFound, InvalidInput, NotAllowed, NotFound
+from analytics.customers.refresh import refresh_scores
 from analytics.ingest.online_retail import import_online_retail
-from analytics.recommendations import refresh_models
-from analytics.refresh import refresh_scores
+from analytics.recommend.serving import refresh_models
+from analytics.security.throttle import AttemptLimits, Throttle, TooManyAttempts
+from analytics.store.artifacts import ArtifactStore
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
 from analytics.store.models import (
@@ -40,8 +40,9 @@ from analytics.store.models import (
     OrderStatus,
     Product,
 )
+from analytics.store.repositories.handoffs import HandoffRepository
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.throttle import AttemptLimits, Throttle, TooManyAttempts
+from analytics.usecases import agent_context, support
 from tests.conftest import SAMPLE
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -300,7 +301,7 @@ def _orders(uow: SqlAlchemyUnitOfWork, customer: int, count: int) -> None:
 def test_the_context_card_shows_a_customers_value_orders_and_offer(shop: SqlAlchemyUnitOfWork, tmp_path) -> None:  # type: ignore[no-untyped-def]
     _orders(shop, 1, 100)
 
-    card = support.context_card(shop, 1, NOW, orders=10, artifacts=ArtifactStore(tmp_path / "empty"))
+    card = agent_context.context_card(shop, 1, NOW, orders=10, artifacts=ArtifactStore(tmp_path / "empty"))
 
     assert (card.name, card.rfm_segment, card.cluster_label, card.lifecycle) == (
         "Jane Doe",
@@ -330,7 +331,7 @@ def test_the_context_card_shows_a_customers_value_orders_and_offer(shop: SqlAlch
 def test_looking_at_the_card_does_not_enrol_the_customer_in_an_ab_test(shop: SqlAlchemyUnitOfWork, tmp_path) -> None:  # type: ignore[no-untyped-def]
     _orders(shop, 1, 3)
 
-    support.context_card(shop, 1, NOW, recommendations=0)
+    agent_context.context_card(shop, 1, NOW, recommendations=0)
 
     with shop:
         assert shop.session.scalar(select(func.count()).select_from(OfferAssignment)) == 0
@@ -339,25 +340,25 @@ def test_looking_at_the_card_does_not_enrol_the_customer_in_an_ab_test(shop: Sql
 def test_an_agent_applies_the_customers_offer_once(shop: SqlAlchemyUnitOfWork) -> None:
     _orders(shop, 1, 3)
 
-    decision = support.apply_offer(shop, 1, "WINBACK", NOW)
+    decision = agent_context.apply_offer(shop, 1, "WINBACK", NOW)
 
     assert decision.code == "WINBACK"
-    card = support.context_card(shop, 1, NOW + minutes(1), recommendations=0)
+    card = agent_context.context_card(shop, 1, NOW + minutes(1), recommendations=0)
     assert [(o.code, o.accepted_at) for o in card.accepted_offers] == [("WINBACK", NOW)]
     assert card.offer is None  # one per customer: nothing else to offer
     with shop:
         assignment = shop.session.scalars(select(OfferAssignment)).one()
         assert (assignment.shown_at, assignment.accepted_at) == (NOW, NOW)
     with pytest.raises(NotAllowed, match="no longer available"):
-        support.apply_offer(shop, 1, "WINBACK", NOW + minutes(1))
+        agent_context.apply_offer(shop, 1, "WINBACK", NOW + minutes(1))
 
 
 def test_a_card_for_an_unscored_or_unknown_customer(shop: SqlAlchemyUnitOfWork) -> None:
-    card = support.context_card(shop, 2, NOW, recommendations=0)
+    card = agent_context.context_card(shop, 2, NOW, recommendations=0)
 
     assert (card.name, card.scored, card.tier, card.offer, card.order_count) == ("Ben Smith", False, None, None, 0)
     with pytest.raises(CustomerNotFound):
-        support.context_card(shop, 404, NOW, recommendations=0)
+        agent_context.context_card(shop, 404, NOW, recommendations=0)
 
 
 # --------------------------------------------------------------------------- context card on the shipped sample
@@ -393,7 +394,7 @@ def test_the_card_of_a_customer_with_many_orders(sample: tuple[SqlAlchemyUnitOfW
         assert score is not None
         expected = (score.tier, score.points, score.rfm_segment)
 
-    card = support.context_card(uow, cid, NOW, orders=10, recommendations=5, artifacts=artifacts)
+    card = agent_context.context_card(uow, cid, NOW, orders=10, recommendations=5, artifacts=artifacts)
 
     assert len(placed) > 100
     assert card.name == name and card.external_ref == "12748"
@@ -414,14 +415,14 @@ def test_requests_for_a_person_at_once_make_one_handoff(
     support.accept(shop, earlier, "alice", NOW - minutes(4))
     support.hand_back(shop, earlier, "alice", "done", NOW - minutes(3))
     gate = threading.Barrier(6)
-    look = support._open_handoff
+    look = HandoffRepository.open_for
 
     def look_slowly(*args: Any) -> Any:  # widen the window between "is there one?" and "add one"
         found = look(*args)
         time.sleep(0.2)
         return found
 
-    monkeypatch.setattr(support, "_open_handoff", look_slowly)
+    monkeypatch.setattr(HandoffRepository, "open_for", look_slowly)
 
     def ask(sender: str) -> int:
         own = SqlAlchemyUnitOfWork(shop.session_factory)
@@ -468,14 +469,14 @@ def test_a_full_queue_asks_the_customer_to_write_instead(shop: SqlAlchemyUnitOfW
 def test_agents_picking_up_while_the_customer_asks_leave_one_open_handoff(
     shop: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    look = support._open_handoff
+    look = HandoffRepository.open_for
 
     def look_slowly(*args: Any) -> Any:
         found = look(*args)
         time.sleep(0.2)
         return found
 
-    monkeypatch.setattr(support, "_open_handoff", look_slowly)
+    monkeypatch.setattr(HandoffRepository, "open_for", look_slowly)
     gate = threading.Barrier(3)
 
     def act(who: str) -> str:

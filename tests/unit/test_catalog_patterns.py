@@ -1,4 +1,4 @@
-"""Entity-ruler patterns from the catalog (bot/nlu/catalog.py) and the spaCy pipeline built from them.
+"""Entity-ruler patterns from the catalog (bot/ops/catalog_patterns.py) and the spaCy pipeline built from them.
 
 A customer writes "the lunch bags", "a tealight holder" or the full product
 name; the assistant must recognise each as the product the shop sells and
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics.errors import InvalidInput
+from analytics.core.errors import InvalidInput
 from analytics.ingest.categories import OTHER, category_names
 from analytics.ingest.online_retail import import_online_retail
 from analytics.store.models import Product
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from bot.nlu.catalog import (
+from bot.ops.catalog_patterns import (
     CATEGORY,
     PRODUCT,
     Pattern,
@@ -244,7 +244,7 @@ def test_a_bad_patterns_file_is_refused_with_its_line(tmp_path: Path, content: s
 
 
 def test_a_missing_patterns_file_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="crm nlu patterns"):
+    with pytest.raises(InvalidInput, match=r"python -m bot\.ops\.catalog_patterns"):
         read_patterns(tmp_path / "nope.jsonl")
 
 
@@ -261,7 +261,7 @@ def test_the_shipped_patterns_are_those_of_the_shipped_sample(sqlite_uow: SqlAlc
     import_online_retail(sqlite_uow, SAMPLE)
     write_patterns(sqlite_uow, tmp_path / "patterns.jsonl")
     assert (tmp_path / "patterns.jsonl").read_text(encoding="utf-8") == SHIPPED_PATTERNS.read_text(encoding="utf-8"), (
-        "data/catalog_patterns.jsonl is out of date: run `python -m bot.nlu.catalog data/catalog_patterns.jsonl "
+        "data/catalog_patterns.jsonl is out of date: run `python -m bot.ops.catalog_patterns data/catalog_patterns.jsonl "
         "data/nlu/synonyms.yml`"
     )
 
@@ -271,7 +271,7 @@ def test_the_shipped_patterns_are_those_of_the_shipped_sample(sqlite_uow: SqlAlc
 
 def _build_spacy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(RASA_PYTHON), "-m", "bot.nlu.build_spacy", *args],
+        [str(RASA_PYTHON), "-m", "bot.rasa_runtime.nlu.build_spacy", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bot.serve import quiet_rasa_env
+from bot.launch import quiet_rasa_env
 from tests.conftest import ROOT
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"

@@ -2,7 +2,7 @@
 
 A chat message, a cookie, a URL path and a pasted address are chosen by whoever
 sends them. Every function here that reads one must answer with its documented
-result or its documented refusal (:class:`~analytics.errors.InvalidInput`,
+result or its documented refusal (:class:`~analytics.core.errors.InvalidInput`,
 ``None``), never with another exception; keep its output inside the limits it
 promises; and, where it tidies its input, tidy a second time to the same thing.
 The privacy masks are held to what they are for: an e-mail address, a card
@@ -59,20 +59,21 @@ from actions.dialogue.understand import (
     says_latest,
     wants_to_stop,
 )
-from analytics.account import ADDRESS_CHARACTERS, ADDRESS_MAX_PARTS, normalise_address, normalise_email, verify_identity
-from analytics.errors import IdentityNotVerified, InvalidInput
-from analytics.privacy import NOT_NAMES, introduced_names, luhn_valid, mask_structured, mask_text
-from analytics.services import normalise_order_number
-from analytics.settings import Settings
-from analytics.store.db import make_engine, make_session_factory
-from analytics.store.migrate import upgrade
-from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.tokens import (
+from analytics.core.errors import IdentityNotVerified, InvalidInput
+from analytics.core.settings import Settings
+from analytics.core.text import normalise_email, normalise_order_number
+from analytics.security.masking import NOT_NAMES, introduced_names, luhn_valid, mask_structured, mask_text
+from analytics.security.tokens import (
     sign_conversation_identity,
     sign_customer_token,
     verify_conversation_identity,
     verify_customer_token,
 )
+from analytics.store.db import make_engine, make_session_factory
+from analytics.store.migrate import upgrade
+from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases.addresses import ADDRESS_CHARACTERS, ADDRESS_MAX_PARTS, normalise_address
+from analytics.usecases.identity import verify_identity
 from bot.ops.proxy import canonical_path
 from bot.web import sessions
 from tests.conftest import ROOT
@@ -604,7 +605,7 @@ class Message:
 
 @pytest.fixture(scope="module")
 def rasa_channel() -> types.ModuleType:
-    """``bot/web/rasa_channel.py``, loaded here without Rasa (it runs in ``.venv-rasa``): the Rasa classes it
+    """``bot/rasa_runtime/channels.py``, loaded here without Rasa (it runs in ``.venv-rasa``): the Rasa classes it
     extends are stand-ins; the guard functions under test use none of them."""
     stand_ins: dict[str, types.ModuleType] = {}
     for name, classes in {
@@ -619,7 +620,7 @@ def rasa_channel() -> types.ModuleType:
         for cls in classes:
             setattr(module, cls, type(cls, (), {}))
         stand_ins[name] = module
-    spec = importlib.util.spec_from_file_location("fuzz_rasa_channel", Path(ROOT) / "bot/web/rasa_channel.py")
+    spec = importlib.util.spec_from_file_location("fuzz_rasa_channel", Path(ROOT) / "bot/rasa_runtime/channels.py")
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)
     with mock.patch.dict(sys.modules, stand_ins):

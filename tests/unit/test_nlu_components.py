@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from bot.nlu.wordpiece import WordPieceTokenizer
-from bot.serve import quiet_rasa_env
+from bot.launch import quiet_rasa_env
+from bot.rasa_runtime.nlu.wordpiece import WordPieceTokenizer
 from tests.conftest import ROOT
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -100,7 +100,11 @@ def bert_vocab() -> Path:
     if not RASA_PYTHON.exists():
         pytest.skip("the Rasa environment .venv-rasa (which holds the MiniLM package) is missing")
     found = subprocess.run(
-        [str(RASA_PYTHON), "-c", "from bot.nlu.minilm import default_model_path; print(default_model_path())"],
+        [
+            str(RASA_PYTHON),
+            "-c",
+            "from bot.rasa_runtime.nlu.minilm import default_model_path; print(default_model_path())",
+        ],
         capture_output=True,
         text=True,
         env=quiet_rasa_env(),
@@ -174,8 +178,8 @@ language: en
 assistant_id: nlu-components-test
 pipeline:
   - name: WhitespaceTokenizer
-  - name: bot.nlu.minilm.MiniLMFeaturizer
-  - name: bot.nlu.classifier.LinearIntentClassifier
+  - name: bot.rasa_runtime.nlu.minilm.MiniLMFeaturizer
+  - name: bot.rasa_runtime.nlu.classifier.LinearIntentClassifier
   - name: FallbackClassifier
     threshold: 0.5
 policies: []
@@ -184,8 +188,8 @@ policies: []
 # the same pipeline with the spelling normaliser and training copies (as config.yml can have them)
 CONFIG_TYPED = CONFIG.replace(
     "  - name: WhitespaceTokenizer\n",
-    "  - name: bot.nlu.augment.TypoAugmenter\n    copies: 1\n"
-    "  - name: bot.nlu.spelling.SpellingNormaliser\n  - name: WhitespaceTokenizer\n",
+    "  - name: bot.rasa_runtime.nlu.augment.TypoAugmenter\n    copies: 1\n"
+    "  - name: bot.rasa_runtime.nlu.spelling.SpellingNormaliser\n  - name: WhitespaceTokenizer\n",
 )
 TYPED = {
     "whre is my oder": ("order_status", "where is my order"),
@@ -220,8 +224,8 @@ RASA_SCRIPT = textwrap.dedent(
     from rasa.shared.nlu.constants import TEXT
     from rasa.shared.nlu.training_data.message import Message
 
-    from bot.nlu.classifier import LinearIntentModel
-    from bot.nlu.minilm import MiniLMFeaturizer, load_encoder
+    from bot.rasa_runtime.nlu.intent_model import LinearIntentModel
+    from bot.rasa_runtime.nlu.minilm import MiniLMFeaturizer, load_encoder
 
     work = Path(sys.argv[1])
     spec = json.loads((work / "spec.json").read_text())

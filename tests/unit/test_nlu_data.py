@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from analytics.forecast.delivery import ZONES
 from analytics.ingest.categories import OTHER, category_names
-from analytics.ingest.shipping import ZONES
-from bot.nlu.catalog import PhraseRuler, read_patterns, synonyms_yaml
+from bot.ops.catalog_patterns import PhraseRuler, read_patterns, synonyms_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 NLU_DIR = ROOT / "data" / "nlu"
@@ -334,7 +334,7 @@ def test_the_held_out_set_has_entities_of_every_kind() -> None:
 def test_synonyms_give_actions_the_pattern_ids() -> None:
     expected = synonyms_yaml(read_patterns(PATTERNS))
     assert (NLU_DIR / "synonyms.yml").read_text(encoding="utf-8") == expected, (
-        "data/nlu/synonyms.yml is out of date: run `python -m bot.nlu.catalog data/catalog_patterns.jsonl "
+        "data/nlu/synonyms.yml is out of date: run `python -m bot.ops.catalog_patterns data/catalog_patterns.jsonl "
         "data/nlu/synonyms.yml`"
     )
 
@@ -345,8 +345,8 @@ def test_category_values_are_the_shops_category_names() -> None:
 
 _SPACY_SCRIPT = """
 import json, sys
-from bot.nlu.build_spacy import build_pipeline
-from bot.nlu.catalog import read_patterns
+from bot.rasa_runtime.nlu.build_spacy import build_pipeline
+from bot.rasa_runtime.nlu.patterns import read_patterns
 nlp = build_pipeline(read_patterns(sys.argv[1]))
 texts = json.load(sys.stdin)
 # Rasa's SpacyNLP lower-cases the text before spaCy sees it (case_sensitive: false)

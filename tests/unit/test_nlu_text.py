@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from bot.nlu.clauses import clauses
-from bot.nlu.noise import Typist
-from bot.nlu.normalise import Normaliser, SourceMap
+from bot.rasa_runtime.nlu.clauses import clauses
+from bot.rasa_runtime.nlu.noise import Typist
+from bot.rasa_runtime.nlu.normalise import Normaliser, SourceMap
 
 TRAINING = [
     "where is my order",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.rasa_server import rasa_arguments
-from bot.serve import rasa_server_command, rasa_server_env
+from bot.launch import rasa_server_command, rasa_server_env
+from bot.rasa_runtime.launcher import rasa_arguments
 
 KEY = "k" * 40
 

@@ -2,7 +2,7 @@
 
 The evaluation (``bench/sentiment_eval.py``) runs here, in the main
 environment, with vaderSentiment 3.3.2. The component
-(``bot.nlu.sentiment.VaderSentimentExtractor``) lives in ``.venv-rasa``, so one
+(``bot.rasa_runtime.nlu.sentiment.VaderSentimentExtractor``) lives in ``.venv-rasa``, so one
 subprocess there trains a tiny NLU model with it (whitespace tokens, the
 regular-expression extractor, the sentiment component), parses messages
 through ``Agent.parse_message`` as the server does, and scores every labelled
@@ -28,7 +28,7 @@ from bench.sentiment_eval import (
     evaluate,
     load_labelled,
 )
-from bot.serve import quiet_rasa_env
+from bot.launch import quiet_rasa_env
 from tests.conftest import ROOT
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
@@ -132,7 +132,7 @@ language: en
 pipeline:
   - name: WhitespaceTokenizer
   - name: RegexEntityExtractor
-  - name: bot.nlu.sentiment.VaderSentimentExtractor
+  - name: bot.rasa_runtime.nlu.sentiment.VaderSentimentExtractor
 policies: []
 """
 ANGRY = "You lot are useless. Where is my order 536365?!"
@@ -149,7 +149,7 @@ RASA_SCRIPT = textwrap.dedent(
     from rasa.shared.exceptions import InvalidConfigException
     from rasa.shared.nlu.training_data.message import Message
 
-    from bot.nlu.sentiment import VaderSentimentExtractor
+    from bot.rasa_runtime.nlu.sentiment import VaderSentimentExtractor
 
     work, labelled = Path(sys.argv[1]), Path(sys.argv[2])
     spec = json.loads((work / "spec.json").read_text())

@@ -20,11 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from analytics import agents, support
-from analytics.settings import Settings
+from analytics.core.settings import Settings
+from analytics.security.tokens import sign_customer_token, verify_customer_token
 from analytics.store.models import Customer, Handoff, Order, OrderLine, OrderStatus, Product, User
 from analytics.store.uow import SqlAlchemyUnitOfWork
-from analytics.tokens import sign_customer_token, verify_customer_token
+from analytics.usecases import staff, support
 from bot.web import sessions
 from bot.web.app import create_app
 from bot.web.rasa_client import RasaClient, RasaUnavailable
@@ -112,8 +112,8 @@ def store(sqlite_uow: SqlAlchemyUnitOfWork) -> SqlAlchemyUnitOfWork:
             order.lines.append(OrderLine(product=product, quantity=1, unit_price=Decimal("1.65")))
             uow.session.add(order)
         uow.commit()
-    agents.create_user(sqlite_uow, "alice", PASSWORD, role="agent", display_name="Alice")
-    agents.create_user(sqlite_uow, "olivia", PASSWORD, role="operator")
+    staff.create_user(sqlite_uow, "alice", PASSWORD, role="agent", display_name="Alice")
+    staff.create_user(sqlite_uow, "olivia", PASSWORD, role="operator")
     return sqlite_uow
 
 
@@ -178,26 +178,26 @@ def test_a_wrong_password_or_unknown_name_is_refused_alike(client: TestClient, u
 
 
 def test_passwords_are_stored_only_as_salted_argon2_hashes(store: SqlAlchemyUnitOfWork) -> None:
-    agents.create_user(store, "bob", PASSWORD)
+    staff.create_user(store, "bob", PASSWORD)
 
     with store:
         hashes = dict(store.session.execute(select(User.username, User.password_hash)).tuples().all())
 
     assert all(h.startswith("$argon2id$") and PASSWORD not in h for h in hashes.values())
     assert len(set(hashes.values())) == 3  # same password, three different hashes
-    assert agents.authenticate(store, "bob", PASSWORD) is not None
-    assert agents.authenticate(store, "BOB ", PASSWORD) is not None  # names are case-insensitive
+    assert staff.authenticate(store, "bob", PASSWORD) is not None
+    assert staff.authenticate(store, "BOB ", PASSWORD) is not None  # names are case-insensitive
 
 
 def test_weak_passwords_and_taken_names_are_refused(store: SqlAlchemyUnitOfWork) -> None:
-    from analytics.errors import InvalidInput
+    from analytics.core.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="at least"):
-        agents.create_user(store, "carol", "short")
+        staff.create_user(store, "carol", "short")
     with pytest.raises(InvalidInput, match="already"):
-        agents.create_user(store, "Alice", PASSWORD)
+        staff.create_user(store, "Alice", PASSWORD)
     with pytest.raises(InvalidInput, match="role"):
-        agents.create_user(store, "carol", PASSWORD, role="admin")
+        staff.create_user(store, "carol", PASSWORD, role="admin")
 
 
 def test_operators_see_the_report_and_agents_do_not(client: TestClient) -> None:
@@ -215,7 +215,7 @@ def test_a_disabled_account_is_logged_out_at_once(client: TestClient, store: Sql
     log_in(client)
     assert client.get("/api/console/queue").status_code == 200
 
-    agents.set_active(store, "alice", False)
+    staff.set_active(store, "alice", False)
 
     assert client.get("/api/console/queue").status_code == 401
     assert log_in(client).status_code == 401
@@ -388,7 +388,7 @@ def test_only_the_agent_holding_a_conversation_speaks_in_it(
     client: TestClient, store: SqlAlchemyUnitOfWork, rasa: FakeRasa
 ) -> None:
     handoff = waiting_handoff(store)
-    agents.create_user(store, "bob", PASSWORD)
+    staff.create_user(store, "bob", PASSWORD)
     log_in(client, "bob")
     before_accepting = client.post("/api/console/conversations/web-1/messages", json={"text": "hello"})
     log_in(client, "alice")

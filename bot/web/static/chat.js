@@ -154,7 +154,7 @@
     }
   }
 
-  // A message as Rasa's socket.io channel (bot/web/rasa_channel.py) emits it.
+  // A message as Rasa's socket.io channel (bot/rasa_runtime/channels.py) emits it.
   function renderBotMessage(message) {
     showTyping(false);
     var custom = message.custom || {};

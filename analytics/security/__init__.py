@@ -1,0 +1,1 @@
+"""Customer tokens, attempt limits and masking of personal data in text."""

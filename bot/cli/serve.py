@@ -1,0 +1,30 @@
+"""``crm serve``: start the action server, the Rasa server and the web app (:mod:`bot.launch`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from analytics.core.settings import PROJECT_ROOT, get_settings
+from bot.cli.common import fail
+from bot.ops.project import Project
+
+
+def serve(
+    rasa_port: int = 5005,
+    actions_port: int = 5055,
+    model: Annotated[Optional[Path], typer.Option(help="Model file; default: newest in models/.")] = None,
+) -> None:
+    """Start the action server and the Rasa server; Ctrl-C stops both."""
+    from bot.launch import ServeError, newest_model, run_forever
+    from bot.ops.registry import live_model_file
+
+    settings = get_settings()
+    try:
+        # the registry's live model, so a rollback survives a restart; else the newest file
+        model = model or live_model_file(Project(PROJECT_ROOT), settings.database_url) or newest_model()
+        run_forever(settings, rasa_port=rasa_port, actions_port=actions_port, model=model)
+    except ServeError as exc:
+        fail(str(exc))

@@ -1,1 +1,0 @@
-"""Rasa 3.6 NLU components of the assistant: MiniLM sentence features and the intent classifier."""

@@ -1,0 +1,821 @@
+"""The assistant's conversations, run the way the action server runs them: a tracker in, replies and events out.
+
+Every message goes to ``action_respond``. :class:`Chat` plays a conversation
+against it: each turn builds a tracker from a recorded one (the shape Rasa
+sends) with the intent, entities and metadata the NLU would give, runs the
+action with a collecting dispatcher, and keeps the slots it sets for the next
+turn, as Rasa does. The store is the shipped sample, seeded and scored once
+for the module; tests use different customers where they change the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ConversationPaused
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import func, select
+
+from actions import base
+from actions.conversation import ActionSessionStart
+from actions.dialogue.capabilities import delivery_window
+from actions.respond import ActionRespond
+from analytics.core.settings import Settings
+from analytics.customers.offers import seed_offers
+from analytics.customers.refresh import refresh_scores
+from analytics.ingest.online_retail import import_online_retail
+from analytics.recommend import serving
+from analytics.recommend.serving import refresh_models
+from analytics.security.throttle import handoff_throttle, identity_throttle
+from analytics.security.tokens import sign_conversation_identity, sign_customer_token, verify_conversation_identity
+from analytics.store.artifacts import ArtifactStore
+from analytics.store.db import make_engine, make_session_factory
+from analytics.store.migrate import upgrade
+from analytics.store.models import Customer, Handoff, Order, OrderStatus, PrivacyRequest, Return
+from analytics.store.uow import SqlAlchemyUnitOfWork
+from analytics.usecases import store
+from analytics.usecases.identity import customer_of_conversation
+from analytics.usecases.orders import list_orders, order_of
+from tests.conftest import ROOT, SAMPLE
+
+SEEDED_AT = time(6, 0)
+
+TRACKERS = ROOT / "tests" / "data" / "trackers"
+SECRET = "unit-" + "9" * 40
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlAlchemyUnitOfWork]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('shop') / 'store.sqlite3'}")
+    upgrade(engine)
+    uow = SqlAlchemyUnitOfWork(make_session_factory(engine))
+    # a fixed time of day: which orders are still being prepared depends on the hour the store was seeded
+    import_online_retail(uow, SAMPLE, shift_to_now=True, now=datetime.combine(date.today(), SEEDED_AT))
+    with uow:
+        seed_offers(uow)
+        uow.commit()
+    refresh_scores(uow)
+    yield uow
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def published(shop: SqlAlchemyUnitOfWork, tmp_path_factory: pytest.TempPathFactory) -> ArtifactStore:
+    artifacts = ArtifactStore(tmp_path_factory.mktemp("artifacts"), keep=2)
+    refresh_models(shop, artifacts)
+    return artifacts
+
+
+@pytest.fixture
+def seeded(
+    shop: SqlAlchemyUnitOfWork, published: ArtifactStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> SqlAlchemyUnitOfWork:
+    monkeypatch.setattr(store, "unit_of_work", lambda: shop)
+    monkeypatch.setattr(serving, "default_artifacts", lambda: published)
+    settings = Settings(CRM_TOKEN_SECRET=SECRET, CRM_VAR_DIR=tmp_path)
+    monkeypatch.setattr("analytics.security.tokens.get_settings", lambda: settings)
+    monkeypatch.setattr("actions.respond.get_settings", lambda: settings)
+    # each test counts failed identity checks and handoffs from zero (they outlive conversations)
+    identity, handoffs = identity_throttle(settings), handoff_throttle(settings)
+    identity.reset()
+    handoffs.reset()
+    return shop
+
+
+def customer(uow: SqlAlchemyUnitOfWork, ref: str) -> Customer:
+    with uow:
+        found = uow.session.scalars(select(Customer).where(Customer.external_ref == ref)).one()
+        uow.session.expunge(found)
+        return found
+
+
+class Chat:
+    """One conversation with ``action_respond``; slots carry over between turns as in Rasa."""
+
+    def __init__(
+        self, customer_id: Optional[int] = None, metadata: Optional[dict[str, Any]] = None, sender: str = ""
+    ) -> None:
+        self.sender = sender
+        self.slots: dict[str, Any] = {"session_started_metadata": None}
+        if customer_id is not None:  # verified earlier in this conversation
+            self.slots["identity"] = sign_conversation_identity(customer_id, "recorded")
+        self.metadata = metadata or {}
+        self.events: list[Any] = []
+        self.messages: list[dict[str, Any]] = []
+
+    def say(
+        self,
+        text: str,
+        intent: str,
+        entities: Optional[dict[str, str]] = None,
+        *,
+        confidence: float = 0.95,
+        secondary: tuple[tuple[str, float, str], ...] = (),
+        faq: Optional[str] = None,
+        negative: bool = False,
+        ranking: tuple[tuple[str, float], ...] = (),
+    ) -> list[str]:
+        """The response names the bot answers ``text`` with (``self.messages`` has the whole messages).
+
+        ``ranking``: the NLU's other guesses, after ``intent``.
+        """
+        state = copy.deepcopy(json.loads((TRACKERS / "order_status_536365.json").read_text()))
+        state["slots"] = dict(self.slots)
+        if self.sender:
+            state["sender_id"] = self.sender
+        found = [
+            {"entity": k, "value": v, "start": max(0, text.find(v)), "end": max(0, text.find(v)) + len(v)}
+            for k, v in (entities or {}).items()
+        ]
+        if negative:
+            found.append({"entity": "sentiment", "value": "negative", "start": 0, "end": len(text)})
+        state["latest_message"] = {
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": [{"name": n, "confidence": c} for n, c in ((intent, confidence), *ranking)],
+            "secondary_intents": [{"name": n, "confidence": c, "text": t} for n, c, t in secondary],
+            "entities": found,
+            "metadata": self.metadata,
+            "response_selector": {"faq": {"response": {"utter_action": faq}}} if faq else {},
+        }
+        state["events"] = []
+        dispatcher = CollectingDispatcher()
+        self.events = asyncio.run(ActionRespond().run(dispatcher, Tracker.from_dict(state), {}))
+        for event in self.events:
+            if event.get("event") == "slot":
+                self.slots[event["name"]] = event["value"]
+        self.messages = dispatcher.messages
+        return [m["response"] for m in dispatcher.messages if m.get("response")]
+
+    def said(self, name: str) -> dict[str, Any]:
+        """The variables of response ``name`` in the last answer."""
+        return next(m for m in self.messages if m.get("response") == name)
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.messages)
+
+
+def signed_in(uow: SqlAlchemyUnitOfWork, ref: str) -> Chat:
+    return Chat(customer(uow, ref).id)
+
+
+def open_order(uow: SqlAlchemyUnitOfWork, ref: str) -> tuple[str, int]:
+    """The order of customer ``ref`` that is being prepared, and the customer (each test changes its own)."""
+    with uow:
+        owner = uow.customers.by_external_ref(ref)
+        assert owner is not None
+        order = uow.session.scalars(
+            select(Order).where(Order.customer_id == owner.id, Order.status == OrderStatus.PROCESSING)
+        ).first()
+        assert order is not None, f"customer {ref} has no order being prepared"
+        return order.number, owner.id
+
+
+# ----------------------------------------------------------------- identity
+
+
+def test_an_anonymous_order_question_asks_for_the_email_then_answers_it(seeded: SqlAlchemyUnitOfWork) -> None:
+    oliver = customer(seeded, "17850")
+    chat = Chat()
+    assert chat.say("where is my order 536365?", "order_status", {"order_number": "536365"}) == ["utter_ask_email"]
+    answer = chat.say(oliver.email, "inform", {"email": oliver.email})
+    assert answer == ["utter_identity_verified", "utter_order_delivered"]
+    assert chat.said("utter_order_delivered")["order_number"] == "536365"
+    assert verify_conversation_identity(chat.slots["identity"], "recorded") == oliver.id
+
+
+def test_a_valid_token_in_the_metadata_identifies_the_customer(seeded: SqlAlchemyUnitOfWork) -> None:
+    oliver = customer(seeded, "17850")
+    chat = Chat(metadata={"customer_token": sign_customer_token(oliver.id)})
+    assert chat.say("where is 536365", "order_status", {"order_number": "536365"}) == ["utter_order_delivered"]
+    assert verify_conversation_identity(chat.slots["identity"], "recorded") == oliver.id
+
+
+def test_a_forged_token_identifies_nobody(seeded: SqlAlchemyUnitOfWork) -> None:
+    oliver = customer(seeded, "17850")
+    forged = sign_customer_token(oliver.id, settings=Settings(CRM_TOKEN_SECRET="f" * 40))
+    chat = Chat(metadata={"customer_token": forged})
+    assert chat.say("where is 536365", "order_status", {"order_number": "536365"}) == ["utter_ask_email"]
+    assert not chat.slots.get("identity")
+
+
+def test_session_start_recognises_a_signed_in_customer_and_forgets_unfinished_business(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    hugo = customer(seeded, "12748")
+    state = copy.deepcopy(json.loads((TRACKERS / "order_status_536365.json").read_text()))
+    state["slots"] = {
+        "session_started_metadata": {"customer_token": sign_customer_token(hugo.id)},
+        "dialogue": {"task": {"name": "return_request", "asked": "reason"}},
+    }
+    started = Tracker.from_dict(state)
+    events = asyncio.run(ActionSessionStart().run(CollectingDispatcher(), started, {}))
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    assert verify_conversation_identity(slots["identity"], "recorded") == hugo.id and "dialogue" not in slots
+    assert customer_of_conversation(seeded, started.sender_id) == hugo.id
+
+
+def test_email_and_order_in_one_message_verify_and_the_question_in_it_is_answered(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    carmen = customer(seeded, "15910")
+    chat = Chat()
+    text = f"my email is {carmen.email} and my order is 581502, where is it?"
+    # the NLU also hears "where is it?" as a second request: it is answered once, not twice
+    answer = chat.say(
+        text,
+        "identify",
+        {"email": carmen.email, "order_number": "581502"},
+        secondary=(("order_status", 0.9, "where is it"),),
+    )
+    status = order_of(seeded, carmen.id, "581502").status  # moves on with the hour of the seed
+    assert answer == ["utter_identity_verified", f"utter_order_{status}"]
+
+
+def test_wrong_details_are_refused_and_three_lock_the_account_questions(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("my points please", "loyalty_status") == ["utter_ask_email"]
+    for attempt in range(1, 4):
+        email = f"stranger{attempt}@example.com"
+        answer = chat.say(f"{email} 536365", "inform", {"email": email, "order_number": "536365"})
+        assert answer == (["utter_identity_locked"] if attempt == 3 else ["utter_identity_failed", "utter_ask_email"])
+    assert chat.say("how many points do I have", "loyalty_status") == ["utter_identity_locked"]
+
+
+# ----------------------------------------------------------------- orders
+
+
+def test_someone_elses_order_is_not_found(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("where is 536365", "order_status", {"order_number": "536365"}) == ["utter_order_not_found"]
+
+
+def test_my_last_order_is_the_newest_one(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13694")
+    newest = list_orders(seeded, customer(seeded, "13694").id, limit=1)[0]
+    assert chat.say("where is my last order?", "order_status") == [f"utter_order_{newest.status}"]
+    assert chat.said(f"utter_order_{newest.status}")["order_number"] == newest.number
+
+
+def test_a_follow_up_asks_the_same_question_about_another_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("tracking for 581474", "track_order", {"order_number": "581474"}) == ["utter_tracking"]
+    assert chat.say("and 581473?", "inform", {"order_number": "581473"}) == ["utter_tracking"]
+    assert chat.said("utter_tracking")["order_number"] == "581473"
+    assert chat.say("sorry, I meant 581449", "inform", {"order_number": "581449"}) == ["utter_tracking"]
+    assert chat.said("utter_tracking")["order_number"] == "581449"
+
+
+def test_tracking_of_an_order_not_yet_shipped_says_so(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "12680")
+    answer = Chat(owner).say(f"tracking {number}", "track_order", {"order_number": number})
+    assert answer == ["utter_tracking_not_yet"]
+
+
+def test_recent_orders_are_listed(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("show me my orders", "list_orders") == ["utter_orders_list"]
+    assert chat.said("utter_orders_list")["orders"].count("\n- ") == 4
+
+
+def test_several_order_numbers_in_one_message_are_each_answered_and_both_then_means_them(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("could you look up 581474 and 581473 for me", "inform", confidence=0.9) == [
+        "utter_order_shipped",
+        "utter_order_shipped",
+    ]
+    assert [m["order_number"] for m in chat.messages] == ["581474", "581473"]
+    assert chat.say("and the tracking numbers of both?", "track_order") == ["utter_tracking", "utter_tracking"]
+    assert [m["order_number"] for m in chat.messages] == ["581474", "581473"]
+    chat.say("where is 581449", "order_status", {"order_number": "581449"})
+    assert chat.say("tracking for both please", "track_order") == ["utter_tracking"]  # another order talked about now
+    assert chat.said("utter_tracking")["order_number"] == "581449"
+
+
+def test_a_corrected_address_right_after_a_change_goes_to_the_same_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "15910")
+    chat = Chat(owner)
+    text = f"please send order {number} to 3 Mill Road, Cambridge CB1 2AD"
+    assert chat.say(text, "change_address", {"order_number": number}) == ["utter_address_changed"]
+    # a typo fixed in a hurry reads as annoyed: it is still the new address, not a complaint
+    again = chat.say("argh wrong postcode, it's 3 Mill Road, Cambridge CB1 2AZ sorry", "inform", negative=True)
+    assert again == ["utter_address_changed"]
+    assert chat.said("utter_address_changed")["order_number"] == number
+    assert chat.said("utter_address_changed")["address"] == "3 Mill Road, Cambridge CB1 2AZ"
+
+
+def test_cancelling_asks_first_and_yes_cancels_exactly_the_order_asked_about(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "15694")
+    chat = Chat(owner)
+    assert chat.say(f"cancel {number}", "cancel_order", {"order_number": number}) == ["utter_confirm_cancel"]
+    other = "536365"
+    # "yes, <another number>" never cancels either order: it asks about the new one
+    assert chat.say(f"yes, {other}", "affirm", {"order_number": other}) == ["utter_order_not_found"]
+    assert chat.say(f"cancel {number}", "cancel_order", {"order_number": number}) == ["utter_confirm_cancel"]
+    assert chat.say("yes please", "affirm") == ["utter_order_cancelled_now"]
+    with seeded:
+        assert seeded.orders.by_number(number).status == OrderStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_no_keeps_the_order_and_a_delivered_order_cannot_be_cancelled(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "12680")
+    chat = Chat(owner)
+    chat.say(f"cancel my order {number}", "cancel_order", {"order_number": number})
+    assert chat.say("no", "deny") == ["utter_keep_order"] and chat.said("utter_keep_order")["order_number"] == number
+    oliver = signed_in(seeded, "17850")
+    assert oliver.say("cancel 536365", "cancel_order", {"order_number": "536365"}) == ["utter_cannot_cancel"]
+    assert "return" in oliver.said("utter_cannot_cancel")["reason"]
+
+
+def test_dont_cancel_it_keeps_the_order_even_when_heard_as_a_cancel_request(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "12680")
+    chat = Chat(owner)
+    chat.say(f"cancel my order {number}", "cancel_order", {"order_number": number})
+    assert chat.say("actually no, dont cancel it", "cancel_order") == ["utter_keep_order"]
+    with seeded:
+        assert seeded.orders.by_number(number).status == OrderStatus.PROCESSING  # type: ignore[union-attr]
+
+
+def test_a_yes_with_more_words_is_a_yes(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat(sender="yes-more-words")
+    chat.say("blorf snargle", "nlu_fallback", confidence=0.5)
+    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human"]
+    assert chat.say("yes put me through", "nlu_fallback", confidence=0.4) == ["utter_handoff"]
+
+
+def test_an_unrelated_question_during_a_yes_no_question_is_answered_and_the_question_asked_again(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner = open_order(seeded, "16954")
+    chat = Chat(owner)
+    chat.say(f"cancel {number}", "cancel_order", {"order_number": number})
+    answer = chat.say("do you take amex?", "faq", faq="utter_faq/payment_methods")
+    assert answer == ["utter_faq/payment_methods", "utter_back_to", "utter_confirm_cancel"]
+    assert chat.say("ok yes cancel it", "cancel_order") == ["utter_order_cancelled_now"]
+
+
+def test_a_new_address_in_the_first_message_is_used(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "17754")
+    chat = Chat(owner)
+    text = f"please change the delivery address of order {number} to 12 High Street, Leeds LS1 4AB"
+    assert chat.say(text, "change_address", {"order_number": number}) == ["utter_address_changed"]
+    assert chat.said("utter_address_changed")["address"] == "12 High Street, Leeds LS1 4AB"
+    again = chat.say("can you send it to 10 Downing St, London SW1A 2AA instead", "change_address")
+    assert again == ["utter_address_changed"] and chat.said("utter_address_changed")["order_number"] == number
+    assert chat.say("yes", "affirm") == ["utter_nothing_to_confirm"]
+
+
+def test_an_address_is_asked_for_checked_and_refused_for_a_shipped_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "16446")
+    chat = Chat(owner)
+    assert chat.say(f"change the address of {number}", "change_address", {"order_number": number}) == [
+        "utter_ask_address_for"
+    ]
+    assert chat.said("utter_ask_address_for")["order_number"] == number
+    assert chat.say("somewhere nice", "inform") == ["utter_did_not_get_that", "utter_ask_address_for"]
+    assert chat.say("7 Mill Lane, York YO1 7HH", "inform") == ["utter_address_changed"]
+    shipped = signed_in(seeded, "12748")
+    answer = shipped.say("change the delivery address of 581474", "change_address", {"order_number": "581474"})
+    assert answer == ["utter_cannot_change_address"]  # refused before asking for the address
+
+
+def test_without_a_number_the_address_question_names_the_order_that_can_still_change(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner = open_order(seeded, "12748")  # Hugo: 206 orders, one still being prepared
+    chat = Chat(owner)
+    assert chat.say("can i change the delivery address on my order?", "change_address") == ["utter_ask_address_for"]
+    assert chat.said("utter_ask_address_for")["order_number"] == number
+
+
+def test_the_second_one_of_the_orders_just_listed_is_that_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13694")
+    listed = [o.number for o in list_orders(seeded, customer(seeded, "13694").id, limit=5)]
+    assert chat.say("show me my recent orders", "list_orders") == ["utter_orders_list"]
+    answer = chat.say("what's the tracking for the second one", "track_order")
+    assert answer and chat.messages[-1].get("order_number") == listed[1], chat.text
+
+
+def test_a_delivery_window_of_one_day_is_one_date() -> None:
+    monday = date(2026, 12, 7)
+    assert delivery_window(monday, monday, monday) == "on Monday 7 December 2026"
+    window = delivery_window(monday, date(2026, 12, 9), date(2026, 12, 8))
+    assert window == "between Monday 7 December 2026 and Wednesday 9 December 2026, most likely Tuesday 8 December 2026"
+
+
+# ----------------------------------------------------------------- returns
+
+
+def _returnable(uow: SqlAlchemyUnitOfWork, line: int) -> tuple[str, int, str]:
+    """A recently delivered order, its customer and the product of its ``line``-th line (one per test)."""
+    with uow:
+        orders = uow.session.scalars(
+            select(Order)
+            .where(Order.status == OrderStatus.DELIVERED, Order.customer_id.is_not(None))
+            .order_by(Order.delivered_at.desc())
+            .limit(10)
+        ).all()
+        order = next(o for o in orders if len({x.product_id for x in o.lines}) > 2)
+        return order.number, int(order.customer_id or 0), order.lines[line].product.name
+
+
+def test_a_return_with_item_and_reason_up_front_is_opened_at_once(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, item = _returnable(seeded, 0)
+    chat = Chat(owner)
+    text = f"I want to return the {item.lower()} from order {number}, it arrived broken"
+    answer = chat.say(text, "return_request", {"order_number": number})
+    assert answer == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == item
+    with seeded:
+        written = seeded.session.scalars(select(Return).order_by(Return.id.desc())).first()
+        assert written is not None and written.reason == "it arrived broken"
+
+
+def test_another_item_of_the_same_order_with_its_problem_is_another_return(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, first = _returnable(seeded, 2)
+    *_, second = _returnable(seeded, 3)
+    chat = Chat(owner)
+    text = f"return the {first.lower()} from {number}, wrong colour"
+    assert chat.say(text, "return_request", {"order_number": number}) == ["utter_return_created"]
+    # heard as a price question about the product it names; after a return it is the next return
+    answer = chat.say(f"and the {second.lower()} too, same order, it leaks", "product_info", confidence=0.6)
+    assert answer == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == second
+
+
+def test_a_question_in_the_middle_of_a_return_is_answered_and_the_return_goes_on(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner, item = _returnable(seeded, 1)
+    chat = Chat(owner)
+    assert chat.say(f"return the {item.lower()} from {number}", "return_request", {"order_number": number}) == [
+        "utter_ask_reason"
+    ]
+    answer = chat.say("what do you know about me?", "privacy_data")
+    assert answer == ["utter_data_summary", "utter_back_to", "utter_ask_reason"]
+    assert chat.say("it's the wrong colour", "inform") == ["utter_return_created"]
+
+
+def test_never_mind_drops_the_request(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13694")
+    assert chat.say("I'd like to return something", "return_request") == ["utter_ask_order"]
+    assert chat.say("never mind", "deny") == ["utter_form_stopped"]
+    assert chat.say("yes", "affirm") == ["utter_nothing_to_confirm"]
+
+
+def test_a_return_from_an_order_not_delivered_is_refused_before_asking_anything(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    answer = chat.say("I want to return something from 581474", "return_request", {"order_number": "581474"})
+    assert answer == ["utter_cannot_return"] and "on its way" in chat.said("utter_cannot_return")["reason"]
+
+
+def test_a_return_with_only_one_order_it_can_be_from_is_about_that_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13747")  # one order, delivered long ago: no list of one order to pick from
+    assert chat.say("can I send the lamp back, it's broken", "return_request") == ["utter_cannot_return"]
+    assert "window closed" in chat.said("utter_cannot_return")["reason"]
+
+
+def test_words_that_fit_several_lines_of_the_order_pick_among_the_options_just_listed(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "13694")
+    text = "I'd like to send back the christmas jumbo bags from 580742, they arrived torn"
+    assert chat.say(text, "return_request", {"order_number": "580742"}) == ["utter_ask_item"]
+    # three lines of the order are "vintage", one of the two Christmas bags listed is
+    assert chat.say("the vintage ones", "inform") == ["utter_return_created"]
+    assert chat.said("utter_return_created")["product"] == "Jumbo Bag Vintage Christmas"
+
+
+def test_never_mind_with_a_new_question_drops_the_request_and_answers_the_question(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "13694")
+    assert chat.say("I'd like to return something", "return_request") == ["utter_ask_order"]
+    answer = chat.say(
+        "actually forget it. what's the price of the retrospot lamp",
+        "product_info",
+        secondary=(
+            ("deny", 0.9, "actually forget it"),
+            ("product_info", 0.99, "what's the price of the retrospot lamp"),
+        ),
+    )
+    assert answer == ["utter_form_stopped", "utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Retrospot Lamp"
+
+
+# ----------------------------------------------------------------- products
+
+
+def test_a_price_question_finds_the_product_named_with_typos(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("how much is the red retrospot teapto", "product_info") == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Red Retrospot Traditional Teapot"
+
+
+def test_several_products_that_fit_are_listed_and_one_is_picked_by_position_or_name(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = Chat()
+    assert chat.say("how much is the alarm clock bakelike", "product_info") == ["utter_which_product"]
+    assert chat.say("the pink one", "inform") == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Alarm Clock Bakelike Pink"
+    assert chat.say("and the ivory one?", "inform") == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Alarm Clock Bakelike Ivory"
+    other = Chat()
+    other.say("how much is the alarm clock bakelike", "product_info")
+    assert other.say("the second one", "inform") == ["utter_product_info"]
+
+
+def test_a_kind_of_product_is_answered_with_a_list_and_a_new_question_is_about_the_new_product(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = Chat()
+    chat.say("how much is the red retrospot teapot", "product_info")
+    assert chat.say("do you sell christmas lights?", "product_info") == ["utter_products_of_kind"]
+    assert "Christmas Lights 10 Reindeer" in chat.text and "Teapot" not in chat.text
+    assert chat.say("how much are the santas ones", "product_info") == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Christmas Lights 10 Santas"
+
+
+def test_a_pick_list_of_one_product_is_never_shown(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    # one product fits best, others nearly as well: they are the choice
+    assert chat.say("how much is the black enamel candle", "product_info") == ["utter_which_product"]
+    assert len(chat.messages[0]["buttons"]) > 1
+    # one product fits best and no other comes close: it is the answer
+    assert chat.say("how much is the white tall piece", "product_info") == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "White Tall Porcelain T-Light Holder"
+
+
+def test_a_price_comparison_gives_the_price_of_each_product(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    text = "is the regency teapot roses dearer than the red retrospot traditional teapot?"
+    assert chat.say(text, "nlu_fallback", confidence=0.5) == ["utter_product_info", "utter_product_info"]
+    assert [m["name"] for m in chat.messages] == ["Regency Teapot Roses", "Red Retrospot Traditional Teapot"]
+    chat.say("how much is the glass cloche large", "product_info")
+    # "the small" names nothing by itself: the small one of the product talked about
+    answer = chat.say("which costs less, the small or the large one", "bought_together", confidence=0.4)
+    assert answer == ["utter_product_info", "utter_product_info"]
+    assert [m["name"] for m in chat.messages] == ["Glass Cloche Small", "Glass Cloche Large"]
+
+
+def test_a_product_code_after_a_product_question_is_that_product(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("how much is 85123A", "product_info") == ["utter_product_info"]
+    assert chat.say("what about 22423?", "nlu_fallback", confidence=0.5) == ["utter_product_info"]
+    assert chat.said("utter_product_info")["name"] == "Regency Cakestand 3 Tier"
+
+
+def test_a_shop_question_after_a_product_question_is_answered_as_asked(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    chat.say("how much is the vintage union jack apron", "product_info")
+    # its words happen to name a product ("Metal Sign Take It Or Leave It"): it is still a delivery question
+    answer = chat.say("and do you ship to wales, how long would it take", "faq", faq="utter_faq/delivery_times")
+    assert answer == ["utter_faq/delivery_times"]
+
+
+def test_a_product_we_sell_is_in_scope_however_the_question_was_heard(seeded: SqlAlchemyUnitOfWork) -> None:
+    answer = Chat().say("have you got money banks for children", "out_of_scope", confidence=0.7)
+    assert answer == ["utter_products_of_kind"]
+
+
+def test_what_goes_together_is_said_as_bought_together_or_as_similar(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    answer = chat.say("what goes well with the regency cakestand", "bought_together")
+    assert answer[0] in {"utter_bought_together", "utter_similar_instead"}
+    assert "Regency Cakestand 3 Tier" in chat.messages[0]["product"]
+    assert Chat().say("show me something like the lunch bag", "similar_products")[0] == "utter_similar"
+
+
+def test_recommendations_come_with_cards_and_respect_a_budget(seeded: SqlAlchemyUnitOfWork) -> None:
+    hugo = signed_in(seeded, "12748")
+    assert hugo.say("what should I buy next?", "recommend_products")[0] == "utter_recommendations"
+    cards = hugo.messages[1]["custom"]["products"]
+    assert 1 <= len(cards) <= 5 and all(card["reason"] and card["price"] > 0 for card in cards)
+    visitor = Chat()
+    visitor.say("gifts under £3", "recommend_products", {"amount": "£3"})
+    assert all(card["price"] <= 3 for card in visitor.messages[1]["custom"]["products"])
+
+
+def test_an_unknown_product_is_not_found(seeded: SqlAlchemyUnitOfWork) -> None:
+    assert Chat().say("how much is a flux capacitor", "product_info") == ["utter_product_not_found"]
+
+
+# ----------------------------------------------------------------- account
+
+
+def test_two_requests_in_one_message_are_both_answered(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    answer = chat.say(
+        "what are my points and do I have any offers?",
+        "ask_offers",
+        secondary=(("loyalty_status", 0.98, "what are my points"),),
+    )
+    assert "utter_loyalty_status" in answer and ({"utter_offer", "utter_no_offer"} & set(answer))
+    if "utter_offer" in answer:
+        assert answer[-1] == "utter_offer"  # the yes/no question comes last, where the customer answers it
+
+
+def test_privacy_summary_masks_the_email_and_deletion_needs_a_yes(seeded: SqlAlchemyUnitOfWork) -> None:
+    nora = customer(seeded, "17841")
+    chat = Chat(nora.id)
+    assert chat.say("what data do you have about me", "privacy_data") == ["utter_data_summary"]
+    assert nora.email not in chat.said("utter_data_summary")["summary"]
+    assert chat.say("delete my data", "delete_data") == ["utter_confirm_delete"]
+    assert chat.say("yes", "affirm") == ["utter_deletion_requested"]
+    chat.say("delete my data", "delete_data")
+    assert chat.say("yes", "affirm") == ["utter_deletion_already_requested"]
+    with seeded:
+        requests = seeded.session.scalars(select(PrivacyRequest).where(PrivacyRequest.customer_id == nora.id)).all()
+        assert len(requests) == 1
+
+
+def test_an_offer_is_shown_then_applied_on_yes(seeded: SqlAlchemyUnitOfWork) -> None:
+    with seeded:
+        ids = [c.id for c in seeded.session.scalars(select(Customer).order_by(Customer.id)).all()]
+    for customer_id in ids:  # the first customer in the treatment group of some offer
+        chat = Chat(customer_id)
+        if chat.say("any deals for me?", "ask_offers") == ["utter_offer"]:
+            break
+    else:
+        pytest.fail("no customer of the sample was shown an offer")
+    assert chat.say("yes", "affirm") == ["utter_offer_applied"]
+    assert chat.say("apply my offer", "accept_offer") == ["utter_offer_applied"]
+
+
+def test_loyalty_reorder_and_next_order_for_a_regular(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("how many points have I got", "loyalty_status") == ["utter_loyalty_status"]
+    assert chat.say("when should I reorder?", "reorder_when") == ["utter_reorder_advice"]
+    assert chat.say("when is my next order due?", "next_order_due") == ["utter_next_order"]
+    assert "next order" in chat.said("utter_next_order")["advice"]
+
+
+# ----------------------------------------------------------------- conversation
+
+
+def test_a_known_customer_is_greeted_by_name(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    assert chat.say("hi", "greet") == ["utter_greet_known"] and chat.said("utter_greet_known")["name"] == "Hugo"
+    assert Chat().say("hi", "greet") == ["utter_greet"]
+
+
+def test_a_greeting_with_a_request_answers_the_request(seeded: SqlAlchemyUnitOfWork) -> None:
+    hugo = signed_in(seeded, "12748")
+    newest = list_orders(seeded, customer(seeded, "12748").id, limit=1)[0]
+    answer = hugo.say("hi there has my order arrived", "greet", confidence=0.85, ranking=(("order_status", 0.12),))
+    assert answer == [f"utter_order_{newest.status}"]
+    visitor = Chat()
+    answer = visitor.say("hello is my parcel delivered", "greet", confidence=0.85, ranking=(("order_status", 0.12),))
+    assert answer == ["utter_ask_email"]
+    assert Chat().say("hello there", "greet", ranking=(("order_status", 0.12),)) == ["utter_greet"]
+
+
+def test_two_shop_questions_in_one_message_are_both_answered(seeded: SqlAlchemyUnitOfWork) -> None:
+    answer = Chat().say(
+        "what does postage to spain cost and do you take paypal",
+        "faq",
+        faq="utter_faq/shipping_costs",
+        secondary=(("faq", 0.99, "do you take paypal"),),
+    )
+    assert answer == ["utter_faq/shipping_costs", "utter_faq/payment_methods"]
+
+
+def test_keyboard_mashing_is_not_understood_and_twice_offers_a_person(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("sdfghj", "out_of_scope", confidence=0.98) == ["utter_default"]
+    assert chat.say("kkkk llll", "inform", confidence=0.9) == ["utter_offer_human"]
+
+
+def test_two_misunderstandings_in_a_row_offer_a_person_and_yes_hands_over(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("blorf snargle", "nlu_fallback", confidence=0.5) == ["utter_default"]
+    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human"]
+    assert chat.say("yes", "affirm") == ["utter_handoff"]
+    assert ConversationPaused() in chat.events
+    with seeded:
+        assert "misunderstanding" in [h.reason for h in seeded.session.scalars(select(Handoff))]
+
+
+def test_asking_for_a_person_hands_over_at_once(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("agent please", "human_handoff") == ["utter_handoff"]
+    assert chat.messages[0]["custom"] == {"handoff": {"reason": "customer_request"}}
+    assert ConversationPaused() in chat.events
+
+
+def test_guessing_details_in_new_conversations_is_stopped_and_told_when_to_try_again(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    owner = customer(seeded, "15910")
+    # a stranger tries address after address against one customer's order, a new conversation each time
+    for attempt in range(5):
+        chat = Chat(sender=f"guess-{attempt}", metadata={"client_address": f"198.51.100.{attempt}"})
+        email = f"guess{attempt}@example.com"
+        answer = chat.say(f"{email} 581502", "inform", {"email": email, "order_number": "581502"})
+        assert answer[0] == "utter_identity_failed"
+    # from yet another conversation and address, even the right details are not checked for a while
+    chat = Chat(sender="guess-last", metadata={"client_address": "198.51.100.99"})
+    answer = chat.say(f"{owner.email} 581502", "inform", {"email": owner.email, "order_number": "581502"})
+    assert answer == ["utter_identity_too_many"]
+    assert chat.said("utter_identity_too_many")["minutes"] >= 1
+    assert "identity" not in chat.slots or not chat.slots["identity"]
+
+
+def test_a_right_answer_is_never_slowed_down_by_someone_elses_failures(seeded: SqlAlchemyUnitOfWork) -> None:
+    for attempt in range(3):
+        email = f"stranger{attempt}@example.com"
+        Chat(sender=f"other-{attempt}").say(f"{email} 536365", "inform", {"email": email, "order_number": "536365"})
+    carmen = customer(seeded, "15910")
+    chat = Chat(sender="carmen")
+    answer = chat.say(f"{carmen.email} 581502", "inform", {"email": carmen.email, "order_number": "581502"})
+    assert answer[0] == "utter_identity_verified"
+
+
+def test_one_client_asking_for_people_again_and_again_is_refused_politely_and_the_bot_stays(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    where = {"client_address": "203.0.113.7"}
+    for attempt in range(3):
+        chat = Chat(sender=f"flood-{attempt}", metadata=where)
+        assert chat.say("agent please", "human_handoff") == ["utter_handoff"]
+    chat = Chat(sender="flood-last", metadata=where)
+    assert chat.say("agent please", "human_handoff") == ["utter_handoff_too_many"]
+    assert ConversationPaused() not in chat.events
+    # another customer is not affected
+    assert Chat(sender="someone-else", metadata={"client_address": "203.0.113.8"}).say(
+        "agent please", "human_handoff"
+    ) == ["utter_handoff"]
+
+
+def test_a_full_queue_keeps_the_bot_talking(seeded: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch) -> None:
+    with seeded:
+        waiting = seeded.session.scalar(select(func.count()).select_from(Handoff).where(Handoff.status == "waiting"))
+    busy = Settings(CRM_TOKEN_SECRET=SECRET, CRM_HANDOFF_QUEUE_MAX=max(1, waiting or 0))
+    monkeypatch.setattr("actions.respond.get_settings", lambda: busy)
+    if not waiting:
+        assert Chat(sender="queue-first").say("agent please", "human_handoff") == ["utter_handoff"]
+    chat = Chat(sender="queue-full")
+    assert chat.say("agent please", "human_handoff") == ["utter_handoff_busy"]
+    assert ConversationPaused() not in chat.events
+
+
+def test_a_complaint_offers_a_person_but_an_angry_order_question_is_answered(seeded: SqlAlchemyUnitOfWork) -> None:
+    assert Chat().say("this is the worst service ever", "complain") == ["utter_offer_human"]
+    oliver = signed_in(seeded, "17850")
+    answer = oliver.say("you lot are useless, where is my order 536365?!", "complain", {"order_number": "536365"})
+    assert answer == ["utter_order_delivered"]
+
+
+def test_a_store_failure_is_an_apology_and_the_conversation_state_is_kept(
+    seeded: SqlAlchemyUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat = signed_in(seeded, "13694")
+    chat.say("I'd like to return something", "return_request")
+    before = copy.deepcopy(chat.slots["dialogue"])
+
+    def broken() -> SqlAlchemyUnitOfWork:
+        raise ConnectionError("database is down")
+
+    monkeypatch.setattr(store, "unit_of_work", broken)
+    assert chat.say("580742", "inform", {"order_number": "580742"}) == ["utter_store_unavailable"]
+    assert chat.slots["dialogue"] == before
+
+
+def test_parsing_amounts_and_quantities() -> None:
+    assert base.parse_amount("under £20") == 20.0 and base.parse_amount("15,50 pounds") == 15.5
+    assert base.parse_amount("50p") == 0.5 and base.parse_amount("twenty quid") == 20.0
+    assert base.parse_amount("twenty five pounds") == 25.0 and base.parse_amount("something cheap") is None
+    assert base.parse_quantity("2 of them") == 2 and base.parse_quantity("both") == 2
+    assert base.parse_quantity("half a dozen") == 6 and base.parse_quantity("a dozen") == 12
+    assert base.parse_quantity("eleven") == 11
+
+
+def test_a_verified_identity_expires_after_half_an_hour_of_silence_and_is_never_a_bare_id(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    import time
+
+    hugo = customer(seeded, "12748")
+    stale = Chat()
+    stale.slots["identity"] = sign_conversation_identity(hugo.id, "recorded", now=time.time() - 1801)
+    assert stale.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
+    assert stale.slots["identity"] is None
+    forged = Chat()
+    forged.slots["customer_id"] = str(hugo.id)  # what an old tracker, or a forged one, says
+    forged.slots["identity"] = str(hugo.id)
+    assert forged.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
+    elsewhere = Chat()
+    elsewhere.slots["identity"] = sign_conversation_identity(hugo.id, "another-conversation")
+    assert elsewhere.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
