@@ -70,10 +70,11 @@ run: env store train $(WEB_ASSETS) ## create what is missing, then start the ser
 chat: $(VENV)/.installed ## chat with the running assistant in this terminal
 	$(VENV)/bin/crm chat
 
-lint: $(VENV)/.installed ## ruff and mypy
+lint: $(VENV)/.installed ## ruff, mypy and the import rules between the packages (import-linter)
 	$(VENV)/bin/ruff check analytics bot actions tests bench
 	$(VENV)/bin/ruff format --check analytics bot actions tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test: env lint $(SPACY_MODEL)/meta.json browser $(WEB_ASSETS) ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \

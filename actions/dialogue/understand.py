@@ -320,7 +320,7 @@ def address_in(text: str, *, whole: bool = False) -> Optional[str]:
 
     ``whole=True`` (the bot just asked for the address) takes the message as it
     is when it holds a postcode. ``None`` when there is no postcode: an address
-    needs one (see :func:`analytics.account.normalise_address`).
+    needs one (see :func:`analytics.usecases.addresses.normalise_address`).
     """
     text = text[:MAX_TEXT]
     uk = list(UK_POSTCODE.finditer(text))

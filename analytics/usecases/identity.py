@@ -74,7 +74,7 @@ def verify_identity(
     email : str
         Compared case-insensitively, surrounding spaces ignored.
     order_number : str
-        Normalised like :func:`analytics.services.normalise_order_number` (``#536365`` works).
+        Normalised like :func:`analytics.core.text.normalise_order_number` (``#536365`` works).
     attempts : Throttle, optional
         Counts failures per conversation, e-mail address, customer (the owner of the
         order number tried) and client address, and refuses the check once any of
