@@ -87,6 +87,7 @@ from actions.dialogue.understand import (
     order_question_of,
     refers_back,
     says_latest,
+    says_other_order,
     wants_to_stop,
 )
 from analytics.usecases.catalogue_search import english_words, index_for
@@ -170,6 +171,8 @@ class Dialogue(Tasks):
             return turn.intent
         if self._compares_products():
             return "product_info"
+        if self.state.order and says_other_order(turn.text):
+            return order_question_of(turn.text)  # "and what about my other order, the older one?"
         requests = [name for name, _, _ in turn.secondary if name not in SMALL_TALK and name != "greet"]
         if requests:
             return requests[0]
@@ -332,7 +335,9 @@ class Dialogue(Tasks):
             if intent not in ("inform", "nlu_fallback") and not cue and intent in SPECS:
                 return False
             name = self._named_order_question(default=last.name)
-            carried = {k: v for k, v in last.details.items() if k not in ("order", "latest", "refers_back")}
+            carried = {
+                k: v for k, v in last.details.items() if k not in ("order", "latest", "refers_back", "other_than")
+            }
             base = carried if name == last.name else {}
             for number in numbers[:3]:
                 if self.state.task is not None or self.state.confirm is not None:

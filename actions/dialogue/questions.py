@@ -171,6 +171,9 @@ class Questions(Resolution):
         picked = self._pick_choice(asked)
         if picked is not None:
             task.details[asked if asked != "product" else "product_sku"] = picked
+            # "the mrs robot one, she came with a ripped seam": the choice and what else it says
+            also = self._details(task.name)
+            task.details.update({k: also[k] for k in ("reason", "address") if k in also and k not in task.details})
             task.asked, task.tries = None, 0
             self.state.choices = None
             self._run(task)

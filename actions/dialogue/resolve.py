@@ -141,6 +141,10 @@ class Resolution:
                 # "sorry, typo: 577092" repeats the request with what else it said (item, reason, address)
                 self.state.last = Task(task.name, {k: v for k, v in d.items() if k in KEPT_FOR_CORRECTION})
             return order
+        if d.get("other_than"):
+            other = self._other_order(str(d["other_than"]))
+            if other is not None:
+                return self._pin(task, other)
         if d.get("latest"):
             recent = self._recent()
             if not recent:
@@ -172,6 +176,14 @@ class Resolution:
             return self._pin(task, (open_ or recent)[0].number)
         self._ask_order(task, recent)
         return None
+
+    def _other_order(self, current: str) -> Optional[str]:
+        """ "my other order, the older one": the newest order placed before ``current`` (else the newest other)."""
+        recent = self._recent()
+        placed = next((o.placed_at for o in recent if o.number == current), None)
+        others = [o for o in recent if o.number != current]
+        older = [o for o in others if placed is None or o.placed_at <= placed]
+        return (older or others)[0].number if others else None
 
     def _pin(self, task: Task, number: str) -> Optional[OrderDetail]:
         task.details["order"] = number

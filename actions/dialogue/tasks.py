@@ -33,8 +33,9 @@ from actions.dialogue.understand import (
     reason_in,
     refers_back,
     says_latest,
+    says_other_order,
 )
-from analytics.core.text import terms
+from analytics.core.text import EMAIL_IN_TEXT, terms
 from analytics.usecases.addresses import address_refusal
 from analytics.usecases.catalogue_search import Listing, index_for
 from analytics.usecases.orders import OrderDetail
@@ -71,6 +72,9 @@ class Tasks(Questions):
                 found["order"] = self.state.orders[picked]
         if "order" in needs and says_latest(text) and "order" not in found:
             found["latest"] = True
+        if "order" in needs and "order" not in found and self.state.order and says_other_order(text):
+            found.pop("latest", None)  # "my previous order" after talking about one: the one before it
+            found["other_than"] = self.state.order
         if "order" in needs and refers_back(text) and not numbers:
             found["refers_back"] = True
         if "address" in needs:
@@ -81,8 +85,11 @@ class Tasks(Questions):
             reason = reason_in(text, whole=asked == "reason")
             if reason:
                 found["reason"] = reason
-        if "item" in needs and (asked == "item" or self._mentions_product(text)):
-            found["item"] = text
+        if "item" in needs:
+            # an e-mail address names no product ("mei.rossi...@example.com" is not the "rossi" mug)
+            words = " ".join(EMAIL_IN_TEXT.sub(" ", text).split())
+            if asked == "item" or (words and self._mentions_product(words)):
+                found["item"] = words or text
         if "product" in needs and (terms(text).words or self._product_codes(text)):
             # any word that is not chat ("a flux capacitor") is looked up, so an unknown product is "not found"
             found["product_query"] = text
@@ -98,6 +105,8 @@ class Tasks(Questions):
                 found["category"] = turn.entity("category")
             if self._mentions_product(text):
                 found["product_query"] = text
+            if turn.entity("product") and text is turn.text:
+                found["product_kind"] = (turn.spans.get("product") or turn.entities["product"])[0]
         if name == "identify" and numbers and ORDER_QUESTION.search(text):
             # "my email is ... and my order is 581502, where is it?": answer it once verified
             found["then"] = [[order_question_of(text), text]]
@@ -218,6 +227,13 @@ class Tasks(Questions):
 
     def _recommend(self, task: Task) -> dict[str, Any]:
         mentioned: list[str] = []
+        kind = task.details.get("product_kind")
+        if kind:
+            # "looking for a hot water bottle for my nan, what have you got": that kind of product, not best sellers
+            named = index_for(self.ctx.uow()).link(str(kind))
+            options = named.options(limit=5)
+            if named.pick() is None and len(options) > 1:
+                return can.products_of_kind(self.ctx, options)
         query = task.details.get("product_query")
         if query:
             one = index_for(self.ctx.uow()).link(query).pick()
@@ -234,7 +250,7 @@ class Tasks(Questions):
         kept = {
             k: v
             for k, v in task.details.items()
-            if k not in ("email", "identity_order", "refers_back", "then", "tried")
+            if k not in ("email", "identity_order", "refers_back", "other_than", "then", "tried")
         }
         self.state.last = Task(task.name, kept)
         if memory.get("listed_orders"):

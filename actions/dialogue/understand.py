@@ -222,6 +222,19 @@ def says_latest(text: str) -> bool:
     return bool(LATEST.search(text[:MAX_TEXT]))
 
 
+#: "my other order", "the older one", "my earlier order": another of the customer's orders than the one talked about
+OTHER_ORDER = re.compile(
+    r"\b(?:my|the|our)\s{1,3}other\s{1,3}(?:order|oder|ordr|parcel|package|delivery|purchase)\b|"
+    r"\b(?:the|my|an?)\s{1,3}(?:older|earlier|previous)\s{1,3}(?:one|order|oder|parcel|package|purchase)\b",
+    re.IGNORECASE,
+)
+
+
+def says_other_order(text: str) -> bool:
+    """ "and what about my other order, the older one?": not the order talked about, the one before it."""
+    return bool(OTHER_ORDER.search(text[:MAX_TEXT]))
+
+
 def refers_back(text: str) -> bool:
     """ "it", "that order", "this one": the thing talked about last."""
     return bool(PRONOUN.search(text[:MAX_TEXT]))
@@ -315,6 +328,10 @@ def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
     return None
 
 
+#: the town that follows a postcode written before it ("69006 Lyon", "10115 Berlin", "1011 AB Amsterdam" aside)
+TOWN_AFTER_POSTCODE = re.compile(r"[ \t]{1,3}[A-Z][\w'’-]{1,30}(?:[ -][A-Z][\w'’-]{1,30}){0,3}")
+
+
 def address_in(text: str, *, whole: bool = False) -> Optional[str]:
     """A delivery address in the message: from its start (after "to", "address is" ...) to its postcode.
 
@@ -323,6 +340,19 @@ def address_in(text: str, *, whole: bool = False) -> Optional[str]:
     needs one (see :func:`analytics.usecases.addresses.normalise_address`).
     """
     text = text[:MAX_TEXT]
+    # an e-mail address is never part of a postal one ("jo.smith.12680@example.com / 581587")
+    emails = [found.span() for found in EMAIL_IN_TEXT.finditer(text)]
+    if not emails:
+        return _address_in(text, whole)
+    blanked = EMAIL_IN_TEXT.sub(lambda found: " " * len(found.group(0)), text)
+    address = _address_in(blanked, whole)
+    start = blanked.find(address) if address else -1
+    if address is None or any(a < start + len(address) and start < b for a, b in emails):
+        return None
+    return address
+
+
+def _address_in(text: str, whole: bool) -> Optional[str]:
     uk = list(UK_POSTCODE.finditer(text))
     if uk:
         end = uk[-1].end()
@@ -331,6 +361,9 @@ def address_in(text: str, *, whole: bool = False) -> Optional[str]:
         for token in re.finditer(r"\S{4,10}", text):
             if token.start() > 0 and GENERIC_POSTCODE.match(token.group(0).strip(",.")):
                 end = token.end()
+                # "3 Avenue Foch, 69006 Lyon": the town after a continental postcode belongs to the address
+                town = TOWN_AFTER_POSTCODE.match(text, end)
+                end = town.end() if town else end
         if end is None:
             return None
     head = text[:end]
@@ -376,7 +409,7 @@ ORDER_QUESTION = re.compile(
 TRACKING = re.compile(
     r"\btracking\b|\btrack\s{1,3}(?:my|the|it|this|that|order|parcel|package|number)\b", re.IGNORECASE
 )
-WHEN = re.compile(r"\b(?:when|arrive|arriving|due|how long)\b", re.IGNORECASE)
+WHEN = re.compile(r"\b(?:when|arrive|arriving|due|how long|what (?:day|date)|which day)\b", re.IGNORECASE)
 
 
 def order_question_of(text: str) -> str:
@@ -396,7 +429,7 @@ ORDER_REFERENCE = re.compile(
 #: words of an order question (without the bare question mark of ORDER_QUESTION)
 ORDER_WORDS = re.compile(
     r"\b(?:where|status|arrive|arrived|arriving|shipped|dispatched|on its way|track|tracking|delivered|"
-    r"when|coming|due|sent)\b",
+    r"when|coming|due|sent|what day|what date|which day)\b",
     re.IGNORECASE,
 )
 

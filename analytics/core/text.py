@@ -95,6 +95,7 @@ STOPWORDS = frozenset(
         *("carry", "stock", "guys", "please", "pleas", "cheers", "much", "cost", "worth", "priced"),
         *("btw", "though", "tho", "then", "now", "ok", "okay", "hmm", "um", "but", "so", "just", "really"),
         *("very", "too", "bit", "quite", "maybe", "perhaps", "still", "yet", "even", "actually", "yes", "no"),
+        *("great", "nicely", "perfect", "awesome", "brilliant", "fab"),
     }
 )
 #: Phrases that name one thing in different ways, mapped to one term. "T-LIGHT" is

@@ -407,6 +407,23 @@ def test_the_second_one_of_the_orders_just_listed_is_that_order(seeded: SqlAlche
     assert answer and chat.messages[-1].get("order_number") == listed[1], chat.text
 
 
+def test_what_day_it_came_after_a_delivered_order_is_the_day_it_was_delivered(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17850")
+    assert chat.say("did 536365 get delivered", "order_status", {"order_number": "536365"}) == ["utter_order_delivered"]
+    assert chat.say("and what day was that?", "nlu_fallback", confidence=0.5) == ["utter_delivery_done"]
+    assert chat.said("utter_delivery_done")["order_number"] == "536365"
+
+
+def test_the_other_order_is_the_one_before_the_order_talked_about(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17850")
+    newest, older = (o.number for o in list_orders(seeded, customer(seeded, "17850").id, limit=2))
+    chat.say(f"where is {newest}", "order_status", {"order_number": newest})
+    assert chat.messages[-1].get("order_number") == newest
+    text = "and what about my other order, the older one?"
+    answer = chat.say(text, "nlu_fallback", confidence=0.5, secondary=(("inform", 0.99, "the older one"),))
+    assert answer and chat.messages[-1].get("order_number") == older, chat.text
+
+
 def test_a_delivery_window_of_one_day_is_one_date() -> None:
     monday = date(2026, 12, 7)
     assert delivery_window(monday, monday, monday) == "on Monday 7 December 2026"
@@ -495,6 +512,28 @@ def test_words_that_fit_several_lines_of_the_order_pick_among_the_options_just_l
     # three lines of the order are "vintage", one of the two Christmas bags listed is
     assert chat.say("the vintage ones", "inform") == ["utter_return_created"]
     assert chat.said("utter_return_created")["product"] == "Jumbo Bag Vintage Christmas"
+
+
+def test_a_return_told_before_the_email_is_opened_once_the_customer_is_known(seeded: SqlAlchemyUnitOfWork) -> None:
+    mei = customer(seeded, "16016")
+    chat = Chat()
+    text = "hi i need to retrun the large round wicker platter from 578676 it was scratched"
+    entities = {"product": "large round wicker platter", "order_number": "578676"}
+    assert chat.say(text, "return_request", entities) == ["utter_ask_email"]
+    # her e-mail address names no product: the platter is still the item
+    assert chat.say(mei.email, "inform", {"email": mei.email}) == ["utter_identity_verified", "utter_return_created"]
+    assert chat.said("utter_return_created")["product"] == "Large Round Wicker Platter"
+
+
+def test_a_choice_from_the_item_list_that_says_what_is_wrong_opens_the_return(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, _ = _returnable(seeded, 0)
+    chat = Chat(owner)
+    asked = chat.say(f"I'd like to send something back from {number}", "return_request", {"order_number": number})
+    assert asked == ["utter_ask_item"], chat.text
+    choice = chat.said("utter_ask_item")["buttons"][-1]["title"]
+    # the choice and the reason in one answer: the reason is not asked for again
+    assert chat.say(f"the {choice.lower()} one, it arrived torn", "inform") == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == choice
 
 
 def test_never_mind_with_a_new_question_drops_the_request_and_answers_the_question(

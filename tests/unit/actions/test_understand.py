@@ -44,6 +44,7 @@ def turn(text: str, **entities: str) -> Turn:
         ("can you send it to 10 Downing St, London SW1A 2AA instead", "10 Downing St, London SW1A 2AA"),
         ("my new address is flat 2, 5 Park Road, Bristol BS1 4DJ thanks", "flat 2, 5 Park Road, Bristol BS1 4DJ"),
         ("change adress for 581580 pls its 7 Elm Close Manchester M1 1AE", "7 Elm Close Manchester M1 1AE"),
+        ("change the delivery address of my order to 3 Avenue Foch, 69006 Lyon", "3 Avenue Foch, 69006 Lyon"),
     ],
 )
 def test_an_address_is_found_in_a_request_up_to_its_postcode(message: str, address: str) -> None:
@@ -55,6 +56,11 @@ def test_an_answer_to_the_address_question_is_the_address_and_no_postcode_is_no_
         address_in("Rose Cottage, Lower Street, Bath BA1 2AB", whole=True) == "Rose Cottage, Lower Street, Bath BA1 2AB"
     )
     assert address_in("send it to my mum's house please") is None
+
+
+def test_an_email_and_an_order_number_are_no_address() -> None:
+    assert address_in("dmitri.smith.12680@example.com / 581587") is None
+    assert address_in("it's 4 Queen St, Oxford OX1 1ER, my email is jo.5@example.com") == "4 Queen St, Oxford OX1 1ER"
 
 
 @pytest.mark.parametrize(
