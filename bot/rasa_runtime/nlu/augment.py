@@ -33,7 +33,6 @@ Use in a Rasa config (first, so the featurizers see the copies)::
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.rasa_runtime.nlu.noise import Typist
+from bot.rasa_runtime.nlu.patterns import PRODUCT, pattern_phrases
 from bot.rasa_runtime.nlu.spelling import AUGMENTED
 
 __all__ = ["TypoAugmenter"]
@@ -97,13 +97,7 @@ class TypoAugmenter(GraphComponent):
             return []
         if not Path(path).exists():
             raise InvalidConfigException(f"TypoAugmenter: product_patterns file {path} does not exist")
-        phrases = []
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                pattern = json.loads(line)
-                if pattern.get("label") == "product" and isinstance(pattern.get("pattern"), str):
-                    phrases.append(pattern["pattern"])
-        return sorted(set(phrases))
+        return sorted(set(pattern_phrases(path, label=PRODUCT, token_patterns=False)))
 
     def _product_swaps(self, training_data: TrainingData, rng: random.Random) -> list[Message]:
         phrases = self._product_phrases()

@@ -84,3 +84,25 @@ def read_patterns(path: str | Path) -> list[Pattern]:
     if not patterns:
         raise PatternsFileError(f"{path}: the patterns file is empty.")
     return patterns
+
+
+def pattern_phrases(path: str | Path, *, label: str | None = None, token_patterns: bool = True) -> list[str]:
+    """The phrases of an entity-ruler JSONL file as plain text, for word lists (no checks beyond JSON).
+
+    Reads any spaCy ``EntityRuler`` file, not only ours: a token pattern
+    (``[{"LOWER": "lunch"}, {"LOWER": "bag"}]``) gives its words joined by
+    spaces unless ``token_patterns`` is false; ``label`` keeps one label only.
+    """
+    phrases: list[str] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if label is not None and entry.get("label") != label:
+            continue
+        pattern = entry.get("pattern")
+        if isinstance(pattern, str):
+            phrases.append(pattern)
+        elif token_patterns and isinstance(pattern, list):
+            phrases.append(" ".join(str(t.get("LOWER") or t.get("TEXT") or "") for t in pattern if isinstance(t, dict)))
+    return phrases

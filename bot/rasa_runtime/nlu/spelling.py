@@ -40,6 +40,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.rasa_runtime.nlu.normalise import Normaliser, SourceMap, Span
+from bot.rasa_runtime.nlu.patterns import pattern_phrases
 
 logger = logging.getLogger(__name__)
 
@@ -64,20 +65,6 @@ def source_offsets(message: Message) -> Callable[[int, int], tuple[int, int]]:
     if not spans or not message.get(NORMALISED_TEXT):
         return lambda start, end: (start, end)
     return SourceMap([Span(*s) for s in spans])
-
-
-def _pattern_words(path: Path) -> list[str]:
-    """The phrases of a JSONL file of spaCy entity-ruler patterns (string or token patterns)."""
-    phrases: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        pattern = json.loads(line).get("pattern")
-        if isinstance(pattern, str):
-            phrases.append(pattern)
-        elif isinstance(pattern, list):
-            phrases.append(" ".join(str(t.get("LOWER") or t.get("TEXT") or "") for t in pattern if isinstance(t, dict)))
-    return phrases
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
@@ -131,7 +118,7 @@ class SpellingNormaliser(GraphComponent):
             path = Path(name)
             if not path.exists():
                 raise InvalidConfigException(f"SpellingNormaliser: vocabulary file {name} does not exist")
-            extra += _pattern_words(path)
+            extra += pattern_phrases(path)
         self.normaliser = Normaliser.from_texts(texts, extra, common_words=self.config["common_words"])
         with self._model_storage.write_to(self._resource) as directory:
             (Path(directory) / "normaliser.json").write_text(json.dumps(self.normaliser.to_dict()))
