@@ -392,9 +392,11 @@ class Tree:
                 """
                 import json, os, signal, sys, threading
                 from pathlib import Path
-                try:
+                # by file, not by import: the editable install's finder would hand an older tree this
+                # checkout's bot.launch (and with it this checkout's project root and Rasa components)
+                if Path("bot/launch.py").is_file():
                     from bot.launch import start_stack
-                except ImportError:  # a baseline revision from before bot/launch.py
+                else:  # a baseline revision from before bot/launch.py
                     from bot.serve import start_stack
                 work, model = Path(sys.argv[1]), Path(sys.argv[2])
                 rasa_port, actions_port = int(sys.argv[3]), int(sys.argv[4])
