@@ -12,7 +12,13 @@ run any action. This entry point runs the same rasa-sdk application with
   compared in constant time; Rasa sends it from the ``headers`` of its
   ``action_endpoint`` (:func:`bot.launch.action_endpoint` writes them);
 - no CORS headers (browsers never call it) and a 4 MB request limit (a
-  tracker of a long conversation is well under 1 MB).
+  tracker of a long conversation is well under 1 MB);
+- ``GET /health`` that says whether the store answers (200 or 503, cached
+  for two seconds: supervisors and gateways poll it);
+- ``GET /metrics`` for Prometheus (:mod:`bot.action_metrics`), to loopback
+  clients or with ``CRM_METRICS_TOKEN`` only (:mod:`bot.metrics_access`);
+- JSON log lines, each carrying the conversation id of the call it belongs to
+  (:mod:`bot.logging_setup`).
 
     python -m bot.action_server --port 5055 [--workers N]
 
@@ -23,8 +29,11 @@ either: it travels as a signed, expiring token (:mod:`analytics.security.tokens`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import logging
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Optional
 
@@ -37,29 +46,82 @@ from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
 from analytics.core.settings import get_settings
+from analytics.usecases import store
+from analytics.usecases.operations import ping_store
+from bot.action_metrics import ObservedExecutor, metrics_payload
+from bot.logging_setup import configure_json_logging
+from bot.metrics_access import may_scrape
 from bot.web.keys import action_token
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 OPEN_PATHS = frozenset({"/health"})
+#: seconds a store check may take, and how long its answer is reused
+STORE_TIMEOUT = 1.0
+HEALTH_TTL = 2.0
 
 
-def guarded_app(token: str, actions: str = "actions") -> Sanic:
+class StoreHealth:
+    """Whether the store answers a trivial query, asked at most every :data:`HEALTH_TTL` seconds."""
+
+    def __init__(self, ping: Optional[Callable[[], None]] = None) -> None:
+        self._ping = ping or (lambda: ping_store(store.unit_of_work()))
+        self._checked_at = -HEALTH_TTL
+        self._answer: tuple[dict[str, Any], int] = ({}, 503)
+        self._lock = asyncio.Lock()
+
+    async def answer(self) -> tuple[dict[str, Any], int]:
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= HEALTH_TTL:
+                self._answer = await self._check()
+                self._checked_at = time.monotonic()
+            return self._answer
+
+    async def _check(self) -> tuple[dict[str, Any], int]:
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, self._ping), STORE_TIMEOUT)
+        except Exception as exc:  # what failed, not how: the body names the check only
+            logger.warning("health: the store did not answer: %s", exc.__class__.__name__)
+            return {"status": "unavailable", "failed": ["store"], "checks": {"store": {"status": "fail"}}}, 503
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        return {"status": "ok", "checks": {"store": {"status": "ok", "latency_ms": latency}}}, 200
+
+
+def guarded_app(
+    token: str,
+    actions: str = "actions",
+    *,
+    metrics_token: str = "",
+    health: Optional[StoreHealth] = None,
+    json_logs: bool = True,
+) -> Sanic:
     """The rasa-sdk app for ``actions`` that answers only requests carrying ``token``.
 
-    Module-level so Sanic can rebuild it in each worker process.
+    Module-level so Sanic can rebuild it in each worker process (which is where
+    its logging is configured). ``metrics_token`` also opens ``/metrics``;
+    ``health`` checks the store (tests pass one with a fake).
     """
-    executor = ActionExecutor()
+    if json_logs:
+        configure_json_logging()
+    executor: ActionExecutor = ObservedExecutor()
     executor.register_package(actions)
     app = create_app_for_serve(executor, cors_origins=None)
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     expected = f"Bearer {token}".encode()
+    store_health = health or StoreHealth()
 
     @app.on_request
     async def require_token(request: Request) -> Optional[HTTPResponse]:
+        if request.path == "/metrics" and request.method == "GET":
+            if not may_scrape(request.ip, request.headers, metrics_token):
+                return sanic_response.json({"error": "forbidden"}, status=403)
+            body, content_type = metrics_payload()
+            return sanic_response.raw(body, content_type=content_type)
         if request.path in OPEN_PATHS and request.method in ("GET", "HEAD"):
-            return None
+            answer, status = await store_health.answer()
+            return sanic_response.json(answer, status=status)
         supplied = (request.headers.get("authorization") or "").encode()
         if not hmac.compare_digest(supplied, expected):
             logger.warning("refused an action call without the token from %s", request.ip)
@@ -75,8 +137,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--port", type=int, default=5055)
     parser.add_argument("--workers", type=int, default=settings.action_workers)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    loader = AppLoader(factory=partial(guarded_app, action_token(settings)))
+    configure_json_logging()
+    loader = AppLoader(factory=partial(guarded_app, action_token(settings), metrics_token=settings.metrics_token))
     app: Any = loader.load()
     app.prepare(host=settings.action_host, port=args.port, workers=max(1, args.workers), access_log=False)
     logger.info("action server on http://%s:%d (token required)", settings.action_host, args.port)

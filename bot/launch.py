@@ -1,7 +1,7 @@
 """The one launcher of the assistant's server processes: the action server, the Rasa server, the web app.
 
-``crm serve`` (:func:`run_forever` over :func:`start_stack`) and the blue/green
-switchboard of ``crm nlu serve`` (:mod:`bot.ops.switchboard`) both start their
+``crm serve`` (supervised: :mod:`bot.supervise`), :func:`start_stack` and the blue/green
+switchboard of ``crm nlu serve`` (:mod:`bot.ops.switchboard`) all start their
 processes from here: :func:`action_server`, :func:`rasa_server` and
 :func:`web_app` say what to run and with which environment (a :class:`Launch`),
 so one place knows each command line, where secrets go and what a server needs.
@@ -9,8 +9,9 @@ so one place knows each command line, where secrets go and what a server needs.
 The Rasa server runs in its own environment (``.venv-rasa``: Rasa 3.6 pins
 old libraries); the action server runs here, in the analytics environment,
 with rasa-sdk; so does the web app (chat page and agent console, uvicorn).
-:func:`start_stack` starts them, waits until they answer, and :func:`run_forever`
-prints where to talk to the bot. Tests use :func:`start_stack` with free ports.
+:func:`start_stack` starts them as plain children and waits until they answer (tests
+use it with free ports); :func:`bot.supervise.run_forever` runs the same launches
+under supervisord, which restarts a server that dies.
 
 Every process listens on loopback only. Rasa's HTTP API (``/conversations/...``,
 ``/model``) always needs a JWT signed with the stack's ``rasa_token`` (one is made
@@ -299,8 +300,8 @@ def start_web_app(
 
 
 def wait_for_web_app(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    """Wait until the web app at ``url`` answers ``/health`` (:class:`ServeError` if it exits or times out)."""
-    _wait_for(f"{url}/health", proc, log, timeout, "web app")
+    """Wait until the web app at ``url`` serves (``/health/live``; :class:`ServeError` if it exits or times out)."""
+    _wait_for(f"{url}/health/live", proc, log, timeout, "web app")
 
 
 @contextmanager
@@ -381,7 +382,13 @@ def start_stack(
             out = web_log.open("wb")
             handles.append(out)
             stack.processes.append(
-                start_web_app(port=web_port, rasa_url=stack.rasa_url, rasa_token=rasa_token, env=env, log=out)
+                start_web_app(
+                    port=web_port,
+                    rasa_url=stack.rasa_url,
+                    rasa_token=rasa_token,
+                    env={**(env or {}), "CRM_ACTION_URL": stack.actions_url},  # its /health checks the action server
+                    log=out,
+                )
             )
             stack.logs.append(web_log)
             stack.web_url = f"http://127.0.0.1:{web_port}"
@@ -405,57 +412,4 @@ def running_stack(**kwargs: object) -> Iterator[Stack]:
     try:
         yield stack
     finally:
-        stack.stop()
-
-
-def run_forever(
-    settings: Settings, *, rasa_port: int, actions_port: int, model: Path, web_port: Optional[int] = 8000
-) -> None:
-    """Start the stack with ``model`` (``crm serve``), say where to talk to it, and watch it until SIGINT/SIGTERM."""
-    web = f" and the web app (:{web_port})" if web_port else ""
-    print(
-        f"starting the action server (:{actions_port}), the Rasa server (:{rasa_port}){web} with {model.name} ...",
-        flush=True,
-    )
-    stack = start_stack(
-        model=model,
-        rasa_port=rasa_port,
-        actions_port=actions_port,
-        endpoints=PROJECT_ROOT / "endpoints.yml",
-        web_port=web_port,
-        rasa_token=keys.rasa_token(settings),
-    )
-    demo = "  (demo: alice / alice-demo-password; operator olivia / olivia-demo-password)" if settings.demo else ""
-    pages = (
-        f"  web chat     : {stack.web_url}/\n  agent console: {stack.web_url}/console{demo}\n" if stack.web_url else ""
-    )
-    print(
-        "\nThe assistant is up.\n"
-        f"{pages}"
-        f"  REST channel : POST {stack.rasa_url}/webhooks/rest/webhook\n"
-        f"  try it       : curl -s {stack.rasa_url}/webhooks/rest/webhook "
-        '-d \'{"sender": "me", "message": "where is my order 536365?"}\'\n'
-        "  or chat in a terminal: make chat\n"
-        f"  Rasa HTTP API: {stack.rasa_url}/status (token in var/rasa-token or CRM_RASA_TOKEN)\n"
-        f"  action server: {stack.actions_url}/health\n"
-        f"  logs         : {', '.join(str(p) for p in stack.logs)}\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
-    stopping = False
-
-    def _stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    try:
-        while not stopping:
-            for proc, log in zip(stack.processes, stack.logs):
-                if proc.poll() is not None:
-                    raise ServeError(f"a server exited with status {proc.returncode}; see {log}:\n{_tail(log)}")
-            time.sleep(0.5)
-    finally:
-        print("stopping ...", flush=True)
         stack.stop()

@@ -183,6 +183,19 @@ class Settings(BaseSettings):
         validation_alias="CRM_ACTION_WORKERS",
         description="Worker processes of the action server (`python -m bot.action_server --workers` overrides it).",
     )
+    action_url: str = Field(
+        default="http://127.0.0.1:5055",
+        validation_alias="CRM_ACTION_URL",
+        description="The action server as the web app's health check reaches it (its open `/health`).",
+    )
+    metrics_token: str = Field(
+        default="",
+        validation_alias="CRM_METRICS_TOKEN",
+        description=(
+            "Bearer token that opens `/metrics` of the web app and the action server to a scraper on another "
+            "machine. Empty: `/metrics` answers loopback clients only (requests through a proxy are refused)."
+        ),
+    )
     identity_idle_seconds: int = Field(
         default=1800,
         ge=60,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.core.clock import utc_now
@@ -53,6 +54,15 @@ def checked_store(store: Store) -> Store:
     if not ready:
         raise StoreWithoutSchema(store.where())
     return store
+
+
+def ping_store(uow: SqlAlchemyUnitOfWork) -> None:
+    """Ask the store a trivial question (a health check); :class:`StoreUnreachable` if it does not answer."""
+    try:
+        with uow:
+            uow.session.execute(select(1))
+    except SQLAlchemyError as exc:
+        raise StoreUnreachable("the configured store", exc) from exc
 
 
 class ModelNotFound(NotFound):

@@ -1,4 +1,4 @@
-"""``crm serve``: start the action server, the Rasa server and the web app (:mod:`bot.launch`)."""
+"""``crm serve``: the action server, the Rasa server and the web app, supervised (:mod:`bot.supervise`)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from bot.ops.project import Project
 def serve(
     rasa_port: int = 5005,
     actions_port: int = 5055,
+    web_port: int = 8000,
     model: Annotated[Optional[Path], typer.Option(help="Model file; default: newest in models/.")] = None,
 ) -> None:
-    """Start the action server and the Rasa server; Ctrl-C stops both."""
-    from bot.launch import ServeError, newest_model, run_forever
+    """Start the action server, the Rasa server and the web app under supervisord; Ctrl-C stops them all."""
+    from bot.launch import ServeError, newest_model
     from bot.ops.registry import live_model_file
+    from bot.supervise import run_forever
 
     settings = get_settings()
     try:
         # the registry's live model, so a rollback survives a restart; else the newest file
         model = model or live_model_file(Project(PROJECT_ROOT), settings.database_url) or newest_model()
-        run_forever(settings, rasa_port=rasa_port, actions_port=actions_port, model=model)
+        run_forever(settings, rasa_port=rasa_port, actions_port=actions_port, web_port=web_port, model=model)
     except ServeError as exc:
         fail(str(exc))

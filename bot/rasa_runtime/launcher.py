@@ -10,7 +10,8 @@ Rasa in-process as the key of JSON Web Tokens, so clients authenticate with an
 the secret appears in neither place. Without a secret of at least
 :data:`MIN_SECRET_CHARS` characters it refuses to start: Rasa without one
 would serve its whole HTTP API to anybody. A malformed token (e.g. ``alg: none``)
-gets a 401, not the 500 Rasa answers on its own.
+gets a 401, not the 500 Rasa answers on its own. Calls of the action server get a
+deadline and a polite fallback (:mod:`bot.rasa_runtime.degradation`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def main() -> None:
     import rasa.server
     from rasa.__main__ import main as rasa_main
 
+    from bot.rasa_runtime import degradation
+
     rasa.server.create_app = refusing_bad_tokens(rasa.server.create_app)
+    degradation.install()  # a deadline on action calls, and an apology instead of silence when they fail
 
     rasa_main()
 

@@ -38,8 +38,11 @@ from analytics.core.settings import Settings, get_settings
 from analytics.store.artifacts import ArtifactStore
 from analytics.store.bootstrap import open_store
 from analytics.usecases.recommendations import recommend_for
+from bot.logging_setup import configure_json_logging
 from bot.web import keys
 from bot.web.context import UowFactory, WebContext
+from bot.web.health import Health, default_health
+from bot.web.metrics import WebMetrics
 from bot.web.rasa_client import RasaClient, RasaUnavailable
 from bot.web.routes import admin, auth, chat, console, pages
 
@@ -55,6 +58,7 @@ def create_app(
     rasa: Optional[RasaClient] = None,
     clock: Callable[[], datetime] = utc_now,
     warm_up: bool = True,
+    health: Optional[Health] = None,
 ) -> FastAPI:
     """Build the web app.
 
@@ -72,12 +76,15 @@ def create_app(
     warm_up : bool
         Load the recommender in the background when the app starts, so the first
         context card does not wait for it (about half a second).
+    health : Health, optional
+        The checks of ``/health``; default: the store, ``settings.rasa_url`` and ``settings.action_url``.
     """
     settings = settings or get_settings()
     new_uow: UowFactory = uow_factory or open_store(settings)
     rasa_client = rasa or RasaClient(settings.rasa_url, keys.rasa_token(settings))
     artifacts = ArtifactStore(Path(settings.artifacts_dir), keep=5)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    metrics = WebMetrics(new_uow, clock)
     # requests per client address on the endpoints a stranger can call in a loop (slowapi over `limits`;
     # memory:// in one process, redis:// shared in production); failed logins are also counted per user name
     limiter = Limiter(key_func=get_remote_address, storage_uri=settings.rate_limit_storage)
@@ -94,7 +101,9 @@ def create_app(
         demo_refs=tuple(ref.strip() for ref in settings.demo_customers.split(",") if ref.strip())
         if settings.demo
         else (),
+        metrics=metrics,
     )
+    checks = health or default_health(new_uow, settings.rasa_url, settings.action_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -131,7 +140,9 @@ def create_app(
     app.state.rasa = rasa_client
     app.state.limiter = limiter
     _add_error_handlers(app, templates)
-    for routes in (pages, auth, chat, console, admin):
+    metrics.install(app, settings.metrics_token)
+    app.include_router(pages.router(web, checks))
+    for routes in (auth, chat, console, admin):
         app.include_router(routes.router(web))
     return app
 
@@ -200,5 +211,9 @@ def _load_recommender(new_uow: UowFactory, artifacts: ArtifactStore) -> None:
 
 
 def app_from_settings() -> FastAPI:
-    """The app on the process settings: ``uvicorn --factory bot.web.app:app_from_settings``."""
+    """The app on the process settings: ``uvicorn --factory bot.web.app:app_from_settings``.
+
+    The process logs JSON lines from here on (:mod:`bot.logging_setup`).
+    """
+    configure_json_logging()
     return create_app(get_settings())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.templating import Jinja2Templates
@@ -16,8 +16,12 @@ from analytics.store.artifacts import ArtifactStore
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from analytics.usecases import staff
 from analytics.usecases.staff import UserView
+from bot.logging_setup import conversation
 from bot.web import sessions
 from bot.web.rasa_client import RasaClient
+
+if TYPE_CHECKING:  # the metrics module imports this one
+    from bot.web.metrics import WebMetrics
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
 
@@ -43,6 +47,8 @@ class WebContext:
     limiter: Limiter
     #: the customers the password-less demo sign-in offers (empty unless the demo flag is on)
     demo_refs: tuple[str, ...]
+    #: the app's Prometheus metrics (``None``: not measured)
+    metrics: Optional[WebMetrics] = None
 
     def set_cookie(self, response: Response, name: str, value: str, max_age: int, same_site: str) -> None:
         response.set_cookie(
@@ -60,6 +66,16 @@ class WebContext:
         return sessions.verify(
             request.cookies.get(sessions.SHOP_COOKIE), secret=self.secret, audience=sessions.SHOP_AUDIENCE
         )
+
+
+async def conversation_in_logs(request: Request) -> AsyncIterator[None]:
+    """A router dependency: the request's log lines carry the conversation it acts on
+    (the ``sender_id`` in its path, or the chat's ``session_id`` in its query).
+
+    Async, so it binds in the request's own context, which the route's thread inherits."""
+    sender_id = request.path_params.get("sender_id") or request.query_params.get("session_id")
+    with conversation(str(sender_id)[:128] if sender_id else None):
+        yield
 
 
 def session_user(request: Request) -> Optional[UserView]:

@@ -365,5 +365,17 @@ class StaffUserOut(BaseModel):
     sessions_valid_after: Optional[Time]
 
 
-class HealthOut(BaseModel):
+class HealthCheckOut(BaseModel):
+    #: "ok" or "fail"
     status: str
+    #: how long the check took (passed checks only)
+    latency_ms: Optional[float] = None
+
+
+class HealthOut(BaseModel):
+    #: "ok" when every check passed, "unavailable" otherwise
+    status: str
+    #: the checks that failed (only when some did)
+    failed: Optional[list[str]] = None
+    #: each dependency's check: store, rasa, action_server
+    checks: dict[str, HealthCheckOut] = {}

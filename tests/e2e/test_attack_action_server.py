@@ -110,7 +110,7 @@ def test_the_action_server_listens_on_loopback_only(stack: Stack) -> None:
 
 
 def test_health_answers_without_the_token_and_a_huge_body_is_refused(stack: Stack) -> None:
-    assert requests.get(f"{stack.actions_url}/health", timeout=10).json() == {"status": "ok"}
+    assert requests.get(f"{stack.actions_url}/health", timeout=10).json()["status"] == "ok"
     huge = b"{" + b" " * (5 * 1024 * 1024) + b"}"
     reply = requests.post(
         f"{stack.actions_url}/webhook", data=huge, headers={"Content-Type": "application/json"}, timeout=30

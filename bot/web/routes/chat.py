@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from analytics.usecases import support
-from bot.web.context import WebContext
+from bot.logging_setup import bind_conversation
+from bot.web.context import WebContext, conversation_in_logs
 from bot.web.schemas import ChatHistoryOut, SessionIn, refusals
 from bot.web.transcript import chat_status, transcript
 
 
 def router(web: WebContext) -> APIRouter:
     """The chat page's routes of the app ``web`` belongs to."""
-    routes = APIRouter(responses=refusals(409, 429, 502))
+    routes = APIRouter(responses=refusals(409, 429, 502), dependencies=[Depends(conversation_in_logs)])
 
     @routes.post("/api/chat/register", status_code=204)
     @web.limiter.limit("60/minute")
@@ -29,6 +30,7 @@ def router(web: WebContext) -> APIRouter:
 
         409 when a signed-in customer names a conversation somebody else started.
         """
+        bind_conversation(body.session_id)
         support.register_page_conversation(
             web.new_uow(),
             body.session_id,

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from analytics.core.errors import CustomerNotFound, InvalidInput, NotAllowed
 from analytics.usecases import agent_context, support
 from analytics.usecases.staff import UserView
-from bot.web.context import Agent, WebContext
+from bot.logging_setup import bind_conversation
+from bot.web.context import Agent, WebContext, conversation_in_logs
 from bot.web.rasa_client import AGENT_PREFIX
 from bot.web.schemas import (
     ConversationOut,
@@ -58,7 +59,7 @@ def greeting(user: UserView, rest: str) -> str:
 
 def router(web: WebContext) -> APIRouter:
     """The console's data routes of the app ``web`` belongs to."""
-    routes = APIRouter(responses=refusals(401, 404, 409, 502))
+    routes = APIRouter(responses=refusals(401, 404, 409, 502), dependencies=[Depends(conversation_in_logs)])
     new_uow, clock, rasa = web.new_uow, web.clock, web.rasa
 
     def conversation_state(sender_id: str, after: int) -> dict[str, Any]:
@@ -109,6 +110,9 @@ def router(web: WebContext) -> APIRouter:
     @routes.post("/api/console/handoffs/{handoff_id}/accept", response_model=HandoffAnswer)
     def accept(user: Agent, handoff_id: int) -> dict[str, Any]:
         record = support.accept(new_uow(), handoff_id, user.username, clock())
+        bind_conversation(record.sender_id)
+        if web.metrics is not None:
+            web.metrics.taken(record.wait_seconds)
         rasa.pause(
             record.sender_id,
             text=greeting(user, "I can see our conversation so far."),
@@ -120,6 +124,8 @@ def router(web: WebContext) -> APIRouter:
     @routes.post("/api/console/conversations/{sender_id}/pickup", response_model=HandoffAnswer)
     def pick_up(user: Agent, sender_id: str) -> dict[str, Any]:
         record = support.pick_up(new_uow(), sender_id, user.username, clock())
+        if web.metrics is not None:
+            web.metrics.taken(record.wait_seconds)
         rasa.pause(
             sender_id,
             text=greeting(user, "I've joined the chat to help."),
@@ -157,6 +163,7 @@ def router(web: WebContext) -> APIRouter:
     def hand_back(user: Agent, handoff_id: int, body: HandBackIn) -> dict[str, Any]:
         # check everything the service will before the customer is told anything
         current = support.get_handoff(new_uow(), handoff_id, clock())
+        bind_conversation(current.sender_id)
         if current.status != "active":
             raise NotAllowed("this conversation is not with an agent.")
         if current.agent != user.username and not user.is_operator:

@@ -4,7 +4,9 @@ Pages
     ``/``                 the shop's help page with the chat widget (``static/chat.js``) and a demo login
     ``/console``          the agent console (log in at ``/console/login``): queue, transcript, context card
     ``/console/report``   handoff volumes and waits (operators)
-    ``/health``           for ``crm serve`` and load balancers
+    ``/health``           for ``crm serve``, supervisors and load balancers: the store, Rasa and the action
+                          server answer? (:mod:`bot.web.health`; 200 or 503 naming what failed)
+    ``/health/live``      the process serves (200, checks nothing): what a launcher waits for
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.status import HTTP_303_SEE_OTHER
 
 from analytics.usecases import support
 from bot.web.context import WebContext, session_user
+from bot.web.health import Health
 from bot.web.schemas import HealthOut
 
 #: the chat page's socket.io client, installed by `make web-assets` (npm ci in bot/web)
@@ -26,8 +29,8 @@ WEB = Path(__file__).resolve().parents[1]
 SOCKET_IO_CLIENT = WEB / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 
 
-def router(web: WebContext) -> APIRouter:
-    """The page routes of the app ``web`` belongs to."""
+def router(web: WebContext, health: Health) -> APIRouter:
+    """The page routes of the app ``web`` belongs to (``health``: the checks of ``/health``)."""
     routes = APIRouter()
     templates = web.templates
 
@@ -67,8 +70,13 @@ def router(web: WebContext) -> APIRouter:
             )
         return FileResponse(SOCKET_IO_CLIENT, media_type="text/javascript")
 
-    @routes.get("/health", response_model=HealthOut)
-    def health() -> dict[str, str]:
+    @routes.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+    async def health_check() -> JSONResponse:
+        body, status = await health.answer()
+        return JSONResponse(HealthOut.model_validate(body).model_dump(exclude_none=True), status_code=status)
+
+    @routes.get("/health/live", response_model=HealthOut)
+    def alive() -> dict[str, str]:
         return {"status": "ok"}
 
     return routes
