@@ -29,11 +29,8 @@ either: it travels as a signed, expiring token (:mod:`analytics.security.tokens`
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hmac
 import logging
-import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any, Optional
 
@@ -47,8 +44,8 @@ from sanic.worker.loader import AppLoader
 
 from analytics.core.settings import get_settings
 from analytics.usecases import store
-from analytics.usecases.operations import ping_store
 from bot.action_metrics import ObservedExecutor, metrics_payload
+from bot.health import Health, store_check
 from bot.logging_setup import configure_json_logging
 from bot.metrics_access import may_scrape
 from bot.web.keys import action_token
@@ -57,36 +54,6 @@ logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 OPEN_PATHS = frozenset({"/health"})
-#: seconds a store check may take, and how long its answer is reused
-STORE_TIMEOUT = 1.0
-HEALTH_TTL = 2.0
-
-
-class StoreHealth:
-    """Whether the store answers a trivial query, asked at most every :data:`HEALTH_TTL` seconds."""
-
-    def __init__(self, ping: Optional[Callable[[], None]] = None) -> None:
-        self._ping = ping or (lambda: ping_store(store.unit_of_work()))
-        self._checked_at = -HEALTH_TTL
-        self._answer: tuple[dict[str, Any], int] = ({}, 503)
-        self._lock = asyncio.Lock()
-
-    async def answer(self) -> tuple[dict[str, Any], int]:
-        async with self._lock:
-            if time.monotonic() - self._checked_at >= HEALTH_TTL:
-                self._answer = await self._check()
-                self._checked_at = time.monotonic()
-            return self._answer
-
-    async def _check(self) -> tuple[dict[str, Any], int]:
-        started = time.perf_counter()
-        try:
-            await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, self._ping), STORE_TIMEOUT)
-        except Exception as exc:  # what failed, not how: the body names the check only
-            logger.warning("health: the store did not answer: %s", exc.__class__.__name__)
-            return {"status": "unavailable", "failed": ["store"], "checks": {"store": {"status": "fail"}}}, 503
-        latency = round((time.perf_counter() - started) * 1000, 1)
-        return {"status": "ok", "checks": {"store": {"status": "ok", "latency_ms": latency}}}, 200
 
 
 def guarded_app(
@@ -94,7 +61,7 @@ def guarded_app(
     actions: str = "actions",
     *,
     metrics_token: str = "",
-    health: Optional[StoreHealth] = None,
+    health: Optional[Health] = None,
     json_logs: bool = True,
 ) -> Sanic:
     """The rasa-sdk app for ``actions`` that answers only requests carrying ``token``.
@@ -110,7 +77,7 @@ def guarded_app(
     app = create_app_for_serve(executor, cors_origins=None)
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     expected = f"Bearer {token}".encode()
-    store_health = health or StoreHealth()
+    store_health = health or Health({"store": store_check(store.unit_of_work)})
 
     @app.on_request
     async def require_token(request: Request) -> Optional[HTTPResponse]:

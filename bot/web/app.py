@@ -38,10 +38,10 @@ from analytics.core.settings import Settings, get_settings
 from analytics.store.artifacts import ArtifactStore
 from analytics.store.bootstrap import open_store
 from analytics.usecases.recommendations import recommend_for
+from bot.health import Health, default_health
 from bot.logging_setup import configure_json_logging
 from bot.web import keys
 from bot.web.context import UowFactory, WebContext
-from bot.web.health import Health, default_health
 from bot.web.metrics import WebMetrics
 from bot.web.rasa_client import RasaClient, RasaUnavailable
 from bot.web.routes import admin, auth, chat, console, pages

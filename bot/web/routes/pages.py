@@ -5,7 +5,7 @@ Pages
     ``/console``          the agent console (log in at ``/console/login``): queue, transcript, context card
     ``/console/report``   handoff volumes and waits (operators)
     ``/health``           for ``crm serve``, supervisors and load balancers: the store, Rasa and the action
-                          server answer? (:mod:`bot.web.health`; 200 or 503 naming what failed)
+                          server answer? (:mod:`bot.health`; 200 or 503 naming what failed)
     ``/health/live``      the process serves (200, checks nothing): what a launcher waits for
 """
 
@@ -20,8 +20,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.status import HTTP_303_SEE_OTHER
 
 from analytics.usecases import support
+from bot.health import Health
 from bot.web.context import WebContext, session_user
-from bot.web.health import Health
 from bot.web.schemas import HealthOut
 
 #: the chat page's socket.io client, installed by `make web-assets` (npm ci in bot/web)

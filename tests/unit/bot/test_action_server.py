@@ -22,7 +22,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sanic import Sanic
 
 from bot.action_metrics import ObservedExecutor
-from bot.action_server import StoreHealth, guarded_app
+from bot.action_server import guarded_app
+from bot.health import Health, sync_check
 from bot.logging_setup import configure_json_logging
 from tests.conftest import ROOT
 
@@ -119,7 +120,7 @@ class Server:
 def serve(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(Sanic, "test_mode", True)  # one app name, many apps in this process
 
-    async def started(health: StoreHealth, **kwargs: Any) -> AsyncIterator[Server]:
+    async def started(health: Health, **kwargs: Any) -> AsyncIterator[Server]:
         app = guarded_app(TOKEN, json_logs=False, health=health, **kwargs)
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -139,9 +140,9 @@ def failing_ping() -> None:
 
 def test_health_is_200_while_the_store_answers_and_503_naming_it_when_not(serve: Any) -> None:
     async def scenario() -> tuple[Any, Any]:
-        async for up in serve(StoreHealth(ping=lambda: None)):
+        async for up in serve(Health({"store": sync_check(lambda: None)})):
             ok = await up.get("/health")
-        async for down in serve(StoreHealth(ping=failing_ping)):
+        async for down in serve(Health({"store": sync_check(failing_ping)})):
             failed = await down.get("/health")
         return ok, failed
 
@@ -155,7 +156,7 @@ def test_health_is_200_while_the_store_answers_and_503_naming_it_when_not(serve:
 
 def test_metrics_are_served_to_loopback_and_refused_to_others(serve: Any) -> None:
     async def scenario() -> list[Any]:
-        async for server in serve(StoreHealth(ping=lambda: None), metrics_token="m" * 32):
+        async for server in serve(Health({"store": sync_check(lambda: None)}), metrics_token="m" * 32):
             return [
                 await server.get("/metrics"),
                 await server.get("/metrics", client="203.0.113.7"),

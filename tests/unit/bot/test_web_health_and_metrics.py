@@ -24,9 +24,9 @@ from analytics.core.clock import utc_now
 from analytics.core.settings import Settings
 from analytics.store.uow import SqlAlchemyUnitOfWork
 from analytics.usecases import staff, support
+from bot.health import Health, default_health
 from bot.logging_setup import configure_json_logging
 from bot.web.app import create_app
-from bot.web.health import Health, default_health
 from tests.unit.test_web_app import FakeRasa
 
 RASA = "http://rasa.internal:5005"

@@ -1,4 +1,4 @@
-"""``/health`` of the web app: does what it depends on answer, and how fast.
+"""``/health`` of the web app and the action server: does what they depend on answer, and how fast.
 
 Three checks, run together, each with a short timeout: the store (a trivial
 query through :func:`analytics.usecases.operations.ping_store`), the Rasa
@@ -6,7 +6,8 @@ server (``GET /``, which it answers without a key) and the action server
 (``GET /health``, which checks its own store). The answer is reused for
 :data:`TTL` seconds: a supervisor and a gateway poll it, and a poll must not
 become load. The body names each check with its status and latency, never an
-address, a key or an error's text (those go to the log).
+address, a key or an error's text (those go to the log). The action server
+asks the same :class:`Health` about its store only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Optional
 import httpx
 
 from analytics.usecases.operations import ping_store
-from bot.web.context import UowFactory
+from analytics.usecases.store import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,18 @@ TTL = 2.0
 Check = Callable[[], Awaitable[None]]
 
 
-def store_check(new_uow: UowFactory) -> Check:
+def sync_check(probe: Callable[[], object]) -> Check:
+    """A check out of a blocking ``probe`` (run in a thread, so the server's loop keeps serving)."""
+
     async def check() -> None:
-        await asyncio.to_thread(lambda: ping_store(new_uow()))
+        await asyncio.to_thread(probe)
 
     return check
+
+
+def store_check(new_uow: Callable[[], UnitOfWork]) -> Check:
+    """Passes when the store answers a trivial query."""
+    return sync_check(lambda: ping_store(new_uow()))
 
 
 def http_check(url: str, *, transport: Optional[httpx.AsyncBaseTransport] = None) -> Check:
@@ -94,7 +102,11 @@ class Health:
 
 
 def default_health(
-    new_uow: UowFactory, rasa_url: str, action_url: str, *, transport: Optional[httpx.AsyncBaseTransport] = None
+    new_uow: Callable[[], UnitOfWork],
+    rasa_url: str,
+    action_url: str,
+    *,
+    transport: Optional[httpx.AsyncBaseTransport] = None,
 ) -> Health:
     """The web app's checks: its store, the Rasa server and the action server."""
     return Health(
