@@ -208,13 +208,18 @@ def _kind_label(products: Sequence[Listing]) -> str:
     return products[0].name if len(products) == 1 else f"{products[0].name} and similar"
 
 
-def similar_products(ctx: Context, products: Sequence[Listing]) -> Memory:
-    """Products like one product, or like a kind of product (``products`` best known first)."""
+def similar_products(ctx: Context, products: Sequence[Listing], *, cheaper: bool = False) -> Memory:
+    """Products like one product, or like a kind of product (``products`` best known first);
+    ``cheaper``: only those that cost less than it ("bit pricey, anything like it that's cheaper")."""
     seed = products[0]
-    suggestions = recommendations.similar_to(seed.sku, n=8)
+    suggestions = recommendations.similar_to(seed.sku, n=40 if cheaper else 8)
     chosen = {p.sku for p in products}
-    kept = SuggestionList([s for s in suggestions.items if s.sku not in chosen][:5], suggestions.note)
-    if not _show(ctx, "utter_similar", kept, product=_kind_label(products)):
+    items = [s for s in suggestions.items if s.sku not in chosen and (not cheaper or s.price < seed.price)]
+    kept = SuggestionList(items[:5], suggestions.note)
+    if cheaper:
+        if not _show(ctx, "utter_similar_cheaper", kept, product=seed.name, price=money(seed.price)):
+            ctx.say("utter_no_cheaper", product=seed.name, price=money(seed.price))
+    elif not _show(ctx, "utter_similar", kept, product=_kind_label(products)):
         ctx.say("utter_no_suggestions")
     return {"product": seed.sku}
 

@@ -85,9 +85,11 @@ from actions.dialogue.understand import (
     names_a_problem,
     order_numbers,
     order_question_of,
+    other_orders_count,
     refers_back,
     says_latest,
     says_other_order,
+    wants_cheaper,
     wants_to_stop,
 )
 from analytics.usecases.catalogue_search import english_words, index_for
@@ -167,6 +169,8 @@ class Dialogue(Tasks):
             return "product_info"  # "do u sell money banks for kids": a product we sell is in scope
         if turn.intent == "greet":
             return self._request_after_greeting() or "greet"
+        if turn.intent == "faq" and turn.faq_response == "utter_faq/return_policy" and order_numbers(turn):
+            return "return_request"  # "can I return items from order 575007?": a return of that order, not the policy
         if turn.intent != "nlu_fallback":
             return turn.intent
         if self._compares_products():
@@ -346,6 +350,18 @@ class Dialogue(Tasks):
             if len(numbers) > 1:
                 self.state.orders = numbers[:3]
             return True
+        several = other_orders_count(turn.text) if follows == "order" and self.state.order else None
+        if several and intent in ("inform", "nlu_fallback", *ORDER_QUESTIONS):
+            # "and the other two?" after an order question: the same question about the newest other orders
+            name = self._named_order_question(default=last.name)
+            others = [o.number for o in self._recent() if o.number != self.state.order][:several]
+            for number in others:
+                if self.state.task is not None or self.state.confirm is not None:
+                    break
+                self._run(Task(name, {"order": number}))
+            if not others:
+                self.ctx.say("utter_no_other_orders")
+            return True
         correcting = intent in ("inform", "nlu_fallback", "complain")
         if last.name == "change_address" and last.details.get("order") and correcting:
             address = address_in(turn.text)
@@ -355,6 +371,11 @@ class Dialogue(Tasks):
         if intent == turn.intent and intent in OTHER_BUSINESS and turn.confidence >= DIGRESSION_CONFIDENCE:
             return False  # "and do you deliver to scotland?" after a product question is a question of its own
         plain = intent in ("inform", "nlu_fallback") or (cue and (intent == last.name or intent not in SPECS))
+        dearer = follows == "product" and self.state.product and wants_cheaper(turn.text)
+        if dearer and not turn.entity("product") and (plain or intent in (*PRODUCT_INTENTS, "recommend_products")):
+            # "bit pricey, anything like it thats cheaper": products like it that cost less
+            self._run(Task("similar_products", {"product_sku": self.state.product, "cheaper": True}))
+            return True
         if last.name == "recommend_products" and plain and (cue or turn.entity("amount") or CHEAPER.search(turn.text)):
             # "something cheaper, under £5", "and for a girl the same age?": more ideas, with what was said
             kept = {k: v for k, v in last.details.items() if k in ("category", "max_price")}

@@ -22,8 +22,10 @@ from actions.dialogue.state import Task
 from actions.dialogue.understand import (
     address_in,
     email_in,
+    is_correction,
     order_numbers,
     ordinal_choice,
+    reason_in,
     refuses,
     says_yes,
     wants_to_stop,
@@ -181,6 +183,15 @@ class Questions(Resolution):
         if self._is_digression(task, intent):
             return False
         found = self._details(task.name, asked=asked)
+        if asked == "reason" and "item" in found and is_correction(self.turn.text):
+            # "oh actually not that one, the keep calm one": another item, and the reason is still to come
+            # unless the message also gives one ("... it has a tear")
+            task.details.pop("item_sku", None)
+            task.details.pop("product_sku", None)
+            found.pop("reason", None)
+            reason = reason_in(self.turn.text)
+            if reason:
+                found["reason"] = reason
         if asked == "identity_order" and task.details.get("latest"):
             found.pop("order", None)  # "my last order" stays the last one, whatever number proves who they are
         if found:

@@ -207,7 +207,7 @@ class Tasks(Questions):
             "change_address": lambda: can.change_address(ctx, order, d["address"]),  # type: ignore[arg-type]
             "return_request": lambda: can.request_return(ctx, order, sku or "", d["reason"], d.get("quantity")),  # type: ignore[arg-type]
             "recommend_products": lambda: self._recommend(task),
-            "similar_products": lambda: can.similar_products(ctx, products),
+            "similar_products": lambda: can.similar_products(ctx, products, cheaper=bool(d.get("cheaper"))),
             "bought_together": lambda: can.bought_together(ctx, products),
             "product_info": lambda: [can.product_info(ctx, p) for p in products][-1],
             "loyalty_status": lambda: can.loyalty_status(ctx),

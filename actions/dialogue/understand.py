@@ -230,6 +230,36 @@ OTHER_ORDER = re.compile(
 )
 
 
+#: "and the other two?", "the other 3 orders", "the rest of them": several orders besides the one talked about
+OTHER_SEVERAL = re.compile(
+    r"\b(?:the|my)\s{1,3}other\s{1,3}(two|three|four|2|3|4|ones|orders)\b|\bthe\s{1,3}rest(?:\s{1,3}of\s{1,3}them)?\b",
+    re.IGNORECASE,
+)
+_COUNTS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
+
+
+def other_orders_count(text: str) -> Optional[int]:
+    """How many other orders "and the other two?" means (3 for "the other ones" / "the rest"); None: not said."""
+    found = OTHER_SEVERAL.search(text[:MAX_TEXT])
+    if found is None:
+        return None
+    return _COUNTS.get((found.group(1) or "").lower(), 3)
+
+
+#: "bit pricey, anything like it thats cheaper", "too expensive", "something less expensive?"
+WANTS_CHEAPER = re.compile(
+    r"\b(?:cheaper|less expensive|more affordable|lower price|"
+    r"too\s{1,3}(?:pricey|pricy|expensive|dear|steep)|"
+    r"(?:bit|little|rather|quite|very|abit|bit too)\s{1,3}(?:pricey|pricy|expensive|dear|steep|much))\b",
+    re.IGNORECASE,
+)
+
+
+def wants_cheaper(text: str) -> bool:
+    """The customer finds the product talked about too dear and wants one like it for less."""
+    return bool(WANTS_CHEAPER.search(text[:MAX_TEXT]))
+
+
 def says_other_order(text: str) -> bool:
     """ "and what about my other order, the older one?": not the order talked about, the one before it."""
     return bool(OTHER_ORDER.search(text[:MAX_TEXT]))

@@ -275,6 +275,15 @@ def test_a_follow_up_asks_the_same_question_about_another_order(seeded: SqlAlche
     assert chat.said("utter_tracking")["order_number"] == "581449"
 
 
+def test_and_the_other_two_asks_the_same_question_about_the_newest_other_orders(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "16000")  # three orders: 581110, 581107, 581105
+    assert chat.say("where is 581110", "order_status", {"order_number": "581110"}) == ["utter_order_shipped"]
+    answer = chat.say("and the other two?", "nlu_fallback", confidence=0.3)
+    assert answer == ["utter_order_shipped", "utter_order_shipped"], chat.text
+    told = [m["order_number"] for m in chat.messages if m.get("response") == "utter_order_shipped"]
+    assert told == ["581107", "581105"]
+
+
 def test_tracking_of_an_order_not_yet_shipped_says_so(seeded: SqlAlchemyUnitOfWork) -> None:
     number, owner = open_order(seeded, "12680")
     answer = Chat(owner).say(f"tracking {number}", "track_order", {"order_number": number})
@@ -484,6 +493,36 @@ def test_a_question_in_the_middle_of_a_return_is_answered_and_the_return_goes_on
     assert chat.say("it's the wrong colour", "inform") == ["utter_return_created"]
 
 
+def test_another_item_named_as_a_correction_while_the_reason_is_asked_changes_the_item(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner, first = _returnable(seeded, 1)
+    *_, second = _returnable(seeded, 2)
+    chat = Chat(owner)
+    assert chat.say(f"return the {first.lower()} from {number}", "return_request", {"order_number": number}) == [
+        "utter_ask_reason"
+    ]
+    # "not that one" names the item meant; it is not the reason, which is still to come
+    assert chat.say(f"oh actually not that one, the {second.lower()}", "inform") == ["utter_ask_reason"], chat.text
+    assert chat.say("it has a small tear", "inform") == ["utter_return_created"]
+    assert chat.said("utter_return_created")["product"] == second
+    with seeded:
+        written = seeded.session.scalars(select(Return).order_by(Return.id.desc())).first()
+        assert written is not None and written.reason == "it has a small tear"
+
+
+def test_can_i_return_items_from_a_named_order_starts_that_return_even_when_heard_as_the_policy_question(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner, _ = _returnable(seeded, 0)
+    chat = Chat(owner)
+    text = f"can I return items from order {number}?"
+    answer = chat.say(text, "faq", {"order_number": number}, faq="utter_faq/return_policy")
+    assert answer == ["utter_ask_item"], chat.text
+    # without an order it is the policy question
+    assert Chat(owner).say("can I return items?", "faq", faq="utter_faq/return_policy") == ["utter_faq/return_policy"]
+
+
 def test_never_mind_drops_the_request(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = signed_in(seeded, "13694")
     assert chat.say("I'd like to return something", "return_request") == ["utter_ask_order"]
@@ -635,6 +674,17 @@ def test_what_goes_together_is_said_as_bought_together_or_as_similar(seeded: Sql
     assert answer[0] in {"utter_bought_together", "utter_similar_instead"}
     assert "Regency Cakestand 3 Tier" in chat.messages[0]["product"]
     assert Chat().say("show me something like the lunch bag", "similar_products")[0] == "utter_similar"
+
+
+def test_too_pricey_after_a_product_lists_cheaper_ones_like_it(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("price check botanical gardens wall clock", "product_info") == ["utter_product_info"]
+    price = float(chat.said("utter_product_info")["price"].replace(",", ""))
+    answer = chat.say("bit pricey, anything like it thats cheaper", "nlu_fallback", confidence=0.4)
+    assert answer == ["utter_similar_cheaper"], chat.text
+    cards = chat.messages[1]["custom"]["products"]
+    assert cards and all(card["price"] < price for card in cards)
+    assert all(card["name"] != "Botanical Gardens Wall Clock" for card in cards)
 
 
 def test_recommendations_come_with_cards_and_respect_a_budget(seeded: SqlAlchemyUnitOfWork) -> None:
