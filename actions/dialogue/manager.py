@@ -169,8 +169,6 @@ class Dialogue(Tasks):
             return "product_info"  # "do u sell money banks for kids": a product we sell is in scope
         if turn.intent == "greet":
             return self._request_after_greeting() or "greet"
-        if turn.intent == "faq" and turn.faq_response == "utter_faq/return_policy" and order_numbers(turn):
-            return "return_request"  # "can I return items from order 575007?": a return of that order, not the policy
         if turn.intent != "nlu_fallback":
             return turn.intent
         if self._compares_products():

@@ -107,7 +107,15 @@ class Tasks(Questions):
                 found["product_query"] = text
             if turn.entity("product") and text is turn.text:
                 found["product_kind"] = (turn.spans.get("product") or turn.entities["product"])[0]
-        if name == "identify" and numbers and ORDER_QUESTION.search(text):
+        # "can I return items from order 575007? my email is ...": that request, once verified
+        about_the_order = [
+            [n, clause]
+            for n, _, clause in turn.secondary
+            if n in ("return_request", "cancel_order", "change_address") and any(x in clause for x in numbers)
+        ]
+        if name == "identify" and about_the_order:
+            found["then"] = about_the_order[:1]
+        elif name == "identify" and numbers and ORDER_QUESTION.search(text):
             # "my email is ... and my order is 581502, where is it?": answer it once verified
             found["then"] = [[order_question_of(text), text]]
         if name == "reorder_when" and turn.entity("product"):

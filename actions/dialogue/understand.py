@@ -154,7 +154,11 @@ class Turn:
             if isinstance(r, dict) and r.get("name")
         ]
         secondary = [
-            (str(s.get("name")), number(s.get("confidence")), str(s.get("text") or ""))
+            (
+                _return_of_an_order(str(s.get("name")), str(s.get("text") or "")),
+                number(s.get("confidence")),
+                str(s.get("text") or ""),
+            )
             for s in listed(parse.get("secondary_intents"))
             if isinstance(s, dict) and s.get("name")
         ]
@@ -177,7 +181,7 @@ class Turn:
         faq = mapping(mapping(mapping(parse.get("response_selector")).get("faq")).get("response"))
         return cls(
             text=text,
-            intent=str(intent.get("name") or "nlu_fallback"),
+            intent=_return_of_an_order(str(intent.get("name") or "nlu_fallback"), text),
             confidence=number(intent.get("confidence")),
             ranking=ranking,
             secondary=secondary,
@@ -258,6 +262,18 @@ WANTS_CHEAPER = re.compile(
 def wants_cheaper(text: str) -> bool:
     """The customer finds the product talked about too dear and wants one like it for less."""
     return bool(WANTS_CHEAPER.search(text[:MAX_TEXT]))
+
+
+#: "can I return items from ...", "send back", "refund for": a return, as a question or a request
+RETURN_QUESTION = re.compile(r"\b(?:return|retrun|send\s{1,3}(?:\w{1,20}\s{1,3}){0,3}?back|refund)", re.IGNORECASE)
+
+
+def _return_of_an_order(intent: str, text: str) -> str:
+    """ "can I return items from order 575007?" is heard as the return-policy question; about an order
+    the customer names, it is a return of that order."""
+    if intent == "faq" and RETURN_QUESTION.search(text[:MAX_TEXT]) and ORDER_NUMBER_IN_TEXT.search(text[:MAX_TEXT]):
+        return "return_request"
+    return intent
 
 
 def says_other_order(text: str) -> bool:

@@ -496,8 +496,8 @@ def test_a_question_in_the_middle_of_a_return_is_answered_and_the_return_goes_on
 def test_another_item_named_as_a_correction_while_the_reason_is_asked_changes_the_item(
     seeded: SqlAlchemyUnitOfWork,
 ) -> None:
-    number, owner, first = _returnable(seeded, 1)
-    *_, second = _returnable(seeded, 2)
+    number, owner, first = _returnable(seeded, 4)  # lines no other test returns
+    *_, second = _returnable(seeded, 5)
     chat = Chat(owner)
     assert chat.say(f"return the {first.lower()} from {number}", "return_request", {"order_number": number}) == [
         "utter_ask_reason"
@@ -521,6 +521,21 @@ def test_can_i_return_items_from_a_named_order_starts_that_return_even_when_hear
     assert answer == ["utter_ask_item"], chat.text
     # without an order it is the policy question
     assert Chat(owner).say("can I return items?", "faq", faq="utter_faq/return_policy") == ["utter_faq/return_policy"]
+
+
+def test_a_return_question_about_an_order_with_the_email_verifies_then_starts_the_return(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner, _ = _returnable(seeded, 0)
+    with seeded:
+        email = seeded.customers.get(owner).email
+    chat = Chat()
+    text = f"can I return items from order {number}? my email is {email}"
+    secondary = (("identify", 0.99, f"my email is {email}"), ("faq", 0.63, f"can i return items from order {number}"))
+    answer = chat.say(
+        text, "nlu_fallback", {"order_number": number, "email": email}, confidence=0.5, secondary=secondary
+    )
+    assert answer == ["utter_identity_verified", "utter_ask_item"], chat.text
 
 
 def test_never_mind_drops_the_request(seeded: SqlAlchemyUnitOfWork) -> None:
