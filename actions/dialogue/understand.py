@@ -259,9 +259,13 @@ WANTS_CHEAPER = re.compile(
 )
 
 
+#: "which is cheaper, the small or the large": a comparison between products, not a wish for a cheaper one
+ALTERNATIVES = re.compile(r"\b(?:or|vs|versus|compared|which)\b", re.IGNORECASE)
+
+
 def wants_cheaper(text: str) -> bool:
     """The customer finds the product talked about too dear and wants one like it for less."""
-    return bool(WANTS_CHEAPER.search(text[:MAX_TEXT]))
+    return bool(WANTS_CHEAPER.search(text[:MAX_TEXT])) and not ALTERNATIVES.search(text[:MAX_TEXT])
 
 
 #: "can I return items from ...", "send back", "refund for": a return, as a question or a request

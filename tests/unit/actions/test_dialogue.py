@@ -700,6 +700,12 @@ def test_too_pricey_after_a_product_lists_cheaper_ones_like_it(seeded: SqlAlchem
     cards = chat.messages[1]["custom"]["products"]
     assert cards and all(card["price"] < price for card in cards)
     assert all(card["name"] != "Botanical Gardens Wall Clock" for card in cards)
+    # a comparison is not a wish for something cheaper
+    chat.say("how much is the glass cloche large", "product_info")
+    assert chat.say("which is cheaper the small or the large", "product_info") == [
+        "utter_product_info",
+        "utter_product_info",
+    ]
 
 
 def test_recommendations_come_with_cards_and_respect_a_budget(seeded: SqlAlchemyUnitOfWork) -> None:
