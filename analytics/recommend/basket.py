@@ -26,16 +26,23 @@ bounds the itemset size (3: antecedents of one or two items).
 Mining
 ------
 Items below ``min_support`` cannot be in a frequent itemset, so they are
-dropped before one-hot encoding: on Online Retail at 1% that leaves 829 of
-3,798 products. The one-hot matrix is a pandas frame of boolean
-``SparseArray`` columns. ``algorithm="apriori"`` runs
-:func:`mlxtend.frequent_patterns.apriori` on it (``low_memory=True``: the
-default path builds a dense baskets x candidates matrix, gigabytes on Online
-Retail). ``algorithm="fpgrowth"`` runs mlxtend's FP-tree
-(``FPTree`` and ``fpg_step``) on the same matrix, but computes supports
-itself: mlxtend 0.23.4's :func:`~mlxtend.frequent_patterns.fpgrowth` checks
-every basket for missing values once per itemset, which takes 7 s instead
-of 0.2 s on Groceries and much longer on Online Retail (rasbt/mlxtend#1130).
+dropped before mining: on Online Retail at 1% that leaves 829 of 3,798
+products. Three algorithms find the same itemsets with the same basket
+counts, so the rules are identical whichever runs:
+
+- ``"apriori"``: :func:`mlxtend.frequent_patterns.apriori`, level by level,
+  on a pandas frame of boolean ``SparseArray`` columns (``low_memory=True``:
+  the default path builds a dense baskets x candidates matrix, gigabytes on
+  Online Retail);
+- ``"fpgrowth"``: :func:`mlxtend.frequent_patterns.fpgrowth` on the same
+  frame, public API only. mlxtend 0.23.4, the last release for Python 3.10,
+  checks every basket for missing values once per itemset
+  (rasbt/mlxtend#1130), about 35x slower than apriori on Groceries; 0.24
+  fixed it but needs Python 3.11;
+- ``"eclat"``: :func:`analytics.recommend.eclat.eclat`, depth first over
+  vertical tid-sets (bitsets of baskets) intersected pairwise.
+
+Supports are basket counts divided by the number of baskets for all three.
 Rules come from :func:`mlxtend.frequent_patterns.association_rules`.
 
 Serving
@@ -50,7 +57,8 @@ Defaults live in :class:`BasketConfig`; ``BasketRules.from_config(config)``
 builds an estimator from a configuration the caller passes.
 
 Why one long module: one estimator (:class:`BasketRules`) with its configuration, input checks and
-mining back ends; nothing here is used without it.
+mining back ends; nothing here is used without it (Eclat, a technique of its own, is in
+:mod:`analytics.recommend.eclat`).
 """
 
 from __future__ import annotations
@@ -65,9 +73,10 @@ import pandas as pd
 from scipy import sparse
 
 from analytics.core.errors import InvalidInput, NotFittedError
+from analytics.recommend.eclat import eclat
 
 #: Mining algorithms :class:`BasketRules` accepts.
-ALGORITHMS = ("apriori", "fpgrowth")
+ALGORITHMS = ("apriori", "fpgrowth", "eclat")
 #: Columns of the ``lines`` frame a basket is read from.
 BASKET_COLUMNS = ("order_id", "product_id")
 #: Rule measures kept in ``BasketRules.rules_`` (mlxtend's column names).
@@ -135,12 +144,11 @@ class BasketConfig:
         the antecedent than in an average basket.
     max_len : int or None, default 3
         Largest itemset mined (3: rules from one or two items).
-    algorithm : {"apriori", "fpgrowth"}, default "apriori"
-        Both find the same itemsets. With ``max_len`` 3, apriori was 1.6x
-        faster on Groceries and 2-3x faster on Online Retail than mlxtend's
-        pure-Python FP-tree (``bench/basket_eval.py``); fpgrowth wins when
-        itemsets grow long (``max_len=None`` at 0.5% support on Online
-        Retail: 16 s against 22 s).
+    algorithm : {"apriori", "fpgrowth", "eclat"}, default "apriori"
+        All three find the same itemsets and rules; their speeds side by
+        side are in ``bench/basket_eval.py`` (BENCHMARKS.md, "Frequently
+        bought together"). Avoid "fpgrowth" with mlxtend 0.23.4 (the
+        module docstring says why).
 
     Examples
     --------
@@ -366,41 +374,26 @@ def _one_hot(matrix: sparse.csr_matrix) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _fpgrowth(matrix: sparse.csr_matrix, min_count: int, max_len: Optional[int]) -> tuple[list[int], list[frozenset]]:
-    """Frequent itemsets (basket counts, column sets) with mlxtend's FP-tree."""
-    from mlxtend.frequent_patterns.fpcommon import FPTree
-    from mlxtend.frequent_patterns.fpgrowth import fpg_step
-
-    counts = np.asarray(matrix.sum(axis=0)).ravel()
-    # mlxtend inserts each basket's items most frequent first; rank 0 is the least frequent item.
-    order = np.argsort(counts, kind="stable")
-    rank_of = np.empty(len(order), dtype=np.int64)
-    rank_of[order] = np.arange(len(order))
-    tree = FPTree({int(col): int(r) for r, col in enumerate(order)})
-    indptr, indices = matrix.indptr, matrix.indices
-    for row in range(matrix.shape[0]):
-        cols = indices[indptr[row] : indptr[row + 1]]
-        if cols.size:
-            tree.insert_itemset(cols[np.argsort(-rank_of[cols], kind="stable")].tolist())
-    supports: list[int] = []
-    itemsets: list[frozenset] = []
-    for count, itemset in fpg_step(tree, min_count, None, max_len, 0):
-        supports.append(int(count))
-        itemsets.append(frozenset(itemset))
-    return supports, itemsets
-
-
 def _mine(matrix: sparse.csr_matrix, min_count: int, max_len: Optional[int], algorithm: str) -> pd.DataFrame:
-    """Frequent itemsets of column indices: ``support`` and ``itemsets`` (mlxtend's layout)."""
-    n = matrix.shape[0]
-    if algorithm == "apriori":
-        from mlxtend.frequent_patterns import apriori
+    """Frequent itemsets of column indices: ``support`` and ``itemsets`` (mlxtend's layout).
 
-        # Half a basket below the count threshold, so float rounding cannot drop an itemset at exactly min_support.
-        found = apriori(_one_hot(matrix), min_support=(min_count - 0.5) / n, max_len=max_len, low_memory=True)
-        return found.loc[:, ["support", "itemsets"]].reset_index(drop=True)
-    counts, itemsets = _fpgrowth(matrix, min_count, max_len)
-    return pd.DataFrame({"support": np.asarray(counts, dtype=np.float64) / n, "itemsets": itemsets})
+    Every algorithm's support is its basket count divided by the number of
+    baskets, so the three give bit-identical tables.
+    """
+    n = matrix.shape[0]
+    if algorithm == "eclat":
+        counts, itemsets = eclat(matrix, min_count, max_len)
+        return pd.DataFrame({"support": np.asarray(counts, dtype=np.float64) / n, "itemsets": itemsets})
+    from mlxtend.frequent_patterns import apriori, fpgrowth
+
+    # Half a basket below the count threshold, so float rounding cannot drop an itemset at exactly min_support.
+    threshold = (min_count - 0.5) / n
+    if algorithm == "apriori":
+        found = apriori(_one_hot(matrix), min_support=threshold, max_len=max_len, low_memory=True)
+    else:
+        found = fpgrowth(_one_hot(matrix), min_support=threshold, max_len=max_len)
+    counts = np.rint(found["support"].to_numpy(dtype=np.float64) * n)
+    return pd.DataFrame({"support": counts / n, "itemsets": found["itemsets"].map(frozenset).tolist()})
 
 
 # --------------------------------------------------------------------------- estimator

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import itertools
 import pickle
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analytics.core.errors import InvalidInput, NotFittedError
-from analytics.recommend.basket import DEFAULTS, BasketConfig, BasketRules, check_baskets
+from analytics.recommend.basket import ALGORITHMS, DEFAULTS, BasketConfig, BasketRules, check_baskets
 from tests.conftest import ROOT
 
 SHARED = ROOT.parent / "shared"
@@ -53,7 +56,7 @@ def brute_support(baskets: list[list[str]], itemset: frozenset) -> float:
 # --------------------------------------------------------------------------- obvious answers
 
 
-@pytest.mark.parametrize("algorithm", ["fpgrowth", "apriori"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_bread_and_butter_always_together_gives_butter_for_bread(algorithm: str) -> None:
     rules = BasketRules(min_support=0.3, min_confidence=0.5, min_lift=1.0, algorithm=algorithm).fit(BREAD_AND_BUTTER)
     top = rules.for_item("bread")[0]
@@ -74,7 +77,7 @@ def test_the_reason_gives_the_share_of_orders_with_the_antecedent() -> None:
     assert suggestion.reason == "bought together with mug in 7% of orders that contain mug"
 
 
-@pytest.mark.parametrize("algorithm", ["fpgrowth", "apriori"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_itemsets_and_rules_respect_every_threshold_and_match_brute_force(algorithm: str) -> None:
     baskets = random_baskets()
     rules = BasketRules(min_support=0.05, min_confidence=0.4, min_lift=1.1, max_len=3, algorithm=algorithm).fit(baskets)
@@ -103,27 +106,89 @@ def test_itemsets_and_rules_respect_every_threshold_and_match_brute_force(algori
     assert keys == sorted(keys, reverse=True)
 
 
-def test_fpgrowth_and_apriori_find_the_same_itemsets_and_rules() -> None:
+def test_the_three_miners_find_the_same_itemsets_and_rules() -> None:
     baskets = random_baskets(seed=11)
     params: dict[str, Any] = {"min_support": 0.04, "min_confidence": 0.3, "min_lift": 1.0, "max_len": None}
-    fp = BasketRules(**params, algorithm="fpgrowth").fit(baskets)
-    ap = BasketRules(**params, algorithm="apriori").fit(baskets)
-    pd.testing.assert_frame_equal(fp.itemsets_, ap.itemsets_)
-    pd.testing.assert_frame_equal(fp.rules_, ap.rules_)
+    fitted = {algorithm: BasketRules(**params, algorithm=algorithm).fit(baskets) for algorithm in ALGORITHMS}
+    assert set(fitted) == {"apriori", "fpgrowth", "eclat"}
+    assert len(fitted["eclat"].rules_) > 5
+    for algorithm in ("apriori", "fpgrowth"):
+        pd.testing.assert_frame_equal(fitted[algorithm].itemsets_, fitted["eclat"].itemsets_, check_exact=True)
+        pd.testing.assert_frame_equal(fitted[algorithm].rules_, fitted["eclat"].rules_, check_exact=True)
 
 
-def test_the_fp_tree_path_agrees_with_mlxtend_fpgrowth() -> None:
-    from mlxtend.frequent_patterns import fpgrowth
-    from mlxtend.preprocessing import TransactionEncoder
+def groceries_like(n: int = 600, seed: int = 5) -> list[list[str]]:
+    """Small Groceries-like baskets: a long tail of items, a few very common ones, planted
+    triples (pasta, tomato sauce, parmesan) and pairs (beer and crisps)."""
+    rng = np.random.default_rng(seed)
+    staples = {"whole milk": 0.26, "other vegetables": 0.19, "rolls/buns": 0.18, "soda": 0.17, "yogurt": 0.14}
+    tail = [f"item {i:02d}" for i in range(40)]
+    baskets = []
+    for _ in range(n):
+        basket = {item for item, p in staples.items() if rng.random() < p}
+        basket |= {str(item) for item in rng.choice(tail, size=int(rng.integers(0, 4)), replace=False)}
+        if rng.random() < 0.12:
+            basket |= {"pasta", "tomato sauce"} | ({"parmesan"} if rng.random() < 0.6 else set())
+        if rng.random() < 0.1:
+            basket |= {"beer", "crisps"}
+        if "yogurt" in basket and rng.random() < 0.5:
+            basket.add("whole milk")
+        baskets.append(sorted(basket) or ["whole milk"])
+    return baskets
 
-    baskets = random_baskets(n=120, seed=3)
-    encoder = TransactionEncoder()
-    onehot = pd.DataFrame(encoder.fit(baskets).transform(baskets), columns=encoder.columns_)
-    theirs = fpgrowth(onehot, min_support=0.1, use_colnames=True)
-    ours = BasketRules(min_support=0.1, min_confidence=0.0, min_lift=0.0, max_len=None).fit(baskets).itemsets_
-    assert dict(zip(ours["itemsets"], ours["support"].round(12))) == dict(
-        zip(theirs["itemsets"], theirs["support"].round(12))
-    )
+
+def test_on_groceries_like_baskets_the_three_miners_give_identical_rules() -> None:
+    baskets = groceries_like()
+    params: dict[str, Any] = {"min_support": 0.02, "min_confidence": 0.2, "min_lift": 1.0, "max_len": 3}
+    fitted = {algorithm: BasketRules(**params, algorithm=algorithm).fit(baskets) for algorithm in ALGORITHMS}
+    eclat_rules = fitted["eclat"].rules_
+    assert frozenset({"pasta", "tomato sauce"}) in set(eclat_rules["antecedents"])
+    assert fitted["eclat"].for_basket(["pasta", "tomato sauce"]).item_ids[0] == "parmesan"
+    for algorithm in ("apriori", "fpgrowth"):
+        assert fitted[algorithm].rules_.equals(eclat_rules), algorithm
+        assert fitted[algorithm].itemsets_.equals(fitted["eclat"].itemsets_), algorithm
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    baskets=st.lists(
+        st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=6, unique=True), min_size=5, max_size=40
+    ),
+    min_support=st.sampled_from([0.05, 0.1, 0.2, 0.3]),
+    max_len=st.sampled_from([2, 3, None]),
+)
+def test_the_three_miners_agree_on_random_baskets(
+    baskets: list[list[str]], min_support: float, max_len: Optional[int]
+) -> None:
+    results = {}
+    for algorithm in ALGORITHMS:
+        try:
+            fitted = BasketRules(
+                min_support=min_support, min_confidence=0.0, min_lift=0.0, max_len=max_len, algorithm=algorithm
+            ).fit(baskets)
+        except InvalidInput as exc:  # no frequent pair: every miner must say so, in the same words
+            results[algorithm] = str(exc)
+        else:
+            results[algorithm] = (fitted.itemsets_, fitted.rules_)
+    first = results["eclat"]
+    if isinstance(first, str):
+        assert results["apriori"] == results["fpgrowth"] == first
+        return
+    itemsets, rules = first
+    # the brute-force answer: every itemset up to max_len in min_support of the baskets
+    items = sorted({i for b in baskets for i in b})
+    longest = max_len or len(items)
+    expected = {
+        frozenset(c)
+        for k in range(1, longest + 1)
+        for c in itertools.combinations(items, k)
+        if brute_support(baskets, frozenset(c)) >= min_support - 1e-12
+    }
+    assert set(itemsets["itemsets"]) == expected
+    for algorithm in ("apriori", "fpgrowth"):
+        other = results[algorithm]
+        assert not isinstance(other, str), algorithm
+        assert other[0].equals(itemsets) and other[1].equals(rules), algorithm
 
 
 def test_max_len_bounds_the_itemsets() -> None:
@@ -244,7 +309,7 @@ def test_bad_baskets_say_what_to_fix(baskets: object, message: str) -> None:
         ({"min_lift": float("nan")}, "min_lift"),
         ({"max_len": 1}, "max_len"),
         ({"max_len": 2.5}, "max_len"),
-        ({"algorithm": "eclat"}, "algorithm must be one of apriori, fpgrowth"),
+        ({"algorithm": "charm"}, "algorithm must be one of apriori, fpgrowth, eclat"),
     ],
 )
 def test_thresholds_out_of_range_say_what_to_fix(params: dict, message: str) -> None:
@@ -346,3 +411,10 @@ def test_groceries_supports_match_the_published_figures() -> None:
     assert round(float(top["support"].iloc[0]), 4) == 0.2555
     assert (top["support"] * 9835).round().astype(int).tolist() == [2513, 1903, 1809]
     assert rules.for_item("whole milk").item_ids  # the most frequent item is bought with something
+
+
+def test_the_benchmark_stops_with_a_clear_message_when_the_groceries_data_is_missing(tmp_path: Path) -> None:
+    from bench.basket_eval import read_groceries
+
+    with pytest.raises(SystemExit, match=r"Groceries data not found at .*missing\.csv.*--groceries PATH"):
+        read_groceries(tmp_path / "missing.csv")

@@ -1,0 +1,252 @@
+"""Customers who bought X later bought Y: PrefixSpan on hand-built sequences whose
+patterns are known, the rules' measures, serving from a history, and bad input."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analytics.core.errors import InvalidInput, NotFittedError
+from analytics.recommend.sequences import SequenceRules, check_sequences, prefixspan
+
+# Five customers' baskets in time order (one inner list per day).
+#   tent then (later) torch: customers 0, 1, 2        -> <tent, torch> in 3 of 5
+#   tent and torch the same day only: customer 3      -> not "later"
+#   torch then tent: customer 4                       -> <torch, tent> in 1 of 5
+#   stove after tent after map: customers 0 and 1     -> <map, tent, stove> in 2 of 5
+#   torch after mug: customers 1 and 2                -> <mug, torch> in 2 of 5
+CAMPERS = [
+    [["map"], ["tent"], ["torch"], ["stove"]],
+    [["map", "mug"], ["tent"], ["stove", "torch"]],
+    [["tent", "mug"], ["torch"]],
+    [["tent", "torch"]],
+    [["torch"], ["tent"], ["mug"]],
+]
+
+
+def named(db_items: list, found: dict) -> dict:
+    return {tuple(db_items[i] for i in pattern): count for pattern, count in found.items()}
+
+
+def test_prefixspan_finds_every_pattern_with_the_number_of_customers_holding_it() -> None:
+    db = check_sequences(CAMPERS)
+    assert named(db.items, prefixspan(db, min_count=2)) == {
+        ("map",): 2,
+        ("map", "stove"): 2,
+        ("map", "tent"): 2,
+        ("map", "tent", "stove"): 2,
+        ("map", "tent", "torch"): 2,
+        ("map", "torch"): 2,
+        ("mug",): 3,
+        ("mug", "torch"): 2,
+        ("stove",): 2,
+        ("tent",): 5,
+        ("tent", "stove"): 2,
+        ("tent", "torch"): 3,
+        ("torch",): 5,
+    }
+
+
+def test_max_len_bounds_the_patterns_and_min_count_one_keeps_rare_ones() -> None:
+    db = check_sequences(CAMPERS)
+    assert max(len(p) for p in prefixspan(db, 2, max_len=2)) == 2
+    everything = named(db.items, prefixspan(db, 1))
+    assert everything[("torch", "tent")] == 1
+    assert everything[("torch", "tent", "mug")] == 1
+    assert ("tent", "tent") not in everything  # nobody bought a tent on two days
+
+
+def test_a_rule_says_how_many_customers_who_bought_x_bought_y_later() -> None:
+    rules = SequenceRules(min_support=0.4, min_confidence=0.5, min_lift=0.0).fit(CAMPERS)
+    rule = rules.rules_[(rules.rules_["antecedent"] == ("tent",)) & (rules.rules_["consequent"] == "torch")].iloc[0]
+    assert rule["support"] == pytest.approx(3 / 5)
+    assert rule["confidence"] == pytest.approx(3 / 5)  # 3 of the 5 tent buyers bought a torch on a later day
+    assert rule["lift"] == pytest.approx((3 / 5) / (5 / 5))
+    assert rule["antecedent support"] == pytest.approx(1.0)
+    best = rules.for_history([["map"]])[0]
+    assert best.item == "stove" and best.antecedent == ("map",)
+    assert best.confidence == pytest.approx(1.0) and best.support == pytest.approx(2 / 5)
+    assert best.reason == "100% of customers who bought map bought stove later"
+
+
+def test_longer_antecedents_need_their_items_in_that_order_on_different_days() -> None:
+    # c follows "a, then b" always, but follows a alone or b alone only half the time
+    customers = [
+        [["a"], ["b"], ["c"]],
+        [["a"], ["b"], ["c"]],
+        [["a"], ["x"]],
+        [["b"], ["y"]],
+        [["b"], ["a"]],
+    ]
+    rules = SequenceRules(min_support=0.4, min_confidence=0.5, min_lift=0.0, max_len=3).fit(customers)
+    in_order = rules.for_history([["a"], ["b"]])[0]
+    assert (in_order.item, in_order.antecedent) == ("c", ("a", "b"))
+    assert in_order.confidence == pytest.approx(1.0)
+    assert in_order.reason == "100% of customers who bought a, then b bought c later"
+    for history in ([["b"], ["a"]], [["a", "b"]]):  # wrong order, or the same day
+        suggestion = rules.for_history(history)[0]
+        assert suggestion.item == "c" and len(suggestion.antecedent) == 1
+        assert suggestion.confidence == pytest.approx(0.5)
+    # with max_len 2 there is no rule from two items
+    shorter = SequenceRules(min_support=0.4, min_confidence=0.5, min_lift=0.0, max_len=2).fit(customers)
+    assert shorter.for_history([["a"], ["b"]])[0].confidence == pytest.approx(0.5)
+
+
+def test_suggestions_leave_out_what_was_bought_unless_asked_and_rank_by_confidence() -> None:
+    rules = SequenceRules(min_support=0.2, min_confidence=0.1, min_lift=0.0).fit(CAMPERS)
+    history = [["tent"], ["torch"]]
+    fresh = rules.for_history(history, n=10)
+    assert fresh.item_ids and not {"tent", "torch"} & set(fresh.item_ids)
+    confidences = [s.confidence for s in fresh]
+    assert confidences == sorted(confidences, reverse=True)
+    assert (
+        "torch"
+        in rules.for_history([["tent"], ["mug"]], n=10, new_only=False).item_ids
+        + rules.for_history([["tent"]], n=10, new_only=False).item_ids
+    )
+    assert len(rules.for_history(history, n=1)) == 1
+
+
+def test_a_history_with_no_matching_rule_gives_an_empty_answer_with_a_reason() -> None:
+    rules = SequenceRules(min_support=0.4, min_confidence=0.5).fit(CAMPERS)
+    nothing = rules.for_history([["caviar"]])
+    assert nothing.item_ids == []
+    assert nothing.reason.startswith("no customer who bought the same items went on to buy something else")
+
+
+def test_the_lines_frame_makes_one_basket_per_customer_and_day() -> None:
+    lines = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 2, 2, 3, 3],
+            "order_id": [10, 11, 12, 20, 21, 30, 31],
+            "product_id": [100, 200, 300, 100, 200, 100, 200],
+            "placed_at": pd.to_datetime(
+                [
+                    "2011-01-03 09:00",
+                    "2011-01-03 17:00",  # same day as the tent: not "later"
+                    "2011-02-01 10:00",
+                    "2011-01-05 10:00",
+                    "2011-03-01 10:00",
+                    "2011-04-01 10:00",
+                    "2011-04-01 11:00",
+                ]
+            ),
+        }
+    )
+    rules = SequenceRules(min_support=0.3, min_confidence=0.3, min_lift=0.0).fit(
+        lines, names={100: "Tent", 200: "Torch"}
+    )
+    later = dict(zip(rules.patterns_["pattern"], rules.patterns_["customers"]))
+    assert later[(100, 200)] == 1  # only customer 2 bought the torch on a later day
+    assert later[(100,)] == 3
+    history = pd.DataFrame({"product_id": [100], "placed_at": pd.to_datetime(["2011-05-01"])})
+    top = rules.for_history(history)[0]
+    assert top.reason in {
+        "33% of customers who bought Tent bought Torch later",
+        "33% of customers who bought Tent bought product 300 later",
+    }
+
+
+def test_serving_before_fit_raises_not_fitted_and_a_fitted_model_pickles() -> None:
+    with pytest.raises(NotFittedError):
+        SequenceRules().for_history([["tent"]])
+    rules = SequenceRules(min_support=0.4, min_confidence=0.5).fit(CAMPERS)
+    assert pickle.loads(pickle.dumps(rules)).for_history([["map"]]) == rules.for_history([["map"]])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"min_support": 0}, r"min_support .* must be above 0 and at most 1, not 0"),
+        ({"min_support": 1.5}, r"min_support .* must be above 0 and at most 1"),
+        ({"min_support": "1%"}, "min_support .* must be a number"),
+        ({"min_confidence": -0.1}, "min_confidence"),
+        ({"min_confidence": 2}, "min_confidence"),
+        ({"min_lift": -1}, "min_lift must be a finite number >= 0"),
+        ({"max_len": 1}, "max_len must be a whole number of items >= 2"),
+    ],
+)
+def test_thresholds_out_of_range_say_what_to_fix(params: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        SequenceRules(**params).fit(CAMPERS)
+
+
+@pytest.mark.parametrize(
+    ("sequences", "message"),
+    [
+        ([], "sequences is empty"),
+        ([[["tent"]], []], "sequence 1 is empty"),
+        ([["tent", "torch"]], "basket 0 of sequence 0 is 'tent', not a list of items"),
+        ([[["tent", None]]], "missing item"),
+        ("tent", "sequences must be the lines frame or one list of baskets per customer"),
+        (pd.DataFrame({"customer_id": [1]}), "lacks column"),
+        (pd.DataFrame({"customer_id": [], "product_id": [], "placed_at": []}), "frame is empty"),
+    ],
+)
+def test_bad_sequences_say_what_to_fix(sequences: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        SequenceRules().fit(sequences)  # type: ignore[arg-type]
+
+
+def test_an_empty_history_or_a_bad_n_says_what_to_fix() -> None:
+    rules = SequenceRules(min_support=0.4, min_confidence=0.5).fit(CAMPERS)
+    with pytest.raises(InvalidInput, match="history is empty"):
+        rules.for_history([])
+    with pytest.raises(InvalidInput, match="history is empty"):
+        rules.for_history(pd.DataFrame({"product_id": [], "placed_at": []}))
+    with pytest.raises(InvalidInput, match="history must be the customer's baskets"):
+        rules.for_history("tent")
+    with pytest.raises(InvalidInput, match="n must be a whole number"):
+        rules.for_history([["tent"]], n=0)
+
+
+def test_a_support_nobody_reaches_says_which_would() -> None:
+    with pytest.raises(InvalidInput, match=r"no item is bought by 90% of the 5 customers.*lower min_support to 0\.6"):
+        SequenceRules(min_support=0.9).fit([[["a"]], [["a"]], [["a"]], [["b"]], [["c"]]])
+
+
+# --------------------------------------------------------------------------- against brute force
+
+
+def brute_force(sequences: list[list[list[str]]], max_len: int) -> dict[tuple[str, ...], int]:
+    """Count every pattern of up to max_len items by checking each customer's sequence directly."""
+    items = sorted({i for s in sequences for b in s for i in b})
+
+    def holds(sequence: list[list[str]], pattern: tuple[str, ...]) -> bool:
+        day = 0
+        for item in pattern:
+            while day < len(sequence) and item not in sequence[day]:
+                day += 1
+            if day == len(sequence):
+                return False
+            day += 1
+        return True
+
+    counts = {}
+    for length in range(1, max_len + 1):
+        for pattern in itertools.product(items, repeat=length):
+            counts[pattern] = sum(holds(s, pattern) for s in sequences)
+    return counts
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sequences=st.lists(
+        st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=3, unique=True), min_size=1, max_size=5),
+        min_size=1,
+        max_size=12,
+    ),
+    min_count=st.integers(1, 4),
+    max_len=st.integers(1, 3),
+)
+def test_prefixspan_agrees_with_counting_every_pattern(
+    sequences: list[list[list[str]]], min_count: int, max_len: int
+) -> None:
+    db = check_sequences(sequences)
+    expected = {p: c for p, c in brute_force(sequences, max_len).items() if c >= min_count}
+    assert named(db.items, prefixspan(db, min_count, max_len)) == expected
