@@ -3,6 +3,8 @@ into a bot response, an exit code or a status."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 
 class CRMError(Exception):
     """Base class of every error the analytics package raises on purpose."""
@@ -67,9 +69,34 @@ class ImportFileError(InvalidInput):
         self.line = line
 
 
-class NotFittedError(CRMError, ValueError, AttributeError):
-    """An estimator was used before ``fit``. Same bases as scikit-learn's, so
-    code that catches theirs catches ours."""
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
-    def __init__(self, estimator: object) -> None:
-        super().__init__(f"This {type(estimator).__name__} is not fitted yet; call fit(...) first.")
+    class NotFittedError(CRMError, SklearnNotFittedError):
+        """An estimator was used before ``fit``. A subclass of scikit-learn's
+        ``NotFittedError`` (itself a ValueError and AttributeError), so code that
+        catches theirs catches ours."""
+
+        def __init__(self, estimator: object) -> None:
+            super().__init__(f"This {type(estimator).__name__} is not fitted yet; call fit(...) first.")
+
+    NotFittedError.__module__ = __name__
+    NotFittedError.__qualname__ = "NotFittedError"
+    return NotFittedError
+
+
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(CRMError, _SklearnNotFittedError):
+        def __init__(self, estimator: object) -> None: ...
+
+else:
+
+    def __getattr__(name: str) -> type:
+        # Built on first use: importing scikit-learn takes about a second, and the action server and the
+        # CLI import this module without ever fitting an estimator.
+        if name == "NotFittedError":
+            globals()[name] = cls = _not_fitted_error()
+            return cls
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,9 +41,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from analytics.core.errors import CustomerNotFound, InvalidInput, NotFittedError
 from analytics.customers.rfm import resolve_reference_date
+from analytics.customers.wording import tier_progress
 from analytics.store.frames import check_orders
 
 if sys.version_info >= (3, 11):  # pragma: no cover - the project runs on 3.10
@@ -221,23 +223,25 @@ class LoyaltyStatus:
     points: int
     lifecycle: str
     last_order_at: datetime
+    #: the window of ``spend_12m`` (the rules' ``spend_window_days``)
+    spend_window_days: int = 365
 
     @property
     def progress_message(self) -> str:
-        """What to tell the customer about their tier.
+        """What to tell the customer about their tier (see :func:`~analytics.customers.wording.tier_progress`).
 
         Examples
         --------
         >>> s = LoyaltyStatus(1, "Silver", "Gold", 120.0, 1880.0, 2300, "active", datetime(2011, 12, 1))
         >>> s.progress_message
-        '£120.00 more to reach Gold'
+        '£1,880 spent in the last year; £120 more to reach Gold'
         """
-        if self.next_tier is None or self.amount_to_next_tier is None:
-            return f"You are at our top tier, {self.tier}"
-        return f"£{self.amount_to_next_tier:,.2f} more to reach {self.next_tier}"
+        return tier_progress(
+            self.tier, self.next_tier, self.amount_to_next_tier, self.spend_12m, self.spend_window_days
+        )
 
 
-class LoyaltyProgram:
+class LoyaltyProgram(BaseEstimator):
     """Apply :class:`LoyaltyRules` to customers' orders.
 
     Parameters
@@ -262,7 +266,7 @@ class LoyaltyProgram:
     ...                        "amount": [1500.0, 380.0, 40.0]})
     >>> program = LoyaltyProgram().fit(orders, reference_date="2011-12-10")
     >>> program.status_of(1).progress_message
-    '£120.00 more to reach Gold'
+    '£1,880 spent in the last year; £120 more to reach Gold'
     >>> program.status_.loc[2, ["tier", "lifecycle"]].tolist()
     ['Bronze', 'lapsed']
     """
@@ -373,6 +377,7 @@ class LoyaltyProgram:
             points=int(row["points"]),
             lifecycle=str(row["lifecycle"]),
             last_order_at=pd.Timestamp(row["last_order_at"]).to_pydatetime(),
+            spend_window_days=self.rules_.spend_window_days,
         )
 
 

@@ -194,7 +194,9 @@ def _compute(
         if explain:
             at_risk = now_features.loc[risk[risk >= 0.5].index]
             if len(at_risk):
-                reasons = model.explain(at_risk, top=3, n_permutations=8).groupby("customer_id")["reason"].agg(list)
+                # the console lists these under the churn risk: only what raises it answers "why at risk?"
+                why = model.explain(at_risk, top=3, n_permutations=8, raising_only=True)
+                reasons = why.groupby("customer_id")["reason"].agg(list)
                 table["churn_reasons"] = reasons.reindex(table.index).map(lambda v: v if isinstance(v, list) else [])
         churn_metrics = {"train_customers": float(len(split.X_train) + len(split.X_test))}
     done("churn")
@@ -221,10 +223,12 @@ def refresh_scores(
     """Recompute and replace every customer's stored scores (all or nothing)."""
     started = time.perf_counter()
     progress("load", 0, len(STEPS))
-    orders = load_orders(uow, until=reference_date)
+    # a cancelled order is no purchase: counted, it gave tiers and points for money the customer got back
+    # (a Gold member with "£0 in total" on the agents' card, which leaves cancelled orders out too)
+    orders = load_orders(uow, until=reference_date, cancelled=False)
     if orders.empty:
         raise InvalidInput("The store holds no orders of known customers; import data first (crm seed).")
-    lines = load_lines(uow, until=reference_date)
+    lines = load_lines(uow, until=reference_date, cancelled=False)
     load_seconds = round(time.perf_counter() - started, 3)
     result = compute_scores(orders, lines, reference_date=reference_date, rules=rules, progress=progress)
     result.seconds["load"] = load_seconds

@@ -42,6 +42,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from analytics.core.errors import CustomerNotFound, InvalidInput, NotFittedError
 from analytics.store.frames import check_orders
@@ -139,7 +140,7 @@ def rfm_values(orders: pd.DataFrame, reference: pd.Timestamp) -> pd.DataFrame:
     )
 
 
-class RFM:
+class RFM(BaseEstimator):
     """Recency-frequency-monetary scores and segments per customer.
 
     Parameters

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
+from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN, KMeans, MiniBatchKMeans
 from sklearn.metrics import davies_bouldin_score, silhouette_score
 from sklearn.neighbors import NearestNeighbors
@@ -273,7 +274,7 @@ def _describe(cluster: pd.DataFrame, population: pd.DataFrame) -> str:
     return when + who
 
 
-class CustomerSegmenter:
+class CustomerSegmenter(BaseEstimator):
     """Cluster customers on behavioural features.
 
     Parameters

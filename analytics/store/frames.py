@@ -109,8 +109,8 @@ def _read_frame(uow: SqlAlchemyUnitOfWork, stmt: Select[Any], columns: tuple[str
     return frame
 
 
-def load_orders(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None) -> pd.DataFrame:
-    """One row per order of a known customer, with its merchandise value."""
+def load_orders(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None, cancelled: bool = True) -> pd.DataFrame:
+    """One row per order of a known customer, with its merchandise value (``cancelled=False``: purchases only)."""
     amount = cast(func.sum(OrderLine.quantity * OrderLine.unit_price), Float).label("amount")
     stmt = (
         select(Order.customer_id, Order.id.label("order_id"), Order.placed_at, amount)
@@ -120,12 +120,15 @@ def load_orders(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None) 
     )
     if until is not None:
         stmt = stmt.where(Order.placed_at <= until)
+    if not cancelled:
+        stmt = stmt.where(Order.status != OrderStatus.CANCELLED)
     frame = _read_frame(uow, stmt, ORDER_COLUMNS)
     return frame.astype({"customer_id": "int64", "order_id": "int64", "amount": "float64"})
 
 
-def load_lines(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None) -> pd.DataFrame:
-    """One row per order line of a known customer, with the product's category."""
+def load_lines(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None, cancelled: bool = True) -> pd.DataFrame:
+    """One row per order line of a known customer, with the product's category (``cancelled=False``: of
+    purchases only)."""
     stmt = (
         select(
             Order.customer_id,
@@ -142,6 +145,8 @@ def load_lines(uow: SqlAlchemyUnitOfWork, *, until: Optional[datetime] = None) -
     )
     if until is not None:
         stmt = stmt.where(Order.placed_at <= until)
+    if not cancelled:
+        stmt = stmt.where(Order.status != OrderStatus.CANCELLED)
     frame = _read_frame(uow, stmt, LINE_COLUMNS)
     return frame.astype(
         {"customer_id": "int64", "order_id": "int64", "product_id": "int64", "quantity": "int64", "amount": "float64"}

@@ -13,6 +13,7 @@ from analytics.core.errors import (
     NotScored,
 )
 from analytics.customers.offers import OfferDecision, choose_offer, record_accepted, record_shown
+from analytics.customers.wording import tier_progress
 from analytics.store.models import (
     Customer,
     CustomerScore,
@@ -34,9 +35,8 @@ class LoyaltyView:
 
     @property
     def progress_message(self) -> str:
-        if self.next_tier is None or self.amount_to_next_tier is None:
-            return f"You are at our top tier, {self.tier}."
-        return f"£{self.amount_to_next_tier:,.2f} more to reach {self.next_tier}."
+        amount = None if self.amount_to_next_tier is None else float(self.amount_to_next_tier)
+        return tier_progress(self.tier, self.next_tier, amount, float(self.spend_12m)) + "."
 
 
 @dataclass(frozen=True)

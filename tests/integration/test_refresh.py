@@ -15,6 +15,7 @@ from analytics.core.errors import CustomerNotFound, InvalidInput, NotScored
 from analytics.customers.offers import seed_offers
 from analytics.customers.refresh import refresh_scores
 from analytics.customers.report import write_report
+from analytics.customers.wording import money
 from analytics.ingest.online_retail import import_online_retail
 from analytics.store.db import make_engine, make_session_factory
 from analytics.store.migrate import upgrade
@@ -73,11 +74,15 @@ def test_loyalty_status_reads_one_customer(scored: SqlAlchemyUnitOfWork) -> None
     view = loyalty_status(scored, customer_id(scored, "17850"))
     assert view.tier in {"Bronze", "Silver", "Gold", "Platinum"}
     assert view.points > 0
+    spent = f"{money(float(view.spend_12m))} spent in the last year"
     if view.next_tier is None:
-        assert view.progress_message == f"You are at our top tier, {view.tier}."
+        assert view.progress_message == f"{spent} keeps you at our top tier, {view.tier}."
     else:
         assert view.amount_to_next_tier is not None and view.amount_to_next_tier > 0
-        assert view.progress_message == f"£{view.amount_to_next_tier:,.2f} more to reach {view.next_tier}."
+        assert (
+            view.progress_message
+            == f"{spent}; {money(float(view.amount_to_next_tier))} more to reach {view.next_tier}."
+        )
 
 
 def test_segment_and_value_of_a_customer(scored: SqlAlchemyUnitOfWork) -> None:

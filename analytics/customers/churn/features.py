@@ -63,7 +63,8 @@ _DAY = pd.Timedelta(days=1)
 # --------------------------------------------------------------------------- validation
 
 
-def _check_cutoff(cutoff: DateLike, name: str = "cutoff") -> pd.Timestamp:
+def check_cutoff(cutoff: DateLike, name: str = "cutoff") -> pd.Timestamp:
+    """``cutoff`` as a naive UTC timestamp, or :class:`InvalidInput` saying what a date looks like."""
     try:
         ts = pd.Timestamp(cutoff)
     except (TypeError, ValueError) as exc:
@@ -82,7 +83,7 @@ def check_horizon(horizon_days: object) -> int:
     return int(horizon_days)
 
 
-def _check_orders_frame(orders: pd.DataFrame) -> pd.DataFrame:
+def check_orders_frame(orders: pd.DataFrame) -> pd.DataFrame:
     """:func:`check_orders`, plus a refusal of orders dated after now (a clock or import error)."""
     frame = check_orders(orders)
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
@@ -147,8 +148,8 @@ def customer_features(orders: pd.DataFrame, cutoff: DateLike, lines: Optional[pd
     >>> customer_features(orders, "2011-03-01").loc[1, ["recency_days", "frequency", "monetary"]].tolist()
     [28.0, 2.0, 40.0]
     """
-    frame = _check_orders_frame(orders)
-    at = _check_cutoff(cutoff)
+    frame = check_orders_frame(orders)
+    at = check_cutoff(cutoff)
     past = frame[frame["placed_at"] <= at].sort_values(["customer_id", "placed_at", "order_id"])
     if past.empty:
         raise InvalidInput(
@@ -222,17 +223,18 @@ def purchase_labels(orders: pd.DataFrame, cutoff: DateLike, horizon_days: int = 
     >>> purchase_labels(orders, "2011-01-10", horizon_days=90).to_dict()
     {1: 1}
     """
-    frame = _check_orders_frame(orders)
-    at = _check_cutoff(cutoff)
+    frame = check_orders_frame(orders)
+    at = check_cutoff(cutoff)
     horizon = check_horizon(horizon_days)
-    _check_covers(frame, at, horizon)
+    check_covers(frame, at, horizon)
     labels = _labels(frame, at, horizon)
     if labels.empty:
         raise InvalidInput(f"no customer has an order at or before the cutoff {at}; pick a later cutoff.")
     return labels
 
 
-def _check_covers(frame: pd.DataFrame, at: pd.Timestamp, horizon: int) -> None:
+def check_covers(frame: pd.DataFrame, at: pd.Timestamp, horizon: int) -> None:
+    """Refuse a checked orders frame that ends before ``at + horizon`` (labels would be cut short)."""
     end = at + pd.Timedelta(days=horizon)
     data_end = _data_end(frame)
     if data_end < end:
@@ -275,10 +277,10 @@ def time_split(
     >>> split = time_split(orders, "2011-09-01", horizon_days=90)  # doctest: +SKIP
     >>> model = ChurnModel("forest").fit(split.X_train, split.y_train)  # doctest: +SKIP
     """
-    frame = _check_orders_frame(orders)
-    at = _check_cutoff(cutoff)
+    frame = check_orders_frame(orders)
+    at = check_cutoff(cutoff)
     horizon = check_horizon(horizon_days)
-    _check_covers(frame, at, horizon)
+    check_covers(frame, at, horizon)
     train_at = at - pd.Timedelta(days=horizon)
     if not (frame["placed_at"] <= train_at).any():
         raise InvalidInput(

@@ -1,4 +1,4 @@
-"""The churn model: :class:`ChurnModel` wraps four scikit-learn classifiers behind one interface
+"""The churn model: :class:`ChurnModel` wraps five scikit-learn classifiers behind one interface
 (will this customer buy again in the horizon?), with model-agnostic explanations.
 
 It takes the features and labels of :mod:`analytics.customers.churn.features`.
@@ -6,21 +6,25 @@ It takes the features and labels of :mod:`analytics.customers.churn.features`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from analytics.core.errors import InvalidInput, NotFittedError
 from analytics.customers.churn.features import CATEGORY_FEATURE, WINDOWS, check_horizon
+from analytics.customers.wording import ago, count, money, period, the_last
 
-MODELS = ("logistic", "tree", "forest", "boosting")
-#: Probability at or above which a customer is predicted to buy again.
+MODELS = ("logistic", "tree", "forest", "boosting", "svm")
+#: Default probability at or above which a customer is predicted to buy again.
 THRESHOLD = 0.5
 # Contributions smaller than this (in churn probability) are not worth a sentence.
 _MIN_EFFECT = 1e-3
@@ -96,63 +100,79 @@ def _make_pipeline(model: str, random_state: Optional[int]) -> Pipeline:
         clf = HistGradientBoostingClassifier(
             learning_rate=0.05, max_iter=100, class_weight="balanced", random_state=random_state
         )
+    elif model == "svm":
+        # margins depend on distances, so the features are scaled; probability=True adds Platt scaling
+        # (fitted by internal cross-validation) so that the SVM gives probabilities like the others
+        svc = SVC(kernel="rbf", C=1.0, probability=True, class_weight="balanced", random_state=random_state)
+        return Pipeline([("scale", StandardScaler()), ("model", svc)])
     else:
         raise InvalidInput(f"model must be one of {', '.join(MODELS)}, got {model!r}.")
     return Pipeline([("model", clf)])
 
 
-def _money(value: float) -> str:
-    return f"{value:,.2f}"
+def describe(feature: str, value: float) -> str:
+    """What a feature's value says about the customer, as an agent would put it.
 
+    Counts agree with their noun, money is in pounds, and windows and gaps are
+    in months or weeks when they are whole ones (see :mod:`analytics.customers.wording`).
 
-def _describe(feature: str, value: float) -> str:
-    """A few words a customer-service agent can read: 'last order 210 days ago'."""
-    n = f"{value:,.0f}"
+    Examples
+    --------
+    >>> describe("orders_180d", 0), describe("spend_90d", 0), describe("frequency", 1)
+    ('no orders in the last 6 months', '£0 spent in the last 3 months', '1 order so far')
+    """
+    days = round(value)
     for w in WINDOWS:
         if feature == f"orders_{w}d":
-            return f"{n} order(s) in the last {w} days"
+            return f"{'no orders' if days == 0 else count(days, 'order')} in {the_last(w)}"
         if feature == f"spend_{w}d":
-            return f"{_money(value)} spent in the last {w} days"
+            return f"{money(value)} spent in {the_last(w)}"
+    if feature == "spend_trend":
+        if abs(value) < 0.05:
+            return "spent about the same in the last 3 months as in the 3 months before"
+        return f"spent {'more' if value > 0 else 'less'} in the last 3 months than in the 3 months before"
     texts = {
-        "recency_days": f"last order {n} days ago",
-        "frequency": f"{n} order(s) so far",
-        "monetary": f"{_money(value)} spent in total",
-        "avg_order_value": f"average order of {_money(value)}",
-        "tenure_days": f"{n} days between first and last order",
-        "days_since_first_order": f"first order {n} days ago",
-        "gap_mean_days": f"{n} days between orders on average",
-        "gap_std_days": f"order gaps varying by {n} days",
-        "spend_trend": (
-            "spending up on the previous 90 days"
-            if value > 0
-            else "spending down on the previous 90 days"
-            if value < 0
-            else "spending flat on the previous 90 days"
-        )
-        + f" (trend {value:+.2f})",
-        CATEGORY_FEATURE: f"bought from {n} categor{'y' if value == 1 else 'ies'}",
+        "recency_days": f"last order {ago(days)}",
+        "frequency": f"{count(days, 'order')} so far",
+        "monetary": f"{money(value)} spent in total",
+        "avg_order_value": f"{money(value)} per order on average",
+        "tenure_days": "all orders on one day" if days == 0 else f"first and last orders {period(days)} apart",
+        "days_since_first_order": f"first order {ago(days)}",
+        "gap_mean_days": f"{period(days)} between orders on average",
+        "gap_std_days": f"gaps between orders varying by {period(days)}",
+        CATEGORY_FEATURE: f"bought from {count(days, 'category', 'categories')}",
     }
     return texts.get(feature, f"{feature} = {value:g}")
 
 
-class ChurnModel:
+class ChurnModel(BaseEstimator):
     """Probability that a customer buys again within the horizon, and why.
 
     Parameters
     ----------
-    model : {"logistic", "tree", "forest", "boosting"}
+    model : {"logistic", "tree", "forest", "boosting", "svm"}
         ``logistic``: standard scaling, then L2 logistic regression;
         ``tree``: a decision tree of depth 5 with leaves of at least 1% of the
         customers; ``forest``: 200 trees with leaves of at least 10
         customers; ``boosting``: ``HistGradientBoostingClassifier`` (learning
-        rate 0.05, 100 iterations). Each is a scikit-learn ``Pipeline`` fitted
-        with ``class_weight="balanced"``, so 0.5 separates the classes as if
-        they were equally common.
+        rate 0.05, 100 iterations); ``svm``: standard scaling, then an RBF
+        support vector classifier (C = 1) with Platt-scaled probabilities.
+        Each is a scikit-learn ``Pipeline`` fitted with
+        ``class_weight="balanced"``, so 0.5 separates the classes as if they
+        were equally common.
     horizon_days : int
         The horizon the labels were built with (the probability is "buys
         within ``horizon_days``"); stored for the caller, not used in fitting.
     random_state : int or None
-        Seed of the tree-based models.
+        Seed of the tree-based models and of the SVM's probability calibration.
+    model_params : mapping, optional
+        Settings of the classifier that replace the defaults above, e.g.
+        ``{"C": 10.0, "kernel": "linear"}`` for ``svm`` or
+        ``{"min_samples_leaf": 25}`` for ``forest`` (any parameter of the
+        scikit-learn class). :func:`~analytics.customers.churn.compare.compare_models`
+        chooses them on a validation split.
+    threshold : float, default 0.5
+        :meth:`predict` says "buys again" where the probability is at least this.
 
     Attributes
     ----------
@@ -179,10 +199,19 @@ class ChurnModel:
     >>> model.explain(split.X_test.loc[[12346]])  # doctest: +SKIP
     """
 
-    def __init__(self, model: str = "logistic", horizon_days: int = 90, random_state: Optional[int] = 0) -> None:
+    def __init__(
+        self,
+        model: str = "logistic",
+        horizon_days: int = 90,
+        random_state: Optional[int] = 0,
+        model_params: Optional[Mapping[str, Any]] = None,
+        threshold: float = THRESHOLD,
+    ) -> None:
         self.model = model
         self.horizon_days = horizon_days
         self.random_state = random_state
+        self.model_params = model_params
+        self.threshold = threshold
 
     def fit(self, X: pd.DataFrame, y: Union[pd.Series, np.ndarray]) -> ChurnModel:
         """Fit on features ``X`` (from :func:`customer_features`) and 0/1 labels ``y``."""
@@ -191,8 +220,18 @@ class ChurnModel:
         check_horizon(self.horizon_days)
         X = _check_X(X)
         labels = _check_y(y, X)
+        threshold = self.threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise InvalidInput(f"threshold must be a probability from 0 to 1, got {self.threshold!r}.")
         pipeline = _make_pipeline(self.model, self.random_state)
-        pipeline.fit(X, labels)
+        settings = dict(self.model_params or {})
+        try:
+            pipeline.named_steps["model"].set_params(**settings)
+            pipeline.fit(X, labels)
+        except ValueError as exc:
+            if not settings:
+                raise
+            raise InvalidInput(f"model_params {settings} do not suit the {self.model} model: {exc}") from None
         self.pipeline_ = pipeline
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
@@ -216,8 +255,8 @@ class ChurnModel:
         return self._proba(_check_X(X, list(self.feature_names_in_)))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 (buys again) where :meth:`predict_proba` is at least :data:`THRESHOLD` (0.5), else 0."""
-        return (self.predict_proba(X) >= THRESHOLD).astype("int64")
+        """1 (buys again) where :meth:`predict_proba` is at least ``threshold``, else 0."""
+        return (self.predict_proba(X) >= self.threshold).astype("int64")
 
     def churn_risk(self, X: pd.DataFrame) -> pd.Series:
         """``1 - predict_proba(X)``, indexed like ``X`` (by customer)."""
@@ -289,27 +328,32 @@ class ChurnModel:
         result.attrs["reference_risk"] = float(np.mean(1.0 - self._proba(pd.DataFrame(starts, columns=names))))
         return result
 
-    def explain(self, X: pd.DataFrame, top: int = 3, n_permutations: int = 64) -> pd.DataFrame:
+    def explain(
+        self, X: pd.DataFrame, top: int = 3, n_permutations: int = 64, *, raising_only: bool = False
+    ) -> pd.DataFrame:
         """The ``top`` features that move each customer's churn risk most, in words.
 
         Contributions come from :meth:`contributions` (Shapley values against
         the training customers, the same method for every model).
         Features whose contribution is below 0.001 in absolute value are left
         out, so a customer close to the typical one may get fewer than ``top``
-        rows, or none.
+        rows, or none. With ``raising_only``, only the features that raise the
+        risk are kept: the answer to "why is this customer at risk?".
 
         Returns
         -------
         DataFrame
             One row per (customer, rank) with columns ``customer_id``,
             ``rank`` (1 = largest effect), ``feature``, ``value``, ``median``,
-            ``contribution`` (signed change in churn risk) and ``reason``, e.g.
-            "last order 210 days ago (raises churn risk)".
+            ``contribution`` (signed change in churn risk), ``effect``
+            ("raises churn risk" or "lowers churn risk") and ``reason``, what
+            the value says in an agent's words, e.g. "last order 7 months ago"
+            or "no orders in the last 6 months".
 
         Examples
         --------
         >>> model.explain(X.loc[[17850]], top=2)["reason"].tolist()  # doctest: +SKIP
-        ['last order 281 days ago (raises churn risk)', '0 order(s) in the last 180 days (raises churn risk)']
+        ['last order 281 days ago', 'no orders in the last 6 months']
         """
         self._check_fitted()
         if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
@@ -319,11 +363,10 @@ class ChurnModel:
         names = list(effects.columns)
         rows = []
         for customer, values, contribution in zip(checked.index, checked.to_numpy(), effects.to_numpy()):
-            order = np.argsort(-np.abs(contribution), kind="stable")[:top]
-            kept = [j for j in order if abs(contribution[j]) >= _MIN_EFFECT]
+            effect = contribution if raising_only else np.abs(contribution)
+            kept = [j for j in np.argsort(-effect, kind="stable")[:top] if effect[j] >= _MIN_EFFECT]
             for rank, j in enumerate(kept, start=1):
                 c = float(contribution[j])
-                direction = "raises churn risk" if c > 0 else "lowers churn risk"
                 rows.append(
                     {
                         "customer_id": customer,
@@ -332,8 +375,9 @@ class ChurnModel:
                         "value": float(values[j]),
                         "median": float(self.medians_[names[j]]),
                         "contribution": c,
-                        "reason": f"{_describe(names[j], float(values[j]))} ({direction})",
+                        "effect": "raises churn risk" if c > 0 else "lowers churn risk",
+                        "reason": describe(names[j], float(values[j])),
                     }
                 )
-        columns = ["customer_id", "rank", "feature", "value", "median", "contribution", "reason"]
+        columns = ["customer_id", "rank", "feature", "value", "median", "contribution", "effect", "reason"]
         return pd.DataFrame(rows, columns=columns)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import digamma, expit, gammaln, hyp2f1
+from sklearn.base import BaseEstimator
 
 from analytics.core.errors import InvalidInput
 from analytics.customers.clv.common import (
@@ -110,7 +111,7 @@ def _bgnbd_loglik(params: FloatArray, h: _Histories, gradient: bool = True) -> t
     return ll, np.array([d_r, d_alpha, d_a, d_b])
 
 
-class BetaGeoModel:
+class BetaGeoModel(BaseEstimator):
     """BG/NBD model of repeat purchases (Fader, Hardie & Lee 2005).
 
     While active, a customer buys as a Poisson process with rate

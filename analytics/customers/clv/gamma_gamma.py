@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
+from sklearn.base import BaseEstimator
 
 from analytics.core.errors import InvalidInput
 from analytics.customers.clv.bgnbd import BetaGeoModel
@@ -73,7 +74,7 @@ def _gg_loglik(params: FloatArray, s: _Spends, gradient: bool = True) -> tuple[f
     return total, np.array([d_p, d_q, d_v])
 
 
-class GammaGammaModel:
+class GammaGammaModel(BaseEstimator):
     """Gamma-Gamma model of the mean order value of repeat customers.
 
     Each order of a customer is worth ``Gamma(p, nu)``; across customers

@@ -1,4 +1,4 @@
-"""Churn: features without leakage, out-of-time splits, four models with one contract."""
+"""Churn: features without leakage, out-of-time splits, five models with one contract, tuned on the past."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analytics.core.errors import InvalidInput, NotFittedError
-from analytics.customers.churn.compare import compare_models, recency_rule
+from analytics.customers.churn.compare import best_f1_threshold, compare_models, recency_rule
 from analytics.customers.churn.features import (
     CATEGORY_FEATURE,
     FEATURES,
@@ -16,7 +16,8 @@ from analytics.customers.churn.features import (
     purchase_labels,
     time_split,
 )
-from analytics.customers.churn.model import MODELS, ChurnModel
+from analytics.customers.churn.model import MODELS, ChurnModel, describe
+from analytics.customers.wording import ago
 
 CUTOFF = pd.Timestamp("2011-09-01")
 DATA_END = pd.Timestamp("2011-12-31")
@@ -192,14 +193,30 @@ def test_the_explanation_for_a_lapsed_customer_names_recency(
 ) -> None:
     model = fitted[name]
     why = model.explain(split.X_test.loc[[105, 1]], top=3)
-    assert list(why.columns) == ["customer_id", "rank", "feature", "value", "median", "contribution", "reason"]
+    assert list(why.columns) == [
+        "customer_id", "rank", "feature", "value", "median", "contribution", "effect", "reason"
+    ]  # fmt: skip
     lapsed, regular = why[why["customer_id"] == 105], why[why["customer_id"] == 1]
     assert 1 <= len(lapsed) <= 3
     assert lapsed["rank"].tolist() == list(range(1, len(lapsed) + 1))
     assert lapsed["contribution"].abs().is_monotonic_decreasing
-    assert (lapsed["contribution"] > 0).all() and lapsed["reason"].str.endswith("(raises churn risk)").all()
+    assert (lapsed["contribution"] > 0).all() and (lapsed["effect"] == "raises churn risk").all()
     assert lapsed["feature"].iloc[0] in RECENT_ACTIVITY
     assert (regular["contribution"] < 0).all() and len(regular) >= 1
+    assert (regular["effect"] == "lowers churn risk").all()
+
+
+def test_asked_why_a_customer_is_at_risk_it_lists_only_what_raises_the_risk(fitted: dict[str, ChurnModel]) -> None:
+    model = fitted["forest"]
+    X = time_split(synthetic_shop(), CUTOFF).X_test.loc[[105, 1]]
+    everything = model.explain(X, top=len(FEATURES))
+    raising = model.explain(X, top=len(FEATURES), raising_only=True)
+    assert (raising["contribution"] > 0).all() and (raising["effect"] == "raises churn risk").all()
+    assert len(raising) < len(everything)
+    assert raising[raising["customer_id"] == 1].empty  # a loyal regular has nothing putting them at risk
+    assert set(raising.loc[raising["customer_id"] == 105, "feature"]) == set(
+        everything.loc[(everything["customer_id"] == 105) & (everything["contribution"] >= 1e-3), "feature"]
+    )
 
 
 def test_contributions_add_up_to_the_risk_above_the_reference(split: TimeSplit, fitted: dict[str, ChurnModel]) -> None:
@@ -210,12 +227,14 @@ def test_contributions_add_up_to_the_risk_above_the_reference(split: TimeSplit, 
     pd.testing.assert_frame_equal(model.contributions(X), parts)  # seeded: the same every time
     days = round(split.X_test.loc[105, "recency_days"])
     reasons = model.explain(X.loc[[105]], top=len(FEATURES))["reason"].tolist()
-    assert f"last order {days:,} days ago (raises churn risk)" in reasons
+    assert f"last order {ago(days)}" in reasons
 
 
 def test_the_fit_follows_the_estimator_contract(split: TimeSplit) -> None:
     model = ChurnModel("forest", horizon_days=90, random_state=3)
-    assert vars(model) == {"model": "forest", "horizon_days": 90, "random_state": 3}
+    assert vars(model) == {
+        "model": "forest", "horizon_days": 90, "random_state": 3, "model_params": None, "threshold": 0.5
+    }  # fmt: skip
     for method in (model.predict_proba, model.predict, model.churn_risk, model.contributions, model.explain):
         with pytest.raises(NotFittedError, match="not fitted"):
             method(split.X_test)
@@ -226,27 +245,114 @@ def test_the_fit_follows_the_estimator_contract(split: TimeSplit) -> None:
     np.testing.assert_allclose(model.predict_proba(reordered), model.predict_proba(split.X_test))
 
 
-def test_the_comparison_scores_models_and_baselines(shop: pd.DataFrame) -> None:
-    def always_half(X: pd.DataFrame) -> np.ndarray:
+#: one or two settings per model keep the comparison fast on the synthetic shop
+SMALL_GRIDS = {
+    "logistic": ({"C": 1.0}, {"C": 0.01}),
+    "tree": ({"max_depth": 3},),
+    "forest": ({"n_estimators": 20},),
+    "boosting": ({"max_iter": 20},),
+    "svm": ({"kernel": "rbf", "C": 1.0}, {"kernel": "linear", "C": 0.1}),
+}
+
+
+def test_the_comparison_tunes_on_the_past_and_scores_models_and_baselines_on_the_future(shop: pd.DataFrame) -> None:
+    seen: list[pd.Timestamp] = []
+
+    def always_half(X: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
+        seen.append(at)
         return np.full(len(X), 0.5)
 
-    table = compare_models(shop, CUTOFF, baselines={"coin": always_half})
+    table = compare_models(shop, CUTOFF, baselines={"coin": always_half}, grids=SMALL_GRIDS)
     assert list(table.index) == [*MODELS, "recency rule", "coin"]
-    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "fit_seconds"} <= set(table.columns)
-    assert (table.loc[list(MODELS), ["accuracy", "f1", "roc_auc"]] >= 0.95).all().all()
-    assert table.loc["recency rule", "accuracy"] == 1.0
+    assert {"settings", "threshold", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"} <= set(table.columns)
+    assert (table.loc[list(MODELS), ["accuracy", "f1", "roc_auc", "pr_auc"]] >= 0.95).all().all()
+    assert table.loc["recency rule", "accuracy"] >= 0.95  # its number of days is chosen on validation too
     assert table.loc["coin", "roc_auc"] == 0.5
     assert table.loc["coin", "recall"] == 1.0  # 0.5 counts as "buys again"
     assert np.isnan(table.loc["coin", "fit_seconds"])
-    assert table.attrs["n_test"] == 80
+    # the baseline saw the validation cutoff (to choose its threshold), then the test cutoff, once each
+    assert seen == [CUTOFF - pd.Timedelta(days=90), CUTOFF]
+    info = table.attrs
+    assert (info["fit_cutoff"], info["validation_cutoff"], info["test_cutoff"]) == (
+        CUTOFF - pd.Timedelta(days=180), CUTOFF - pd.Timedelta(days=90), CUTOFF
+    )  # fmt: skip
+    assert info["n_test"] == 80
+    assert len(info["tuning"]) == sum(len(grid) for grid in SMALL_GRIDS.values())
+    assert table.loc["svm", "settings"] in {"kernel=rbf, C=1.0", "kernel=linear, C=0.1"}
 
     with pytest.raises(InvalidInput, match="baseline 'broken' must return one probability"):
-        compare_models(shop, CUTOFF, baselines={"broken": lambda X: np.full(len(X), 2.0)})
+        compare_models(shop, CUTOFF, baselines={"broken": lambda X, at: np.full(len(X), 2.0)}, grids=SMALL_GRIDS)
+    with pytest.raises(InvalidInput, match="unknown model"):
+        compare_models(shop, CUTOFF, grids={"neural-net": ({},)})
+
+
+def test_the_choices_never_see_the_test_quarter(shop: pd.DataFrame) -> None:
+    """Settings and thresholds are chosen before the cutoff: rewriting every order after it changes neither."""
+    after = shop["placed_at"] > CUTOFF
+    # after the cutoff, lapsed customers 101..120 come back and regulars 1..20 leave
+    future = shop[after & (shop["customer_id"] <= 20)].assign(customer_id=lambda f: f["customer_id"] + 100)
+    future_flipped = pd.concat([shop[~after], shop[after & (shop["customer_id"] > 20)], future])
+    grids = {"logistic": ({"C": 1.0}, {"C": 0.001}), "svm": ({"C": 1.0}, {"C": 0.01})}
+    one = compare_models(shop, CUTOFF, grids=grids)
+    two = compare_models(future_flipped, CUTOFF, grids=grids)
+    pd.testing.assert_frame_equal(
+        one[["settings", "val_roc_auc", "threshold"]], two[["settings", "val_roc_auc", "threshold"]]
+    )
+    assert one.attrs["tuning"] == two.attrs["tuning"]
+    assert not one[["roc_auc", "f1"]].equals(two[["roc_auc", "f1"]])  # the test scores did change
+
+
+def test_the_threshold_is_the_one_with_the_best_f1() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    proba = np.array([0.1, 0.2, 0.7, 0.3, 0.8, 0.9])
+    # at 0.3: 3 true positives, 1 false positive (F1 6/7); at 0.8: 2 and 0 (F1 4/5); at 0.7: 2 and 1 (F1 2/3)
+    assert best_f1_threshold(y, proba) == 0.3
+    model = ChurnModel("logistic", threshold=0.9)
+    assert model.threshold == 0.9
 
 
 def test_the_recency_rule_is_half_at_the_horizon() -> None:
     X = pd.DataFrame({"recency_days": [0.0, 90.0, 180.0]})
     np.testing.assert_allclose(recency_rule(90)(X), [1.0, 0.5, 0.25])
+
+
+# --------------------------------------------------------------------------- explanations in words
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "sentence"),
+    [
+        ("orders_180d", 0.0, "no orders in the last 6 months"),
+        ("orders_90d", 1.0, "1 order in the last 3 months"),
+        ("orders_30d", 2.0, "2 orders in the last month"),
+        ("spend_90d", 0.0, "£0 spent in the last 3 months"),
+        ("spend_180d", 1234.5, "£1,234.50 spent in the last 6 months"),
+        ("monetary", 25000.0, "£25,000 spent in total"),
+        ("avg_order_value", 80.0, "£80 per order on average"),
+        ("recency_days", 281.4, "last order 281 days ago"),
+        ("recency_days", 210.0, "last order 7 months ago"),
+        ("recency_days", 14.0, "last order 2 weeks ago"),
+        ("recency_days", 1.0, "last order yesterday"),
+        ("frequency", 1.0, "1 order so far"),
+        ("frequency", 1500.0, "1,500 orders so far"),
+        ("tenure_days", 0.0, "all orders on one day"),
+        ("days_since_first_order", 365.0, "first order 1 year ago"),
+        ("gap_mean_days", 21.0, "3 weeks between orders on average"),
+        ("gap_std_days", 10.2, "gaps between orders varying by 10 days"),
+        ("spend_trend", 0.4, "spent more in the last 3 months than in the 3 months before"),
+        ("spend_trend", -1.0, "spent less in the last 3 months than in the 3 months before"),
+        (CATEGORY_FEATURE, 1.0, "bought from 1 category"),
+        (CATEGORY_FEATURE, 4.0, "bought from 4 categories"),
+    ],
+)
+def test_each_reason_reads_like_a_person_wrote_it(feature: str, value: float, sentence: str) -> None:
+    assert describe(feature, value) == sentence
+
+
+def test_a_lapsed_customers_reasons_are_plain_sentences(split: TimeSplit, fitted: dict[str, ChurnModel]) -> None:
+    reasons = fitted["logistic"].explain(split.X_test.loc[[105]], top=len(FEATURES))["reason"].tolist()
+    assert "no orders in the last 6 months" in reasons
+    assert not [r for r in reasons if "(s)" in r or "churn risk" in r or ".00" in r]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -278,7 +384,13 @@ def test_bad_arguments_are_refused_with_a_fix(shop: pd.DataFrame, split: TimeSpl
     with pytest.raises(InvalidInput, match="lines frame lacks column"):
         customer_features(shop, CUTOFF, lines=pd.DataFrame({"customer_id": [1]}))
     with pytest.raises(InvalidInput, match="model must be one of"):
-        ChurnModel("svm").fit(split.X_train, split.y_train)
+        ChurnModel("neural-net").fit(split.X_train, split.y_train)
+    with pytest.raises(InvalidInput, match=r"model_params \{'C': -1.0\} do not suit the svm model"):
+        ChurnModel("svm", model_params={"C": -1.0}).fit(split.X_train, split.y_train)
+    with pytest.raises(InvalidInput, match=r"model_params .* do not suit the forest model"):
+        ChurnModel("forest", model_params={"kernel": "rbf"}).fit(split.X_train, split.y_train)
+    with pytest.raises(InvalidInput, match="threshold must be a probability"):
+        ChurnModel("logistic", threshold=1.5).fit(split.X_train, split.y_train)
 
 
 def test_bad_training_data_is_refused_with_a_fix(split: TimeSplit, fitted: dict[str, ChurnModel]) -> None:

@@ -36,14 +36,14 @@ def fit(rows: list[tuple[int, float, float]], rules: LoyaltyRules | None = None)
 @pytest.mark.parametrize(
     ("spend", "tier", "message"),
     [
-        (0.01, "Bronze", "£499.99 more to reach Silver"),
-        (499.99, "Bronze", "£0.01 more to reach Silver"),
-        (500.00, "Silver", "£1,500.00 more to reach Gold"),
-        (1999.99, "Silver", "£0.01 more to reach Gold"),
-        (2000.00, "Gold", "£3,000.00 more to reach Platinum"),
-        (4999.99, "Gold", "£0.01 more to reach Platinum"),
-        (5000.00, "Platinum", "You are at our top tier, Platinum"),
-        (80000.00, "Platinum", "You are at our top tier, Platinum"),
+        (0.01, "Bronze", "£0.01 spent in the last year; £499.99 more to reach Silver"),
+        (499.99, "Bronze", "£499.99 spent in the last year; £0.01 more to reach Silver"),
+        (500.00, "Silver", "£500 spent in the last year; £1,500 more to reach Gold"),
+        (1999.99, "Silver", "£1,999.99 spent in the last year; £0.01 more to reach Gold"),
+        (2000.00, "Gold", "£2,000 spent in the last year; £3,000 more to reach Platinum"),
+        (4999.99, "Gold", "£4,999.99 spent in the last year; £0.01 more to reach Platinum"),
+        (5000.00, "Platinum", "£5,000 spent in the last year keeps you at our top tier, Platinum"),
+        (80000.00, "Platinum", "£80,000 spent in the last year keeps you at our top tier, Platinum"),
     ],
 )
 def test_tier_boundaries_are_exact(spend: float, tier: str, message: str) -> None:
@@ -62,7 +62,22 @@ def test_tiers_count_twelve_months_of_spend_and_points_count_everything() -> Non
     assert status.spend_12m == 700.0
     assert status.tier == "Silver"
     assert status.points == 3700  # earned on all spend; redemptions are not modelled
-    assert status.progress_message == "£1,300.00 more to reach Gold"
+    assert status.progress_message == "£700 spent in the last year; £1,300 more to reach Gold"
+
+
+def test_a_long_standing_customer_with_many_points_is_told_why_the_tier_is_low() -> None:
+    """Points count every order ever placed; tiers count the last year. The message names the year's spend,
+    so "Bronze with 5,100 points" does not read as a mistake."""
+    status = fit([(1, 700, 5000.0), (1, 30, 100.0)]).status_of(1)
+    assert (status.tier, status.points) == ("Bronze", 5100)
+    assert status.progress_message == "£100 spent in the last year; £400 more to reach Silver"
+
+
+def test_the_message_names_the_rules_window() -> None:
+    rules = LoyaltyRules(spend_window_days=180)
+    assert fit([(1, 10, 50.0)], rules).status_of(1).progress_message == (
+        "£50 spent in the last 6 months; £450 more to reach Silver"
+    )
 
 
 def test_points_follow_the_rate_and_round_down() -> None:
@@ -140,7 +155,11 @@ def test_rules_load_from_toml_and_keys_left_out_keep_their_defaults(tmp_path: Pa
     assert rules.tiers == (("Member", 0.0), ("VIP", 100.0))
     assert (rules.points_per_pound, rules.lapsed_days, rules.new_days) == (2.0, 120, 30)
     status = fit([(1, 5, 150.0)], rules).status_of(1)
-    assert (status.tier, status.points, status.progress_message) == ("VIP", 300, "You are at our top tier, VIP")
+    assert (status.tier, status.points, status.progress_message) == (
+        "VIP",
+        300,
+        "£150 spent in the last year keeps you at our top tier, VIP",
+    )
 
 
 def test_rules_are_frozen() -> None:
@@ -198,7 +217,7 @@ def test_status_of_returns_a_typed_status() -> None:
         lifecycle="new",
         last_order_at=(TODAY - pd.Timedelta(days=5)).to_pydatetime(),
     )
-    assert status.progress_message == "£120.00 more to reach Gold"
+    assert status.progress_message == "£1,880 spent in the last year; £120 more to reach Gold"
 
 
 @pytest.mark.parametrize(
