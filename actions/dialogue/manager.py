@@ -48,7 +48,7 @@ import re
 from typing import Any, Optional
 
 from actions.dialogue import capabilities as can
-from actions.dialogue.context import Context, button
+from actions.dialogue.context import Context
 from actions.dialogue.specs import (
     ASKS_YES_NO,
     BYE,
@@ -67,30 +67,38 @@ from actions.dialogue.specs import (
 from actions.dialogue.state import DialogueState, Task
 from actions.dialogue.tasks import Tasks
 from actions.dialogue.understand import (
+    NEGATED,
     ORDER_REFERENCE,
     ORDER_WORDS,
     WEAK_INTENT,
     Turn,
     address_in,
     after_greeting,
+    asks_about_an_order,
     asks_for_kind,
     asks_price,
+    asks_what_we_have,
     clauses,
     compares,
+    deletes_data,
     email_in,
     is_correction,
     is_follow_up,
     is_gibberish,
+    is_question,
     means_all_of_them,
     names_a_problem,
     order_numbers,
     order_question_of,
     other_orders_count,
     refers_back,
+    refuses,
     says_latest,
     says_other_order,
+    says_reorder,
     wants_cheaper,
     wants_to_stop,
+    with_new_postcode,
 )
 from analytics.usecases.catalogue_search import english_words, index_for
 from analytics.usecases.orders import OrderSummary
@@ -123,6 +131,8 @@ class Dialogue(Tasks):
         if intent == "human_handoff":
             self._drop_everything()
             self._handoff("customer_request")
+            return
+        if intent in ("cancel_order", "delete_data") and refuses(self.turn.text) and self._keeps(intent):
             return
         if self.state.confirm is not None:
             confirm = self.state.confirm
@@ -162,6 +172,10 @@ class Dialogue(Tasks):
         turn = self.turn
         if self._gibberish():
             return "nlu_fallback"  # "asdfgh": not understood, whatever the classifier made of it
+        for name, confidence, clause in turn.secondary:
+            # "i'm not happy about that, can i talk to a manager": the person asked for, whatever else is said
+            if name == "human_handoff" and confidence >= 0.9 and not NEGATED.search(clause):
+                return "human_handoff"
         if turn.intent in ("out_of_scope", *PRODUCT_INTENTS) and self._compares_products():
             return "product_info"  # "which is cheaper, X or Y"
         product_question = asks_for_kind(turn.text) or asks_price(turn.text)
@@ -179,6 +193,18 @@ class Dialogue(Tasks):
         if requests:
             return requests[0]
         name, confidence = turn.best_real
+        if says_reorder(turn.text) and name in ("reorder_when", "next_order_due", "recommend_products"):
+            return "reorder_when"  # "what would i normally reorder"
+        if turn.entity("category") and asks_what_we_have(turn.text):
+            return "recommend_products"  # "what have you got for the garden": ideas from that category
+        last = self.state.last.name if self.state.last else None
+        if deletes_data(turn.text) and (last == "privacy_data" or name == "delete_data"):
+            return "delete_data"  # "ok thanks and delete it after that" (after the summary of their data)
+        # (not "can I return something from my latest order?": a request about an order)
+        about_an_order = order_numbers(turn) or says_latest(turn.text) or ORDER_REFERENCE.search(turn.text)
+        policy = faq_topic(turn.text) and is_question(turn.text) and not about_an_order
+        if policy and name in ("faq", "return_request", "inform"):
+            return "faq"  # "wait first, will i get my money back on the same card?"
         has_order = bool(order_numbers(turn)) or says_latest(turn.text)
         if order_numbers(turn) and ORDER_WORDS.search(turn.text):
             return name if name in ORDER_INTENTS and confidence >= WEAK_INTENT else order_question_of(turn.text)
@@ -193,13 +219,29 @@ class Dialogue(Tasks):
             return "goodbye" if BYE.search(turn.text) else "thank"  # "found it in the shed lol thanks a bunch"
         if BYE.search(turn.text) and len(turn.text.split()) <= 8:
             return "goodbye"
-        if says_latest(turn.text):
+        if says_latest(turn.text) or says_latest(turn.normalised):  # "wen did my last parcle get deliverd"
             return name if name in ORDER_INTENTS else "order_status"
         if self.state.order and refers_back(turn.text) and ORDER_WORDS.search(turn.text):
             return order_question_of(turn.text)  # "is it still on track to arrive on time?"
         if (asks_for_kind(turn.text) or asks_price(turn.text)) and self._mentions_product(turn.text):
             return "product_info"
         return "nlu_fallback"
+
+    def _keeps(self, intent: str) -> bool:
+        """ "actually dont cancel my order, i'll keep it", even after other questions: nothing is cancelled."""
+        confirm = self.state.confirm or {}
+        if intent == "cancel_order":
+            number = confirm.get("order") if confirm.get("what") == "cancel" else self.state.order
+            if not number:
+                return False
+            self.state.confirm = None
+            self.ctx.say("utter_keep_order", order_number=number)
+            return True
+        if confirm.get("what") == "delete":
+            self.state.confirm = None
+            self.ctx.say("utter_deletion_cancelled")
+            return True
+        return False
 
     def _gibberish(self) -> bool:
         return is_gibberish(self.turn.text, english_words())
@@ -341,10 +383,14 @@ class Dialogue(Tasks):
                 k: v for k, v in last.details.items() if k not in ("order", "latest", "refers_back", "other_than")
             }
             base = carried if name == last.name else {}
+            said = self._details(name)
+            if said.get("item") and said["item"] != base.get("item"):
+                # "what about the wooden frame from 579123": another item, with a reason of its own
+                base = {k: v for k, v in base.items() if k not in ("item_sku", "reason", "quantity")}
             for number in numbers[:3]:
                 if self.state.task is not None or self.state.confirm is not None:
                     break
-                self._run(Task(name, {**base, **self._details(name), "order": number}))
+                self._run(Task(name, {**base, **said, "order": number}))
             if len(numbers) > 1:
                 self.state.orders = numbers[:3]
             return True
@@ -360,12 +406,17 @@ class Dialogue(Tasks):
             if not others:
                 self.ctx.say("utter_no_other_orders")
             return True
-        correcting = intent in ("inform", "nlu_fallback", "complain")
+        correcting = intent in ("inform", "nlu_fallback", "complain", "change_address")
         if last.name == "change_address" and last.details.get("order") and correcting:
-            address = address_in(turn.text)
+            address = address_in(turn.text) or with_new_postcode(str(last.details.get("address") or ""), turn.text)
             if address:  # "oops, wrong postcode: it's 4 Queen St, Oxford OX1 1ER": the same order, corrected
                 self._run(Task("change_address", {"order": last.details["order"], "address": address}))
                 return True
+        short = len(turn.text.split()) <= 8 and intent in ("inform", "nlu_fallback", "thank")
+        if follows == "order" and self.state.order and short and asks_about_an_order(turn.text):
+            # "ok when was that", "and the tracking number?": about the order talked about
+            self._run(Task(order_question_of(turn.text), {"order": self.state.order}))
+            return True
         if intent == turn.intent and intent in OTHER_BUSINESS and turn.confidence >= DIGRESSION_CONFIDENCE:
             return False  # "and do you deliver to scotland?" after a product question is a question of its own
         plain = intent in ("inform", "nlu_fallback") or (cue and (intent == last.name or intent not in SPECS))
@@ -517,9 +568,7 @@ class Dialogue(Tasks):
             self.ctx.say("utter_default")
 
     def _offer_human(self, reason: str) -> None:
-        self.ctx.say(
-            "utter_offer_human", buttons=[button("Yes, a person please", "affirm"), button("No, thanks", "deny")]
-        )
+        self.ctx.say("utter_offer_human")  # its yes/no buttons are the response's own (domain.yml)
         self.state.confirm = {"what": "handoff", "reason": reason}
 
     def _handoff(self, reason: str) -> None:

@@ -22,7 +22,9 @@ from actions.dialogue.state import Task
 from actions.dialogue.understand import (
     address_in,
     email_in,
+    in_catalogue_sizes,
     is_correction,
+    names_a_problem,
     order_numbers,
     ordinal_choice,
     reason_in,
@@ -223,6 +225,8 @@ class Questions(Resolution):
             return False
         if task.asked == "reason" and (intent in ("complain", "return_request") or self.turn.confidence < 0.8):
             return False  # a reason is free text: only a clear other request interrupts it
+        if task.asked == "reason" and names_a_problem(self.turn.text):
+            return False  # "the wall tidy from 579123 arrived with a bent hook": the reason, whatever else it names
         if self.turn.confidence < DIGRESSION_CONFIDENCE:
             return False
         # an answer typed as its own sentence ("it's 12 High St, Leeds LS1 4AB") is still the answer
@@ -270,8 +274,8 @@ class Questions(Resolution):
             if asked == "product" and self._names_another(self.turn.text, pool):
                 return None  # a new question, not a choice
             linked = index.link(self.turn.text, within=pool)
-            one = linked.pick()
-            if one is not None:
+            one = linked.pick() or index.link(in_catalogue_sizes(self.turn.text), within=values).pick()
+            if one is not None:  # ("the big one": the Large of those listed)
                 return one.sku
             # "the vintage ones" fits several lines of the order, but one of the options just listed
             best = {c.listing.sku for c in linked.best_group}

@@ -28,6 +28,8 @@ SECONDARY = frozenset(
         "privacy_data",
         "recommend_products",
         "product_info",
+        # "how many points have i got and can i cancel my last order": the yes/no question comes last
+        "cancel_order",
     }
 )
 SMALL_TALK = {
@@ -68,7 +70,7 @@ FAQ_TOPICS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "utter_faq/return_policy": re.compile(
-        r"\b(?:returns?|returning|refunds?|exchanges?)\b|\bsend (?:\w{1,12} ){0,2}back\b",
+        r"\b(?:returns?|returning|refunds?|exchanges?)\b|\bsend (?:\w{1,12} ){0,2}back\b|\bmoney back\b",
         re.IGNORECASE,
     ),
 }

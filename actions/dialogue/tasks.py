@@ -25,6 +25,7 @@ from actions.dialogue.understand import (
     ORDER_QUESTION,
     address_in,
     asks_for_kind,
+    checks_an_order,
     email_in,
     order_numbers,
     order_question_of,
@@ -70,7 +71,8 @@ class Tasks(Questions):
             picked = ordinal_choice(text, len(self.state.orders))  # "the second one" of the orders just listed
             if picked is not None and not BARE_NUMBER.match(text):
                 found["order"] = self.state.orders[picked]
-        if "order" in needs and says_latest(text) and "order" not in found:
+        latest = says_latest(text) or (text is turn.text and says_latest(turn.normalised))
+        if "order" in needs and latest and "order" not in found:
             found["latest"] = True
         if "order" in needs and "order" not in found and self.state.order and says_other_order(text):
             found.pop("latest", None)  # "my previous order" after talking about one: the one before it
@@ -113,10 +115,15 @@ class Tasks(Questions):
             for n, _, clause in turn.secondary
             if n in ("return_request", "cancel_order", "change_address") and any(x in clause for x in numbers)
         ]
+        moves = any(n == "change_address" and c >= 0.2 for n, c in turn.ranking)
+        if name == "identify" and numbers and not about_the_order and moves and address_in(text):
+            # "please deliver order 581502 to 9 Harbour View, Falmouth TR11 3AZ instead. my email is ..."
+            about_the_order = [["change_address", text]]
         if name == "identify" and about_the_order:
             found["then"] = about_the_order[:1]
-        elif name == "identify" and numbers and ORDER_QUESTION.search(text):
-            # "my email is ... and my order is 581502, where is it?": answer it once verified
+        elif name == "identify" and ((numbers and ORDER_QUESTION.search(text)) or checks_an_order(text)):
+            # "my email is ... and my order is 581502, where is it?", "i want to check an order, im ...":
+            # answer it once verified (about the order that proved who they are, if it names none)
             found["then"] = [[order_question_of(text), text]]
         if name == "reorder_when" and turn.entity("product"):
             found["product_words"] = (turn.spans.get("product") or turn.entities["product"])[0]

@@ -65,7 +65,12 @@ KIND_QUESTION = re.compile(
 REASON_WORDS = re.compile(
     r"\b(?:broken|broke|damaged|damage|chipped|chip|cracked|crack|scratched|scratch|smashed|shattered|split|"
     r"snapped|melted|sticky|faulty|defective|doesn'?t work|does not work|not working|stopped working|"
-    r"(?:does ?n'?t|do ?n'?t|does not|do not|won'?t) (?:heat|work|fit|close|open|light|stick|charge)|"
+    r"(?:does ?n'?t|do ?n'?t|does not|do not|won'?t|wont|will not|did ?n'?t|did not|is ?n'?t|is not|are ?n'?t)"
+    r"\s{1,3}(?:\w{1,12}\s{1,3})?(?:heat|work|fit|close|open|light|stick|charge|weigh|switch on|turn on|light up|"
+    r"switch off|turn off|hold|lock|zip|boil|ring|tick|stay|lie flat|stand up|spin|pour|seal)|"
+    r"(?:is ?n'?t|was ?n'?t|is not|was not|are ?n'?t|were ?n'?t|are not|were not) what (?:i|we) "
+    r"(?:ordered|expected|wanted|thought|paid for)|"
+    r"warped|bowed|buckled|discolou?red|rust(?:y|ed)?|frayed|crooked|misprinted|blurry|wonky|"
     r"wrong (?:item|size|colou?r|one|product|thing|design|pattern|style|model)|sent the wrong|"
     r"(?:too|way too) (?:small|big|large|tight|short|long|many)|doesn'?t fit|not as (?:described|pictured)|"
     r"changed my mind|change of mind|no longer (?:need|want)|don'?t (?:need|want|like)|didn'?t (?:like|want)|"
@@ -278,6 +283,99 @@ def _return_of_an_order(intent: str, text: str) -> str:
     if intent == "faq" and RETURN_QUESTION.search(text[:MAX_TEXT]) and ORDER_NUMBER_IN_TEXT.search(text[:MAX_TEXT]):
         return "return_request"
     return intent
+
+
+#: "what should I be reordering?", "what would i normally reorder", "what do i buy again and again"
+REORDER_WORDS = re.compile(r"\b(?:re-?order(?:ing|ed)?|buy(?:ing)? again|run(?:ning)? out of)\b", re.IGNORECASE)
+#: "what have you got for the garden", "anything for the kitchen?", "show me your garden stuff"
+WHAT_YOU_HAVE = re.compile(
+    r"\b(?:what (?:have|do) you (?:got|have|sell|do)|what(?:'?s| is) there|anything|something|show me|"
+    r"got any|do you (?:sell|have|do|stock)|ideas?)\b",
+    re.IGNORECASE,
+)
+
+
+def says_reorder(text: str) -> bool:
+    """The customer asks what they buy again and again (their reorder list)."""
+    return bool(REORDER_WORDS.search(text[:MAX_TEXT]))
+
+
+def asks_what_we_have(text: str) -> bool:
+    """ "what have you got for the garden": a browse of a kind of product, not one product."""
+    return bool(WHAT_YOU_HAVE.search(text[:MAX_TEXT]))
+
+
+#: sizes said in other words than the catalogue's ("the big one" for "Picnic Basket Wicker Large")
+SIZE_WORDS = {
+    "big": "large",
+    "bigger": "large",
+    "biggest": "large",
+    "huge": "large",
+    "little": "small",
+    "smaller": "small",
+    "smallest": "small",
+    "tiny": "small",
+    "mini": "small",
+}
+
+
+def in_catalogue_sizes(text: str) -> str:
+    """``text`` with size words the catalogue does not use replaced by the ones it does."""
+    return re.sub(
+        r"\b(" + "|".join(SIZE_WORDS) + r")\b", lambda m: SIZE_WORDS[m.group(1).lower()], text[:MAX_TEXT], flags=re.I
+    )
+
+
+#: "i don't want a person", "no need to talk to anyone": a request said the other way round
+NEGATED = re.compile(r"\b(?:don'?t|dont|do not|no need|not|never|without)\b", re.IGNORECASE)
+
+
+def asks_about_an_order(text: str) -> bool:
+    """ "ok when was that", "and the tracking number?": a question about the order talked about."""
+    return bool(WHEN.search(text[:MAX_TEXT]) or TRACKING.search(text[:MAX_TEXT]))
+
+
+def with_new_postcode(address: str, text: str) -> Optional[str]:
+    """ "oh no sorry the postcode is BN11 1XZ": the address just given with its postcode corrected."""
+    new = UK_POSTCODE.search(text[:MAX_TEXT])
+    old = UK_POSTCODE.search(address)
+    if not address or new is None or old is None:
+        return None
+    return address[: old.start()] + new.group(0).upper() + address[old.end() :]
+
+
+#: "i want to check an order", "can you look up my parcel": a question about an order, none named yet
+CHECKS_AN_ORDER = re.compile(
+    r"\b(?:check|look\s{1,3}(?:at|up|into)|find|ask about|query|question about|chase|see)\s{1,3}"
+    r"(?:on\s{1,3})?(?:an?|my|the|our)\s{1,3}(?:order|oder|parcel|package|delivery)\b",
+    re.IGNORECASE,
+)
+
+
+def checks_an_order(text: str) -> bool:
+    """The message asks about one of the customer's orders without naming it."""
+    return bool(CHECKS_AN_ORDER.search(text[:MAX_TEXT]))
+
+
+#: "ok thanks and delete it after that", "please erase my details": the data deletion request
+DELETES_DATA = re.compile(
+    r"\b(?:delete|erase|wipe|remove)\s{1,3}(?:it|them|that|all|everything|all of it|"
+    r"my\s{1,3}(?:data|details|info|information|account|personal data))\b",
+    re.IGNORECASE,
+)
+#: a question, by its mark or its first word
+QUESTION = re.compile(
+    r"\?|^\s{0,3}(?:\w{1,10}[ ,]{1,3}){0,2}?(?:will|can|do|does|is|are|how|what|when|why|where|could|would)\b",
+    re.IGNORECASE,
+)
+
+
+def deletes_data(text: str) -> bool:
+    return bool(DELETES_DATA.search(text[:MAX_TEXT]))
+
+
+def is_question(text: str) -> bool:
+    return bool(QUESTION.search(text[:MAX_TEXT]))
 
 
 def says_other_order(text: str) -> bool:

@@ -68,7 +68,7 @@ from typing import NamedTuple, Optional
 
 from rapidfuzz import fuzz, process
 
-from analytics.core.text import SKU_TOKEN, name_terms, singular, terms
+from analytics.core.text import SKU_TOKEN, STOPWORDS, name_terms, singular, terms
 from analytics.store.cache import PerStoreCache
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
@@ -330,6 +330,8 @@ class CatalogIndex:
             neighbours = set(zip(name.words, name.words[1:]))
             adjacent = sum(pair in neighbours for pair in itertools.pairwise(sequence))
             found.append(Candidate(item, coverage, extra, adjacent, how))
+        if not any(c.how == "exact" for c in found):
+            found = _whole_name_inside(found, text)
         found.sort(
             key=lambda c: (
                 c.how != "exact",
@@ -377,3 +379,49 @@ def index_for(uow: SqlAlchemyUnitOfWork) -> CatalogIndex:
 def clear_index_cache() -> None:
     """Forget the cached indexes (after an import that changed the catalogue)."""
     _indexes.clear()
+
+
+#: a word or a punctuation mark of a message
+_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*|[^\sa-z0-9]")
+
+
+def _whole_name_inside(found: list[Candidate], text: str) -> list[Candidate]:
+    """ "oh quick question first, how much is the toadstool money box": a product's whole name, standing
+    alone in a longer message (chat words or punctuation on both sides, not "hanging" before "heart t-light
+    holder"), names that product as exactly as the name alone — when it is the only such name there."""
+    kept: list[str] = []
+    gap_before: list[bool] = []
+    gap = True
+    for token in _TOKEN.findall(text.lower().replace("'", "").replace("’", "")):
+        word = singular(token.replace("-", ""))
+        if not token[0].isalnum() or token in STOPWORDS or word in STOPWORDS:
+            gap = True
+            continue
+        kept.append(word)
+        gap_before.append(gap)
+        gap = False
+    gap_before.append(True)  # the end of the message
+    alone: list[Candidate] = []
+    rest: set[str] = set()
+    for c in found:
+        words = [w for w in name_terms(c.listing.name).words if not w.isdigit()]
+        size = len(words)
+        if size < 2:
+            continue
+        starts = [i for i in range(len(kept) - size + 1) if kept[i : i + size] == words]
+        at = next((i for i in starts if gap_before[i] and gap_before[i + size]), None)
+        if at is not None:
+            alone.append(c)
+            rest = set(kept[:at] + kept[at + size :])
+    # the other words must not name another product ("doughnut lip gloss, no sorry i mean the ice cream sundae one")
+    if len(alone) == 1 and any(
+        c is not alone[0] and len(rest & set(name_terms(c.listing.name).words)) >= 2 for c in found
+    ):
+        return found
+    longest = max(alone, key=lambda c: len(name_terms(c.listing.name).words), default=None)
+    if longest is None:
+        return found
+    phrase = f" {name_terms(longest.listing.name).phrase} "
+    if any(f" {name_terms(c.listing.name).phrase} " not in phrase for c in alone):
+        return found  # two products named ("the spaceboy lunch box and the dolly girl lunch box"): both stay options
+    return [Candidate(c.listing, c.coverage, c.extra_words, c.adjacent, "exact") if c is longest else c for c in found]

@@ -290,6 +290,74 @@ def test_tracking_of_an_order_not_yet_shipped_says_so(seeded: SqlAlchemyUnitOfWo
     assert answer == ["utter_tracking_not_yet"]
 
 
+def test_a_question_about_the_order_just_talked_about_is_about_that_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "16000")
+    assert chat.say("where is 581107", "order_status", {"order_number": "581107"}) == ["utter_order_shipped"]
+    assert chat.say("ok when will it come", "inform", confidence=0.6) == ["utter_delivery_window"], chat.text
+    assert chat.said("utter_delivery_window")["order_number"] == "581107"
+
+
+def test_a_request_and_a_cancel_in_one_message_answers_first_and_asks_the_yes_no_last(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    _, owner = open_order(seeded, "12680")
+    chat = Chat(owner)
+    text = "how many points have i got and can i cancel my last order"
+    secondary = (
+        ("loyalty_status", 0.99, "how many points have i got"),
+        ("cancel_order", 0.99, "can i cancel my last order"),
+    )
+    answer = chat.say(text, "loyalty_status", confidence=0.8, secondary=secondary)
+    assert answer == ["utter_loyalty_status", "utter_confirm_cancel"], chat.text
+    assert chat.say("no dont, just wanted to know", "deny") == ["utter_keep_order"]
+
+
+def test_dont_cancel_after_another_question_keeps_the_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "12680")
+    chat = Chat(owner)
+    assert chat.say(f"cancel {number}", "cancel_order", {"order_number": number}) == ["utter_confirm_cancel"]
+    chat.say("hmm hold on how much is the lunch bag", "product_info")  # a list to pick from is open now
+    assert chat.say("actually dont cancel my order, i'll keep it", "cancel_order") == ["utter_keep_order"], chat.text
+    assert chat.said("utter_keep_order")["order_number"] == number
+
+
+def test_a_person_asked_for_in_one_clause_is_a_handoff(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    secondary = (("human_handoff", 0.99, "can i talk to a manager"), ("complain", 0.95, "i'm not happy about that"))
+    text = "i'm not happy about that, can i talk to a manager"
+    assert chat.say(text, "complain", confidence=0.66, secondary=secondary, negative=True) == ["utter_handoff"]
+    no_person = (("human_handoff", 0.95, "i don't want to talk to a person"),)
+    answer = signed_in(seeded, "12748").say("i don't want to talk to a person", "complain", secondary=no_person)
+    assert "utter_handoff" not in answer
+
+
+def test_a_postcode_corrected_after_an_address_change_goes_to_the_same_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "17754")
+    chat = Chat(owner)
+    text = f"please send {number} to 8 Ashdown Road, Worthing BN11 1XY"
+    assert chat.say(text, "change_address", {"order_number": number}) == ["utter_address_changed"], chat.text
+    assert chat.say("oh no sorry the postcode is BN11 1XZ", "change_address", confidence=0.66) == [
+        "utter_address_changed"
+    ], chat.text
+    assert "BN11 1XZ" in chat.said("utter_address_changed")["address"]
+
+
+def test_browsing_a_category_and_asking_what_to_reorder_are_understood(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12748")
+    answer = chat.say(
+        "what have you got for the garden",
+        "nlu_fallback",
+        {"category": "Garden & Outdoor"},
+        confidence=0.5,
+        ranking=(("product_info", 0.1),),
+    )
+    assert answer[0] == "utter_recommendations", chat.text
+    answer = chat.say(
+        "and what would i normally reorder", "nlu_fallback", confidence=0.5, ranking=(("reorder_when", 0.29),)
+    )
+    assert answer and answer[0] != "utter_default", chat.text
+
+
 def test_recent_orders_are_listed(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = signed_in(seeded, "12748")
     assert chat.say("show me my orders", "list_orders") == ["utter_orders_list"]

@@ -12,8 +12,12 @@ from actions.dialogue.understand import (
     address_in,
     after_greeting,
     asks_for_kind,
+    asks_what_we_have,
+    checks_an_order,
     compares,
+    deletes_data,
     email_in,
+    in_catalogue_sizes,
     is_correction,
     is_follow_up,
     is_gibberish,
@@ -22,7 +26,9 @@ from actions.dialogue.understand import (
     ordinal_choice,
     reason_in,
     says_latest,
+    says_reorder,
     wants_to_stop,
+    with_new_postcode,
 )
 
 
@@ -70,6 +76,13 @@ def test_an_email_and_an_order_number_are_no_address() -> None:
         ("return 2 lunch bags from 580611 because they arrived damaged", "because they arrived damaged"),
         ("can i return the advent calendar from that one then, we got too many", "we got too many"),
         ("i want to return the hand warmers from it, they dont heat up", "they dont heat up"),
+        ("the black bord from 580657 is warped, i want a refund", "the black bord from 580657 is warped"),
+        ("the camo torch doesnt switch on. how do i return it", "the camo torch doesnt switch on"),
+        (
+            "Returning the butterfly t-lights please, the colour isn't what I expected",
+            "the colour isn't what I expected",
+        ),
+        ("also the night light from the same order, one of them doesnt light up", "one of them doesnt light up"),
     ],
 )
 def test_a_reason_given_up_front_is_found(message: str, reason: str) -> None:
@@ -141,3 +154,19 @@ def test_every_expression_is_linear_in_the_message() -> None:
     for other in ("how long " * 20_000, "hello " * 20_000, "pay " * 20_000, "bcdfg" * 20_000):
         faq_topic(other), is_gibberish(other), after_greeting(other), compares(other)
     assert time.process_time() - started < 5  # quadratic expressions take minutes on this input
+
+
+def test_a_corrected_postcode_replaces_the_postcode_of_the_address_just_given() -> None:
+    assert with_new_postcode("8 Ashdown Road, Worthing BN11 1XY", "oh no sorry the postcode is bn11 1xz") == (
+        "8 Ashdown Road, Worthing BN11 1XZ"
+    )
+    assert with_new_postcode("8 Ashdown Road, Worthing BN11 1XY", "sorry, wrong one") is None
+
+
+def test_requests_said_in_passing_are_recognised() -> None:
+    assert checks_an_order("i want to check an order, im jo@example.com")
+    assert not checks_an_order("i want to check the price of the lamp")
+    assert deletes_data("ok thanks and delete it after that") and deletes_data("please erase my details")
+    assert says_reorder("what would i normally reorder") and not says_reorder("where is my order")
+    assert asks_what_we_have("what have you got for the garden")
+    assert in_catalogue_sizes("the big one") == "the large one"

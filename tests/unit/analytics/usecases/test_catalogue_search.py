@@ -124,3 +124,32 @@ def test_a_names_own_misspelling_also_stands_for_the_word_it_misspells() -> None
 def test_product_codes_in_a_message_are_found(index: CatalogIndex) -> None:
     assert index.skus_in("and 22423? or 85123a") == ["22423", "85123A"]
     assert index.skus_in("order 581474 and 99999") == []
+
+
+def test_a_whole_name_standing_alone_in_a_chatty_message_is_that_product() -> None:
+    shop = CatalogIndex(
+        [
+            item(1, "21452", "Toadstool Money Box", 15),
+            item(2, "21439", "Basket Of Toadstools", 22),
+            item(3, "22255", "Felt Toadstool Small", 11),
+            item(4, "22254", "Felt Toadstool Large", 9),
+            item(5, "22750", "Money Box First Ade Design", 5),
+            item(6, "23000", "Ice Cream Sundae Lip Gloss", 5),
+            item(7, "23001", "Doughnut Lip Gloss", 5),
+            item(8, "22629", "Spaceboy Lunch Box", 40),
+            item(9, "22630", "Dolly Girl Lunch Box", 30),
+        ]
+    )
+    assert picked(shop, "oh quick question first, how much is the toadstool money box") == "Toadstool Money Box"
+    # two whole names: both stay options; a name corrected to another: not the first one
+    both = shop.link("how much are the spaceboy lunch box and the dolly girl lunch box")
+    assert not any(c.how == "exact" for c in both.candidates)
+    assert (
+        picked(shop, "how much is doughnut lip gloss, no sorry i mean the ice cream sundae one") != "Doughnut Lip Gloss"
+    )
+
+
+def test_a_name_inside_a_longer_product_phrase_is_not_that_product(index: CatalogIndex) -> None:
+    shop = CatalogIndex([*CATALOGUE, item(15, "99999", "Heart T-Light Holder", 5)])
+    # "hanging" belongs to the phrase: the two hanging ones fit, not the plain one
+    assert picked(shop, "how much is the hanging heart t-light holder") is None
