@@ -58,6 +58,17 @@ class InvalidInput(CRMError):
     """Input that cannot be used; the message says what to fix."""
 
 
+class StoreTimeout(CRMError):
+    """The customer store cancelled a statement that ran past the configured statement timeout."""
+
+    def __init__(self, timeout_ms: int, variable: str) -> None:
+        super().__init__(
+            f"The customer store cancelled a statement after {timeout_ms / 1000:g} s ({variable}={timeout_ms}): "
+            "it waited for a lock or worked too long. Try again; if it recurs, look for a long transaction."
+        )
+        self.timeout_ms = timeout_ms
+
+
 class ImportFileError(InvalidInput):
     """A data file that cannot be imported. ``line`` is the 1-based line in the
     file (the header is line 1) when the problem is in one row."""

@@ -74,6 +74,168 @@ class OpsSettings(BaseSettings):
     )
 
 
+class DatabaseSettings(BaseSettings):
+    """Timeouts and retries of the customer store's connections, the ``db`` section of :class:`Settings`
+    (:mod:`analytics.store.db`, :mod:`analytics.store.retry`). Its variables are ``CRM_DB_*``."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    connect_timeout_seconds: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="CRM_DB_CONNECT_TIMEOUT_SECONDS",
+        description="PostgreSQL: give up connecting after this long (a server that does not answer).",
+    )
+    statement_timeout_ms: int = Field(
+        default=15_000,
+        ge=0,
+        validation_alias="CRM_DB_STATEMENT_TIMEOUT_MS",
+        description="PostgreSQL: the server cancels a statement of the serving processes (web app, action server) "
+        "that runs longer (0: no limit).",
+    )
+    batch_statement_timeout_ms: int = Field(
+        default=1_800_000,
+        ge=0,
+        validation_alias="CRM_DB_BATCH_STATEMENT_TIMEOUT_MS",
+        description="PostgreSQL: the same for the CLI and the scheduled jobs, whose imports and refreshes run "
+        "long statements on purpose (0: no limit).",
+    )
+    pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="CRM_DB_POOL_TIMEOUT_SECONDS",
+        description="How long a request waits for a free pooled connection before failing.",
+    )
+    sqlite_busy_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        validation_alias="CRM_DB_SQLITE_BUSY_SECONDS",
+        description="SQLite: how long a writer waits for another's write lock before failing (busy timeout).",
+    )
+    retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        validation_alias="CRM_DB_RETRIES",
+        description="Retries of a unit of work that failed on a transient error (lost connection, serialization "
+        "failure) before committing anything; never of one whose commit may have happened.",
+    )
+    retry_backoff_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        validation_alias="CRM_DB_RETRY_BACKOFF_SECONDS",
+        description="Wait before the first retry; doubled before each next one.",
+    )
+
+
+class JobSettings(BaseSettings):
+    """The scheduled jobs of ``crm jobs run`` (:mod:`bot.jobs`), the ``jobs`` section of :class:`Settings`.
+
+    Schedules are five-field crontab lines (minute hour day month weekday) in ``timezone``; an empty one
+    turns its job off. They are checked when the scheduler starts.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    analytics_refresh: str = Field(
+        default="30 2 * * *",
+        validation_alias="CRM_JOB_ANALYTICS_REFRESH",
+        description="Customers' scores (`crm analytics refresh`): nightly.",
+    )
+    recommend_refresh: str = Field(
+        default="0 3 * * *",
+        validation_alias="CRM_JOB_RECOMMEND_REFRESH",
+        description="The recommender and basket rules (`crm recommend refresh`): nightly, after the scores.",
+    )
+    forecast: str = Field(
+        default="30 3 * * 1",
+        validation_alias="CRM_JOB_FORECAST",
+        description="Weekly demand forecasts (`crm forecast demand`): Monday nights.",
+    )
+    nlu_triage: str = Field(
+        default="15 * * * *",
+        validation_alias="CRM_JOB_NLU_TRIAGE",
+        description="What the bot misunderstood in the last day (`crm nlu triage --since 1d`): hourly.",
+    )
+    timezone: str = Field(default="UTC", validation_alias="CRM_JOBS_TIMEZONE")
+    lease_seconds: float = Field(
+        default=300.0,
+        ge=5,
+        validation_alias="CRM_JOBS_LEASE_SECONDS",
+        description="A running job's lock lasts this long unless its runner renews it (every third of it): how "
+        "long a crashed runner blocks the job.",
+    )
+
+
+class ProductionSettings(BaseSettings):
+    """The production profile of ``crm serve --production`` (``make run-prod``), the ``production`` section of
+    :class:`Settings`: PostgreSQL, Redis, several Rasa processes and the nginx gateway (``bot/production.py``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/crm_prod",
+        validation_alias="CRM_PROD_DATABASE_URL",
+        description="The customer store (created if missing, through `admin_database`).",
+    )
+    tracker_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/crm_prod_tracker",
+        validation_alias="CRM_PROD_TRACKER_URL",
+        description="Rasa's SQL tracker store, a database of its own (created if missing).",
+    )
+    admin_database: str = Field(
+        default="test",
+        validation_alias="CRM_PROD_ADMIN_DATABASE",
+        description="An existing database of the same server to connect to when creating the two above.",
+    )
+    lock_store_url: str = Field(
+        default="redis://127.0.0.1:6379/1",
+        validation_alias="CRM_PROD_LOCK_STORE_URL",
+        description="Redis for Rasa's lock store, shared by every Rasa process.",
+    )
+    limits_url: str = Field(
+        default="redis://127.0.0.1:6379/2",
+        validation_alias="CRM_PROD_LIMITS_URL",
+        description="Redis for the identity, login and handoff limits (unless CRM_RATE_LIMIT_STORAGE names one).",
+    )
+    rasa_processes: int = Field(default=2, ge=1, le=16, validation_alias="CRM_PROD_RASA_PROCESSES")
+    rasa_sanic_workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        validation_alias="CRM_PROD_RASA_WORKERS",
+        description="SANIC_WORKERS of each Rasa process. Above 1, socket.io's polling transport breaks "
+        "(a session lives in one worker and the kernel picks the worker): prefer more processes.",
+    )
+    action_workers: int = Field(default=2, ge=1, le=16, validation_alias="CRM_PROD_ACTION_WORKERS")
+    gateway_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="CRM_PROD_GATEWAY_HOST",
+        description="Address the gateway listens on (0.0.0.0 to serve other machines).",
+    )
+    gateway_port: int = Field(default=8080, validation_alias="CRM_PROD_GATEWAY_PORT")
+    tls_certificate: Optional[Path] = Field(
+        default=None,
+        validation_alias="CRM_PROD_TLS_CERT",
+        description="PEM certificate chain: with tls_key, the gateway also serves HTTPS on tls_port.",
+    )
+    tls_key: Optional[Path] = Field(default=None, validation_alias="CRM_PROD_TLS_KEY")
+    tls_port: int = Field(default=8443, validation_alias="CRM_PROD_TLS_PORT")
+    chat_rate_per_second: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="CRM_PROD_CHAT_RATE",
+        description="Requests per second one client address may make to the chat channels (burst: 4x).",
+    )
+    web_rate_per_second: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="CRM_PROD_WEB_RATE",
+        description="Requests per second one client address may make to the web app's pages (burst: 4x).",
+    )
+    nginx_bin: Path = Field(default=Path("/usr/sbin/nginx"), validation_alias="CRM_NGINX_BIN")
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Construct it directly in tests to override values."""
 
@@ -164,6 +326,19 @@ class Settings(BaseSettings):
     )
     console_session_hours: float = Field(
         default=8.0, validation_alias="CRM_CONSOLE_SESSION_HOURS", description="How long an agent stays logged in."
+    )
+    event_broker_url: str = Field(
+        default="",
+        validation_alias="CRM_EVENT_BROKER_URL",
+        description="RabbitMQ where Rasa's event broker (endpoints.yml `event_broker: type: pika`) publishes, e.g. "
+        "amqp://guest:guest@127.0.0.1:5672/: open consoles then get conversations' events pushed (server-sent "
+        "events). Empty: the console polls every second.",
+    )
+    event_broker_exchange: str = Field(
+        default="rasa-exchange",
+        validation_alias="CRM_EVENT_BROKER_EXCHANGE",
+        description="The fanout exchange Rasa's pika broker publishes to (Rasa 3.6: rasa-exchange); each web app "
+        "process reads it through a queue of its own.",
     )
     action_token: str = Field(
         default="",
@@ -288,8 +463,14 @@ class Settings(BaseSettings):
         validation_alias="CRM_DEMO_CUSTOMERS",
         description="Shop numbers of the customers the chat page's demo login offers (comma-separated).",
     )
+    # --- timeouts and retries of the customer store: its own CRM_DB_* variables
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    # --- the scheduled jobs (`crm jobs run`): their own CRM_JOB_* variables
+    jobs: JobSettings = Field(default_factory=JobSettings)
     # --- the NLU operations loop (bot/ops): its own variables, read into this section
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    # --- the production profile (`make run-prod`): its own CRM_PROD_* variables
+    production: ProductionSettings = Field(default_factory=ProductionSettings)
 
     @model_validator(mode="after")
     def _production_is_closed(self) -> Settings:

@@ -556,3 +556,31 @@ class ModelAudit(Base):
     model_id: Mapped[Optional[int]] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"), index=True)
     reason: Mapped[Optional[str]] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class JobRun(Base):
+    """One run of a scheduled job (``crm jobs``): when it started and ended, how it ended and why."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    #: running, succeeded or failed
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[Optional[str]] = mapped_column(Text)
+    #: the process that ran it (host and pid)
+    runner: Mapped[str] = mapped_column(String(128))
+
+
+class JobLock(Base):
+    """Who runs a job now: one row per job, held until ``expires_at`` unless its holder renews it, so two
+    schedulers never run the same job at once and a crashed holder's lock lapses by itself."""
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

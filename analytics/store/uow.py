@@ -25,6 +25,7 @@ from analytics.store.repositories.customers import CustomerRepository, EventRepo
 from analytics.store.repositories.forecasts import ForecastRepository
 from analytics.store.repositories.handoffs import HandoffRepository
 from analytics.store.repositories.imports import ImportRunRepository
+from analytics.store.repositories.jobs import JobRepository
 from analytics.store.repositories.model_registry import ModelRegistryRepository
 from analytics.store.repositories.offers import OfferRepository
 from analytics.store.repositories.orders import OrderRepository, ReturnRepository
@@ -51,10 +52,14 @@ class SqlAlchemyUnitOfWork:
     users: UserRepository
     forecasts: ForecastRepository
     imports: ImportRunRepository
+    jobs: JobRepository
     session: Session
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
+        #: commits that returned, and whether one failed half-way (:mod:`analytics.store.retry` reads them)
+        self.commits_done = 0
+        self.commit_in_flight = False
 
     @property
     def engine(self) -> Engine:
@@ -80,6 +85,7 @@ class SqlAlchemyUnitOfWork:
         self.users = UserRepository(self.session)
         self.forecasts = ForecastRepository(self.session)
         self.imports = ImportRunRepository(self.session)
+        self.jobs = JobRepository(self.session)
         return self
 
     def __exit__(
@@ -118,7 +124,15 @@ class SqlAlchemyUnitOfWork:
         return bool(self.session.new)
 
     def commit(self) -> None:
+        self.commit_in_flight = True
         self.session.commit()
+        self.commit_in_flight = False
+        self.commits_done += 1
+
+    def reset_commit_record(self) -> None:
+        """Forget the commits counted so far (before a new attempt of the same work)."""
+        self.commits_done = 0
+        self.commit_in_flight = False
 
     def rollback(self) -> None:
         self.session.rollback()

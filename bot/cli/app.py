@@ -6,6 +6,7 @@
     crm sample build SOURCE              rebuild the shipped sample from the full file
     crm order 536365                     show one order as the bot sees it
     crm serve                            start the action server, the Rasa server and the web app
+    crm jobs run | run-once NAME | status  scheduled refreshes, forecasts and NLU triage
 
 Errors print one line that says what to fix and exit with status 2.
 """
@@ -14,7 +15,22 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import analytics, chat, data, db, forecast, nlu, offers, orders, privacy, recommend, serve, support, users
+from bot.cli import (
+    analytics,
+    chat,
+    data,
+    db,
+    forecast,
+    jobs,
+    nlu,
+    offers,
+    orders,
+    privacy,
+    recommend,
+    serve,
+    support,
+    users,
+)
 
 app = typer.Typer(
     help="Shop assistant: store, data and servers.",
@@ -33,6 +49,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(support.app, name="support")
 app.add_typer(nlu.app, name="nlu")
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(jobs.app, name="jobs")
 app.command()(data.seed)
 app.command()(orders.order)
 app.command()(serve.serve)

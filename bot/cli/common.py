@@ -27,6 +27,6 @@ def open_uow(settings: Settings) -> SqlAlchemyUnitOfWork:
     from analytics.usecases.operations import StoreNotReady, checked_store
 
     try:
-        return checked_store(open_store(settings)).unit_of_work()
+        return checked_store(open_store(settings, batch=True)).unit_of_work()
     except StoreNotReady as exc:
         fail(str(exc))

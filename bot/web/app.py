@@ -44,7 +44,7 @@ from bot.web import keys
 from bot.web.context import UowFactory, WebContext
 from bot.web.metrics import WebMetrics
 from bot.web.rasa_client import RasaClient, RasaUnavailable
-from bot.web.routes import admin, auth, chat, console, pages
+from bot.web.routes import admin, auth, chat, console, events, jobs, pages
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def create_app(
     _add_error_handlers(app, templates)
     metrics.install(app, settings.metrics_token)
     app.include_router(pages.router(web, checks))
-    for routes in (auth, chat, console, admin):
+    for routes in (auth, chat, console, admin, jobs, events):
         app.include_router(routes.router(web))
     return app
 

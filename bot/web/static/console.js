@@ -12,6 +12,9 @@
   "use strict";
 
   var POLL_MS = 1000;
+  // with the live feed (console-live.js) polling is only a safety net
+  var LIVE_POLL_MS = 15000;
+  var pollMs = POLL_MS;
   var me = document.getElementById("whoami").dataset.username;
   // `view` counts conversation openings: an answer for an earlier one is dropped
   var state = { sender: null, view: 0, loadedView: -1, lastIndex: -1, handoff: null, card: null, queueFetchedAt: 0, queue: null, queueDrawn: false };
@@ -365,10 +368,20 @@
   });
 
   function loop() {
-    Promise.all([pollQueue(), pollConversation()]).then(function () { setTimeout(loop, POLL_MS); });
+    Promise.all([pollQueue(), pollConversation()]).then(function () { setTimeout(loop, pollMs); });
   }
   setInterval(tickWaits, 1000);
   loop();
 
-  window.agentConsole = { open: openConversation, sendReply: sendReply };
+  window.agentConsole = {
+    open: openConversation,
+    sendReply: sendReply,
+    // the live feed: something happened in conversation `sender` (null: anywhere); `live`: whether it is up
+    changed: function (sender) {
+      var polls = [pollQueue()];
+      if (!sender || sender === state.sender) polls.push(pollConversation());
+      return Promise.all(polls);
+    },
+    live: function (on) { pollMs = on ? LIVE_POLL_MS : POLL_MS; }
+  };
 })();
