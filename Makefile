@@ -11,7 +11,7 @@ SPACY_MODEL := var/spacy/shop_en
 TRAIN_DATA := config.yml domain.yml $(wildcard data/*.yml data/nlu/*.yml) $(SPACY_MODEL)/meta.json
 PYTEST_ARGS ?=
 
-.PHONY: help env run test lint train store chat bench-import clean spacy browser web-assets
+.PHONY: help env run run-prod test lint train store chat bench-import clean spacy browser web-assets
 WEB_ASSETS := bot/web/node_modules/.package-lock.json
 
 help: ## list the targets
@@ -66,6 +66,11 @@ train: models/.trained ## train the assistant's model (if its data changed)
 # the local demo: CRM_DEMO=1 opens the chat page's sample-customer sign-in and the demo staff accounts
 run: env store train $(WEB_ASSETS) ## create what is missing, then start the servers, the web chat and the agent console
 	CRM_DEMO=1 $(VENV)/bin/crm serve
+
+# the production profile on this machine (README "Operating it"): PostgreSQL (customer store, Rasa's tracker
+# store), Redis (Rasa's lock store, attempt limits), several Rasa processes and action-server workers, nginx in front
+run-prod: env train $(WEB_ASSETS) ## the production profile: PostgreSQL, Redis, 2 Rasa processes, nginx gateway on :8080
+	$(VENV)/bin/crm serve --production
 
 chat: $(VENV)/.installed ## chat with the running assistant in this terminal
 	$(VENV)/bin/crm chat

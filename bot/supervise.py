@@ -53,11 +53,12 @@ from bot.launch import (
 )
 from bot.web import keys
 
-#: the programs of the stack, in start order (supervisord stops them in the reverse order)
-PROGRAMS = ("actions", "rasa", "web")
+#: the kinds of program of a stack, in start order (supervisord stops them in the reverse order); several
+#: programs of one kind are named ``<kind>-<n>`` (``rasa-1``, ``rasa-2`` in the production profile)
+PROGRAMS = ("actions", "rasa", "web", "gateway")
 
 #: a server that exits within this many seconds of its start counts as "failed to start" (back-off)
-START_SECONDS = {"actions": 3, "rasa": 10, "web": 3}
+START_SECONDS = {"actions": 3, "rasa": 10, "web": 3, "gateway": 2}
 #: how often supervisord retries a server that fails to start (waiting 1 s, 2 s, ... in between) before giving up
 START_RETRIES = 5
 #: seconds a server has to exit after SIGTERM before supervisord kills its process group
@@ -83,6 +84,11 @@ def is_secret(name: str, secret_names: frozenset[str] = frozenset()) -> bool:
     return name in secret_names or bool(_SECRET_NAME.search(name))
 
 
+def program_kind(name: str) -> str:
+    """``rasa`` for ``rasa-2``: the kind of program a name stands for."""
+    return name.rsplit("-", 1)[0] if name.rsplit("-", 1)[-1].isdigit() else name
+
+
 def program_section(
     name: str, launch: Launch, *, base_env: Mapping[str, str], log: Path, secret_names: frozenset[str]
 ) -> str:
@@ -93,14 +99,15 @@ def program_section(
     leaked = sorted(k for k in own if is_secret(k, secret_names))
     if leaked:
         raise ServeError(f"the {name} server needs {', '.join(leaked)} of its own; pass secrets to supervisord's env")
+    kind = program_kind(name)
     lines = [
         f"[program:{name}]",
         f"command={_ini(shlex.join(launch.argv))}",
         f"directory={_ini(str(launch.cwd))}",
-        f"priority={10 * (PROGRAMS.index(name) + 1) if name in PROGRAMS else 100}",
+        f"priority={10 * (PROGRAMS.index(kind) + 1) if kind in PROGRAMS else 100}",
         "autostart=true",
         "autorestart=true",
-        f"startsecs={START_SECONDS.get(name, 3)}",
+        f"startsecs={START_SECONDS.get(kind, 3)}",
         f"startretries={START_RETRIES}",
         "stopsignal=TERM",
         f"stopwaitsecs={STOP_WAIT_SECONDS}",
@@ -306,21 +313,51 @@ def start_supervised(
             else {}
         ),
     }
-    config = write_private(
-        state_dir / "supervisord.conf",
-        supervisor_config(
-            launches, base_env=base_env, state_dir=state_dir, log_dir=log_dir, secret_names=frozenset(server_keys)
+    return start_programs(
+        launches,
+        base_env=base_env,
+        secret_names=frozenset(server_keys),
+        state_dir=state_dir,
+        log_dir=log_dir,
+        answers=[
+            (f"{actions_url}/health", "action server"),
+            (f"{rasa_url}/", "Rasa server"),
+            *([(f"http://127.0.0.1:{web_port}/health", "web app")] if web_port else []),
+        ],
+        models_loaded=[(rasa_url, log_dir / "rasa.log")],
+        timeout=timeout,
+        stack=SupervisedStack(
+            rasa_url=rasa_url,
+            actions_url=actions_url,
+            rasa_token=rasa_token,
+            web_url=f"http://127.0.0.1:{web_port}" if web_port else None,
         ),
     )
-    stack = SupervisedStack(
-        rasa_url=rasa_url,
-        actions_url=actions_url,
-        rasa_token=rasa_token,
-        web_url=f"http://127.0.0.1:{web_port}" if web_port else None,
-        logs=[log_dir / f"{name}.log" for name in launches],
-        config=config,
-        programs=list(launches),
+
+
+def start_programs(
+    launches: Mapping[str, Launch],
+    *,
+    base_env: Mapping[str, str],
+    secret_names: frozenset[str],
+    state_dir: Path,
+    log_dir: Path,
+    answers: list[tuple[str, str]],
+    models_loaded: list[tuple[str, Path]],
+    timeout: float,
+    stack: SupervisedStack,
+) -> SupervisedStack:
+    """Run ``launches`` (name → launch) under supervisord and wait until each URL of ``answers`` (URL, what it
+    is) answers and each Rasa server of ``models_loaded`` (URL, its log) has its model; ``stack`` is filled in
+    and returned. Stops everything and raises :class:`ServeError` if one does not come up within ``timeout``.
+    """
+    config = write_private(
+        state_dir / "supervisord.conf",
+        supervisor_config(launches, base_env=base_env, state_dir=state_dir, log_dir=log_dir, secret_names=secret_names),
     )
+    stack.config = config
+    stack.programs = list(launches)
+    stack.logs = [log_dir / f"{name}.log" for name in launches]
     boot_log = log_dir / "supervisord.log"
     with (log_dir / "supervisord.out").open("wb") as out:
         # a session of its own: only we signal it (Ctrl-C reaches `crm serve`, which stops it)
@@ -328,7 +365,7 @@ def start_supervised(
             subprocess.Popen(
                 supervisord_command(config),
                 cwd=PROJECT_ROOT,
-                env=base_env,
+                env=dict(base_env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -337,11 +374,10 @@ def start_supervised(
         )
     try:
         supervisord = stack.processes[0]
-        _wait_for(f"{stack.actions_url}/health", supervisord, boot_log, timeout, "action server")
-        _wait_for(f"{stack.rasa_url}/", supervisord, boot_log, timeout, "Rasa server")
-        _check_model_loaded(stack.rasa_url, stack.logs[1], rasa_token)
-        if stack.web_url is not None:
-            _wait_for(f"{stack.web_url}/health", supervisord, boot_log, timeout, "web app")
+        for url, name in answers:
+            _wait_for(url, supervisord, boot_log, timeout, name)
+        for rasa_url, rasa_log in models_loaded:
+            _check_model_loaded(rasa_url, rasa_log, stack.rasa_token or "")
     except BaseException:
         stack.stop()
         raise

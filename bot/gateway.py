@@ -1,0 +1,146 @@
+"""The nginx gateway of the production profile: its configuration, and how it is started.
+
+:func:`render` fills ``deploy/nginx/crm.conf.template`` for a set of Rasa servers and a
+web app (:class:`GatewayPlan`); :func:`write_config` writes it under the profile's state
+directory and has nginx check it (``nginx -t``); :func:`gateway` is the
+:class:`~bot.launch.Launch` supervisord runs. nginx runs with ``-p <state dir>`` and
+``-e <error log>``, so it reads and writes nothing outside the project.
+
+TLS: set ``CRM_PROD_TLS_CERT`` and ``CRM_PROD_TLS_KEY`` (PEM files) and the gateway also
+listens with TLS on ``CRM_PROD_TLS_PORT``; see README "Operating it".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from analytics.core.settings import PROJECT_ROOT, ProductionSettings
+from bot.launch import Launch, ServeError
+
+TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "crm.conf.template"
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """What the gateway serves and where it keeps its files."""
+
+    rasa_ports: tuple[int, ...]
+    web_port: int
+    state_dir: Path
+    log_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    chat_rate: int = 5
+    web_rate: int = 20
+    tls_certificate: Optional[Path] = None
+    tls_key: Optional[Path] = None
+    tls_port: int = 8443
+
+    @classmethod
+    def from_settings(
+        cls, settings: ProductionSettings, *, rasa_ports: tuple[int, ...], web_port: int, state_dir: Path, log_dir: Path
+    ) -> GatewayPlan:
+        return cls(
+            rasa_ports=rasa_ports,
+            web_port=web_port,
+            state_dir=state_dir,
+            log_dir=log_dir,
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            chat_rate=settings.chat_rate_per_second,
+            web_rate=settings.web_rate_per_second,
+            tls_certificate=settings.tls_certificate,
+            tls_key=settings.tls_key,
+            tls_port=settings.tls_port,
+        )
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.state_dir / "nginx.conf"
+
+
+def _listen(plan: GatewayPlan) -> str:
+    lines = [f"        listen {plan.host}:{plan.port};"]
+    if (plan.tls_certificate is None) != (plan.tls_key is None):
+        raise ServeError("TLS needs both CRM_PROD_TLS_CERT and CRM_PROD_TLS_KEY (PEM files), or neither.")
+    if plan.tls_certificate is not None and plan.tls_key is not None:
+        for path in (plan.tls_certificate, plan.tls_key):
+            if not path.is_file():
+                raise ServeError(f"the TLS file {path} does not exist (CRM_PROD_TLS_CERT / CRM_PROD_TLS_KEY).")
+        lines += [
+            f"        listen {plan.host}:{plan.tls_port} ssl;",
+            f"        ssl_certificate {plan.tls_certificate.resolve()};",
+            f"        ssl_certificate_key {plan.tls_key.resolve()};",
+            "        ssl_protocols TLSv1.2 TLSv1.3;",
+            "        ssl_session_cache shared:tls:10m;",
+        ]
+    return "\n".join(lines)
+
+
+def render(plan: GatewayPlan, template: Path = TEMPLATE) -> str:
+    """The nginx configuration for ``plan`` (every placeholder of ``template`` filled, or :class:`ServeError`)."""
+    if not plan.rasa_ports:
+        raise ServeError("the gateway needs at least one Rasa server")
+    values = {
+        "pid_file": str(plan.state_dir / "nginx.pid"),
+        "error_log": str(plan.log_dir / "gateway-error.log"),
+        "access_log": str(plan.log_dir / "gateway-access.log"),
+        "temp_dir": str(plan.state_dir / "tmp"),
+        "chat_rate": str(plan.chat_rate),
+        "chat_burst": str(4 * plan.chat_rate),
+        "web_rate": str(plan.web_rate),
+        "web_burst": str(4 * plan.web_rate),
+        "rasa_servers": "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in plan.rasa_ports
+        ),
+        "web_server": f"127.0.0.1:{plan.web_port}",
+        "listen": _listen(plan),
+    }
+    text = template.read_text(encoding="utf-8")
+    missing = sorted(set(_PLACEHOLDER.findall(text)) - set(values))
+    if missing:
+        raise ServeError(f"{template} has placeholders this version does not fill: {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def nginx_executable(configured: Path) -> Path:
+    """nginx, or a :class:`ServeError` that says how to install it."""
+    found = configured if configured.is_file() else Path(shutil.which("nginx") or configured)
+    if not found.is_file():
+        raise ServeError(
+            f"nginx is not installed ({configured} is missing): install Debian's package "
+            "(`apt-get install -y nginx` as root) or set CRM_NGINX_BIN."
+        )
+    return found
+
+
+def _arguments(plan: GatewayPlan) -> list[str]:
+    return ["-p", str(plan.state_dir), "-c", str(plan.config_path), "-e", str(plan.log_dir / "gateway-error.log")]
+
+
+def write_config(plan: GatewayPlan, nginx: Path) -> Path:
+    """Write the configuration of ``plan`` and have nginx check it; :class:`ServeError` with nginx's words if not."""
+    for folder in (plan.state_dir / "tmp", plan.log_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    plan.config_path.write_text(render(plan), encoding="utf-8")
+    check = subprocess.run([str(nginx), "-t", "-q", *_arguments(plan)], capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        raise ServeError(f"nginx refused the gateway's configuration ({plan.config_path}):\n{check.stderr.strip()}")
+    return plan.config_path
+
+
+def gateway(plan: GatewayPlan, nginx: Path) -> Launch:
+    """nginx in the foreground with ``plan``'s configuration (written first by :func:`write_config`)."""
+    return Launch([str(nginx), *_arguments(plan), "-g", "daemon off;"], dict(os.environ))

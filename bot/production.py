@@ -1,0 +1,332 @@
+"""The production profile (``crm serve --production``, ``make run-prod``) on one machine.
+
+What runs, under the same supervisord as ``crm serve`` (:func:`bot.supervise.start_programs`):
+
+- the action server with several Sanic workers (``CRM_PROD_ACTION_WORKERS``; their
+  Prometheus figures added up in a multi-process directory);
+- several Rasa server processes (``CRM_PROD_RASA_PROCESSES``) sharing Rasa's SQL tracker
+  store in PostgreSQL and its lock store in Redis, so any of them may answer any message;
+- the web app, with the customer store in PostgreSQL and the identity, login and handoff
+  limits counted in Redis (``CRM_ENV=production``);
+- the nginx gateway (:mod:`bot.gateway`) on the one public port, in front of the channels
+  and the web app.
+
+Before anything starts, PostgreSQL and Redis must answer (:func:`check_services`; a clear
+error otherwise), the two databases are created if missing (never dropped), and the
+customer store is migrated and seeded with the shipped sample if it is empty.
+The settings are the ``production`` section of :class:`~analytics.core.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from analytics.core.settings import PROJECT_ROOT, ProductionSettings, Settings
+from bot import gateway
+from bot.launch import (
+    ServeError,
+    action_endpoint,
+    action_server,
+    rasa_executable,
+    rasa_server,
+    server_secrets,
+    web_app,
+)
+from bot.supervise import SupervisedStack, start_programs, wait_until_stopped
+from bot.web import keys
+
+#: seconds PostgreSQL and Redis have to answer the start-up check
+CONNECT_TIMEOUT = 3
+#: ports of the Rasa processes: ``rasa_port``, ``rasa_port + RASA_PORT_STEP``, ...
+RASA_PORT_STEP = 10
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The loopback ports of the profile's servers (the public one is the gateway's, from the settings)."""
+
+    rasa: tuple[int, ...]
+    actions: int
+    web: int
+
+    @classmethod
+    def counting_from(cls, rasa_port: int, processes: int, *, actions: int, web: int) -> Ports:
+        return cls(tuple(rasa_port + RASA_PORT_STEP * i for i in range(processes)), actions, web)
+
+
+@dataclass
+class ProductionStack(SupervisedStack):
+    """The running profile: what :class:`~bot.supervise.SupervisedStack` holds, and the gateway."""
+
+    gateway_url: str = ""
+    rasa_urls: tuple[str, ...] = ()
+
+
+def _url(text: str) -> Any:
+    from sqlalchemy.engine import make_url
+
+    return make_url(text)
+
+
+def check_services(prod: ProductionSettings) -> None:
+    """PostgreSQL (its admin database) and Redis (locks and limits) answer, or :class:`ServeError` saying which."""
+    import psycopg
+    import redis
+
+    admin = _url(prod.database_url).set(drivername="postgresql", database=prod.admin_database)
+    where = f"{admin.host or 'localhost'}:{admin.port or 5432}"
+    try:
+        psycopg.connect(
+            admin.render_as_string(hide_password=False), connect_timeout=CONNECT_TIMEOUT, autocommit=True
+        ).close()
+    except psycopg.Error as exc:
+        raise ServeError(
+            f"PostgreSQL does not answer at {where} (database {prod.admin_database!r}): "
+            f"{str(exc).strip().splitlines()[0]}. Start it, or set CRM_PROD_DATABASE_URL / CRM_PROD_ADMIN_DATABASE."
+        ) from None
+    for name, url in (("lock store", prod.lock_store_url), ("limits", prod.limits_url)):
+        client = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise ServeError(
+                f"Redis does not answer at {_redis_where(url)} ({name}): {exc}. Start it, or set "
+                "CRM_PROD_LOCK_STORE_URL / CRM_PROD_LIMITS_URL."
+            ) from None
+        finally:
+            client.close()
+
+
+def _redis_where(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def ensure_database(url: str, admin_database: str) -> bool:
+    """Create the database ``url`` names if it does not exist (True if it was created). Never drops anything."""
+    import psycopg
+    from psycopg import sql
+
+    target = _url(url)
+    if not target.database:
+        raise ServeError(f"{target.render_as_string()} names no database")
+    admin = target.set(drivername="postgresql", database=admin_database)
+    with psycopg.connect(
+        admin.render_as_string(hide_password=False), connect_timeout=CONNECT_TIMEOUT, autocommit=True
+    ) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (target.database,)).fetchone():
+            return False
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(target.database)))
+    return True
+
+
+def seed_store(database_url: str, env: dict[str, str]) -> None:
+    """``crm seed`` on the production store: migrate; load the shipped sample if it holds no orders."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "seed"], cwd=PROJECT_ROOT, env={**env, "DATABASE_URL": database_url}
+    )
+    if done.returncode != 0:
+        raise ServeError(f"`crm seed` failed on the production store (status {done.returncode}); see above.")
+
+
+def lock_key_prefix(root: Path = PROJECT_ROOT) -> str:
+    """The lock store's key prefix of this installation (letters and digits only: Rasa drops any other)."""
+    return "crm" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+
+
+def production_endpoints(
+    source: Path, out: Path, *, prod: ProductionSettings, actions_port: int, key_prefix: str
+) -> Path:
+    """``source`` (endpoints.yml) with the PostgreSQL tracker store, the Redis lock store and the action server.
+
+    Written ``0600``: it may hold the databases' passwords.
+    """
+    from urllib.parse import urlsplit
+
+    data = yaml.safe_load(source.read_text(encoding="utf-8")) if source.exists() else None
+    data = data if isinstance(data, dict) else {}
+    tracker = _url(prod.tracker_url)
+    data["tracker_store"] = {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": tracker.host or "127.0.0.1",
+        "port": tracker.port or 5432,
+        "db": tracker.database,
+        "username": tracker.username or "postgres",
+        **({"password": tracker.password} if tracker.password else {}),
+        "login_db": prod.admin_database,
+    }
+    lock = urlsplit(prod.lock_store_url)
+    data["lock_store"] = {
+        "type": "redis",
+        "url": lock.hostname or "127.0.0.1",
+        "port": lock.port or 6379,
+        "db": int((lock.path or "/1").strip("/") or 1),
+        "key_prefix": key_prefix,
+        **({"password": lock.password} if lock.password else {}),
+    }
+    data["action_endpoint"] = action_endpoint(actions_port)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(mode=0o600)
+    out.chmod(0o600)
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def production_env(settings: Settings, base: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The environment every server of the profile shares: production mode, the PostgreSQL store, Redis limits."""
+    prod = settings.production
+    env = {k: v for k, v in (base if base is not None else os.environ).items() if k != "CRM_DEMO"}
+    env.update({"CRM_ENV": "production", "DATABASE_URL": prod.database_url})
+    if not settings.rate_limit_storage.startswith(("redis://", "rediss://", "redis+sentinel://")):
+        env["CRM_RATE_LIMIT_STORAGE"] = prod.limits_url
+    return env
+
+
+def start_production(
+    settings: Settings,
+    *,
+    model: Path,
+    ports: Ports,
+    state_dir: Path,
+    credentials: Path = PROJECT_ROOT / "credentials.yml",
+    endpoints: Path = PROJECT_ROOT / "endpoints.yml",
+    env: Optional[dict[str, str]] = None,
+    rasa_token: Optional[str] = None,
+    seed: bool = True,
+    timeout: float = 240.0,
+) -> ProductionStack:
+    """Check PostgreSQL and Redis, prepare the databases, then start the profile and wait until it serves.
+
+    ``state_dir`` holds the generated files (supervisord's, nginx's, the endpoints) and ``log`` with
+    every server's log; ``env`` is the environment the servers start from (default: this process's).
+    """
+    prod = settings.production
+    nginx = gateway.nginx_executable(prod.nginx_bin)
+    if not rasa_executable(settings).exists():
+        raise ServeError(f"{rasa_executable(settings)} is missing; run `make env` to create the Rasa environment.")
+    if not model.exists():
+        raise ServeError(f"model {model} does not exist; run `make train`.")
+    check_services(prod)
+    for url in (prod.database_url, prod.tracker_url):
+        if ensure_database(url, prod.admin_database):
+            print(f"created the database {_url(url).database!r}", flush=True)
+    shared = production_env(settings, env)
+    if seed:
+        seed_store(prod.database_url, shared)
+    log_dir, supervisor_dir = state_dir / "log", state_dir / "supervisor"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    supervisor_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    metrics_dir = state_dir / "metrics-actions"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # figures of a previous run's workers would add up
+    metrics_dir.mkdir(parents=True)
+    rasa_token = rasa_token or keys.rasa_token(settings)
+    server_keys = {**server_secrets(shared), "CRM_RASA_TOKEN": rasa_token}
+    base_env = {**shared, **server_keys}
+    runtime = state_dir / "endpoints.runtime.yml"
+    production_endpoints(endpoints, runtime, prod=prod, actions_port=ports.actions, key_prefix=lock_key_prefix())
+    plan = gateway.GatewayPlan.from_settings(
+        prod, rasa_ports=ports.rasa, web_port=ports.web, state_dir=state_dir / "gateway", log_dir=log_dir
+    )
+    gateway.write_config(plan, nginx)
+    rasa_urls = tuple(f"http://127.0.0.1:{port}" for port in ports.rasa)
+    actions_url = f"http://127.0.0.1:{ports.actions}"
+    workers = {"SANIC_WORKERS": str(prod.rasa_sanic_workers)} if prod.rasa_sanic_workers > 1 else {}
+    launches = {
+        "actions": action_server(
+            ports.actions,
+            env={
+                **base_env,
+                "CRM_ACTION_WORKERS": str(prod.action_workers),
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            },
+        ),
+        **{
+            f"rasa-{i + 1}": rasa_server(
+                port, model, runtime, credentials, rasa_token=rasa_token, env={**base_env, **workers}, behind_proxy=True
+            )
+            for i, port in enumerate(ports.rasa)
+        },
+        # its API calls go to the first Rasa process; customers' browsers open socket.io through the gateway
+        "web": web_app(
+            ports.web,
+            rasa_url=rasa_urls[0],
+            rasa_token=rasa_token,
+            env={**base_env, "CRM_ACTION_URL": actions_url, "CRM_RASA_SOCKET_URL": plan.url},
+        ),
+        "gateway": gateway.gateway(plan, nginx),
+    }
+    for launch in launches.values():  # from the shared environment only: e.g. no CRM_DEMO of this shell
+        for name in set(os.environ) - set(base_env):
+            launch.env.pop(name, None)
+    stack = ProductionStack(
+        rasa_url=rasa_urls[0],
+        actions_url=actions_url,
+        rasa_token=rasa_token,
+        web_url=f"http://127.0.0.1:{ports.web}",
+        gateway_url=plan.url,
+        rasa_urls=rasa_urls,
+    )
+    start_programs(
+        launches,
+        base_env=base_env,
+        secret_names=frozenset(server_keys) | {"DATABASE_URL"},
+        state_dir=supervisor_dir,
+        log_dir=log_dir,
+        answers=[
+            (f"{actions_url}/health", "action server"),
+            *((f"{url}/", f"Rasa server {i + 1}") for i, url in enumerate(rasa_urls)),
+            (f"http://127.0.0.1:{ports.web}/health", "web app"),
+            (f"{plan.url}/", "gateway"),
+        ],
+        models_loaded=[(url, log_dir / f"rasa-{i + 1}.log") for i, url in enumerate(rasa_urls)],
+        timeout=timeout,
+        stack=stack,
+    )
+    return stack
+
+
+def run_production(settings: Settings, *, model: Path, ports: Ports) -> None:
+    """``crm serve --production``: start the profile, say where to reach it, run until SIGINT/SIGTERM."""
+    prod = settings.production
+    state_dir = settings.var_dir / "prod"
+    print(
+        f"production profile: {len(ports.rasa)} Rasa processes, {prod.action_workers} action-server workers, "
+        f"PostgreSQL and Redis, nginx in front; model {model.name} ...",
+        flush=True,
+    )
+    stack = start_production(settings, model=model, ports=ports, state_dir=state_dir)
+    tls = (
+        f"  HTTPS        : https://{prod.gateway_host}:{prod.tls_port}/ (CRM_PROD_TLS_CERT)\n"
+        if prod.tls_certificate
+        else ""
+    )
+    print(
+        "\nThe assistant is up (production profile).\n"
+        f"  public (gateway): {stack.gateway_url}/   web chat; agent console at {stack.gateway_url}/console\n"
+        f"{tls}"
+        f"  REST channel : POST {stack.gateway_url}/webhooks/rest/webhook\n"
+        f"  socket.io    : {stack.gateway_url}/socket.io/\n"
+        "  loopback only (not through the gateway):\n"
+        f"    Rasa servers : {', '.join(stack.rasa_urls)} (HTTP API: token in var/rasa-token)\n"
+        f"    action server: {stack.actions_url}/health, /metrics\n"
+        f"    web app      : {stack.web_url}/health, /metrics\n"
+        f"  stores       : customers {_url(prod.database_url).render_as_string()}, "
+        f"conversations {_url(prod.tracker_url).render_as_string()}, locks {_redis_where(prod.lock_store_url)}\n"
+        f"  logs         : {state_dir / 'log'} (gateway-access.log: one JSON line per request)\n"
+        f"  supervisor   : {sys.executable} -m supervisor.supervisorctl -c {stack.config} status\n"
+        "A server that stops is started again. Press Ctrl-C to stop.",
+        flush=True,
+    )
+    wait_until_stopped(stack)
