@@ -11,7 +11,7 @@ SPACY_MODEL := var/spacy/shop_en
 TRAIN_DATA := config.yml domain.yml $(wildcard data/*.yml data/nlu/*.yml) $(SPACY_MODEL)/meta.json
 PYTEST_ARGS ?=
 
-.PHONY: help env run run-prod test lint train store chat bench-import clean spacy browser web-assets
+.PHONY: help env run run-prod test lint train store chat bench-import clean spacy browser nginx web-assets
 WEB_ASSETS := bot/web/node_modules/.package-lock.json
 
 help: ## list the targets
@@ -56,6 +56,12 @@ browser: ## install Debian's Chromium for the browser tests (if missing)
 	elif command -v sudo >/dev/null; then sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	else echo "Chromium is missing: install Debian's package 'chromium' (the browser tests drive /usr/bin/chromium)" >&2; exit 1; fi
 
+nginx: ## install Debian's nginx for the gateway of the production profile and its tests (if missing)
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then echo "nginx: $$(command -v nginx || echo /usr/sbin/nginx)"; \
+	elif [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null; \
+	elif command -v sudo >/dev/null; then sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null; \
+	else echo "nginx is missing: install Debian's package 'nginx' (the gateway runs it unprivileged)" >&2; exit 1; fi
+
 models/.trained: $(RASA_VENV)/.installed $(TRAIN_DATA)
 	@mkdir -p models
 	$(RASA_ENV) $(RASA_VENV)/bin/rasa train --out models --fixed-model-name shop-assistant
@@ -69,7 +75,7 @@ run: env store train $(WEB_ASSETS) ## create what is missing, then start the ser
 
 # the production profile on this machine (README "Operating it"): PostgreSQL (customer store, Rasa's tracker
 # store), Redis (Rasa's lock store, attempt limits), several Rasa processes and action-server workers, nginx in front
-run-prod: env train $(WEB_ASSETS) ## the production profile: PostgreSQL, Redis, 2 Rasa processes, nginx gateway on :8080
+run-prod: env train nginx $(WEB_ASSETS) ## the production profile: PostgreSQL, Redis, 2 Rasa processes, nginx gateway on :8080
 	$(VENV)/bin/crm serve --production
 
 chat: $(VENV)/.installed ## chat with the running assistant in this terminal
@@ -81,7 +87,7 @@ lint: $(VENV)/.installed ## ruff, mypy and the import rules between the packages
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-test: env lint $(SPACY_MODEL)/meta.json browser $(WEB_ASSETS) ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
+test: env lint $(SPACY_MODEL)/meta.json browser nginx $(WEB_ASSETS) ## lint, then every test (unit, SQLite + PostgreSQL store, end to end)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check PYTEST_ARGS='$(PYTEST_ARGS)'" >&2; exit 1; fi; \
 	exit $$rc

@@ -193,6 +193,11 @@ def web_app(port: int, *, rasa_url: str, rasa_token: Optional[str], env: Mapping
     return Launch(web_app_command(port), web_env)
 
 
+def scheduler(*, env: Mapping[str, str] = {}, cwd: Path = PROJECT_ROOT) -> Launch:
+    """The scheduled jobs (``crm jobs run``: refreshes, forecasts, NLU triage on their schedules)."""
+    return Launch([sys.executable, "-m", "bot.cli", "jobs", "run"], {**os.environ, **env}, cwd)
+
+
 def action_endpoint(actions_port: int) -> dict[str, Any]:
     """The ``action_endpoint`` of the endpoints a Rasa server runs with: the local action server and its token.
 

@@ -38,6 +38,7 @@ from bot.launch import (
     action_server,
     rasa_executable,
     rasa_server,
+    scheduler,
     server_secrets,
     web_app,
 )
@@ -176,6 +177,15 @@ def production_endpoints(
         "key_prefix": key_prefix,
         **({"password": lock.password} if lock.password else {}),
     }
+    broker = urlsplit(prod.event_broker_url)
+    data["event_broker"] = {
+        "type": "pika",
+        "url": broker.hostname or "127.0.0.1",
+        "port": broker.port or 5672,
+        "username": broker.username or "guest",
+        "password": broker.password or "guest",
+        "queues": [prod.event_queue],
+    }
     data["action_endpoint"] = action_endpoint(actions_port)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.touch(mode=0o600)
@@ -263,9 +273,16 @@ def start_production(
             ports.web,
             rasa_url=rasa_urls[0],
             rasa_token=rasa_token,
-            env={**base_env, "CRM_ACTION_URL": actions_url, "CRM_RASA_SOCKET_URL": plan.url},
+            env={
+                **base_env,
+                "CRM_ACTION_URL": actions_url,
+                "CRM_RASA_SOCKET_URL": plan.url,
+                # the agent console follows Rasa's event broker (endpoints: event_broker) instead of polling
+                "CRM_EVENT_BROKER_URL": prod.event_broker_url,
+            },
         ),
         "gateway": gateway.gateway(plan, nginx),
+        "jobs": scheduler(env=dict(base_env)),
     }
     for launch in launches.values():  # from the shared environment only: e.g. no CRM_DEMO of this shell
         for name in set(os.environ) - set(base_env):

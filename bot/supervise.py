@@ -48,6 +48,7 @@ from bot.launch import (
     endpoints_with_actions,
     rasa_executable,
     rasa_server,
+    scheduler,
     server_secrets,
     web_app,
 )
@@ -312,6 +313,7 @@ def start_supervised(
             if web_port
             else {}
         ),
+        "jobs": scheduler(env={**extra, **server_keys}),
     }
     return start_programs(
         launches,

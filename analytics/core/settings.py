@@ -198,6 +198,16 @@ class ProductionSettings(BaseSettings):
         validation_alias="CRM_PROD_LIMITS_URL",
         description="Redis for the identity, login and handoff limits (unless CRM_RATE_LIMIT_STORAGE names one).",
     )
+    event_broker_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias="CRM_PROD_EVENT_BROKER_URL",
+        description="RabbitMQ that Rasa publishes its tracker events to; the agent console follows them live.",
+    )
+    event_queue: str = Field(
+        default="rasa_events",
+        validation_alias="CRM_PROD_EVENT_QUEUE",
+        description="The durable queue Rasa declares for its events (bound its length with a RabbitMQ policy).",
+    )
     rasa_processes: int = Field(default=2, ge=1, le=16, validation_alias="CRM_PROD_RASA_PROCESSES")
     rasa_sanic_workers: int = Field(
         default=1,
