@@ -1,5 +1,6 @@
 """Benchmark: demand forecasting on M4 Weekly and Hourly, ours and statsforecast side by side.
 
+    .venv/bin/python bench/m4_tune.py     # once: global-model settings chosen on validation
     .venv/bin/python bench/m4_eval.py [--frequency weekly|hourly|all] [--n-jobs 2] [--skip-peer]
 
 Data: the M4 competition's Weekly (359 series, horizon 13) and Hourly (414
@@ -15,11 +16,18 @@ series, horizon 48) train/test files (Makridakis, Spiliotis & Assimakopoulos
    in ``--n-jobs`` processes, one thread each), then the automatic
    ``PanelForecaster``: candidates chosen or combined by a rolling-origin
    backtest on the last ``horizon`` values of the *training* part only; the
-   test part is used for scoring and nothing else.
+   test part is used for scoring and nothing else. The global model's
+   settings are read from ``bench/m4_settings.json``, written by
+   ``bench/m4_tune.py`` from the same validation window.
 3. Runs statsforecast (the peer named by the issue) on the same series in
    the same run: SeasonalNaive, Theta, AutoETS, AutoARIMA (weekly only:
    seasonal ARIMA on 414 hourly series would take hours) and their
    equal-weight ensemble.
+
+4. Ranks our automatic forecaster, the tuned global model and the best
+   statsforecast model by OWA among every official M4 row of the frequency
+   (the valid submissions and the organisers' benchmarks), with the best
+   entry and the neighbours above and below.
 
 Prints Markdown tables (with the date) for BENCHMARKS.md and writes
 ``bench/out/m4_eval_<frequency>.json``. OpenMP/BLAS are limited to one
@@ -51,6 +59,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 M4_DIR = ROOT.parent / "shared" / "datasets" / "m4_hourly_weekly"
 OUT = ROOT / "bench" / "out"
+SETTINGS_FILE = ROOT / "bench" / "m4_settings.json"
 
 sys.path.insert(0, str(ROOT))
 
@@ -108,14 +117,19 @@ class Result:
     forecasts: Optional[np.ndarray] = field(default=None, repr=False)
 
 
-def load_m4(setup: Setup) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+def load_m4_train(setup: Setup) -> tuple[list[str], list[np.ndarray]]:
+    """Series ids and training values only (what tuning may read)."""
     train = pd.read_csv(M4_DIR / f"{setup.name}-train.csv")
+    values = train.drop(columns="V1").to_numpy("float64")
+    return train["V1"].astype(str).tolist(), [row[~np.isnan(row)] for row in values]
+
+
+def load_m4(setup: Setup) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    ids, train = load_m4_train(setup)
     test = pd.read_csv(M4_DIR / f"{setup.name}-test.csv")
-    ids = train["V1"].astype(str).tolist()
     if ids != test["V1"].astype(str).tolist():
         raise SystemExit(f"error: {setup.name} train and test list different series.")
-    values = train.drop(columns="V1").to_numpy("float64")
-    return ids, [row[~np.isnan(row)] for row in values], test.drop(columns="V1").to_numpy("float64")
+    return ids, train, test.drop(columns="V1").to_numpy("float64")
 
 
 def official_scores(setup: Setup) -> dict[str, tuple[float, float]]:
@@ -124,6 +138,83 @@ def official_scores(setup: Setup) -> dict[str, tuple[float, float]]:
         str(r["Method"]): (float(r[f"sMAPE_{setup.name}"]), float(r[f"MASE_{setup.name}"])) for _, r in table.iterrows()
     }
     return rows
+
+
+def official_table(setup: Setup) -> pd.DataFrame:
+    """Every official row with scores for this frequency: label, sMAPE, MASE, OWA (the organisers' column)."""
+    table = pd.read_csv(M4_DIR / "m4_official_all_methods_point_by_frequency.csv", dtype={"Method": str})
+    cols = [f"sMAPE_{setup.name}", f"MASE_{setup.name}", f"OWA_{setup.name}"]
+    table = table.dropna(subset=["Method", *cols])
+    return pd.DataFrame(
+        {
+            "entry": [official_label(m) for m in table["Method"]],
+            "submission": table["Method"].str.isdigit().to_numpy(),
+            "smape": table[cols[0]].astype(float),
+            "mase": table[cols[1]].astype(float),
+            "owa": table[cols[2]].astype(float),
+        }
+    ).reset_index(drop=True)
+
+
+def official_label(method: str) -> str:
+    if method in OFFICIAL_TEAMS:
+        return OFFICIAL_TEAMS[method].split(" ", 1)[1] + f" (entry {method})"
+    return f"entry {method}" if method.isdigit() else f"{OFFICIAL.get(method, method)} (benchmark)"
+
+
+def owa_of(smape: float, mase: float, naive2: tuple[float, float]) -> float:
+    return 0.5 * (smape / naive2[0] + mase / naive2[1])
+
+
+def rank_lines(setup: Setup, ours: list[Result], naive2: tuple[float, float]) -> list[str]:
+    """Markdown: where each of ``ours`` ranks by OWA among all official rows, with the best and the neighbours."""
+    table = official_table(setup).sort_values("owa", kind="stable").reset_index(drop=True)
+    n_entries = int(table["submission"].sum())
+    best = table.iloc[0]
+    lines = [
+        f"Rank by OWA among the {len(table)} official rows with {setup.name} scores ({n_entries} submissions and "
+        f"{len(table) - n_entries} benchmarks; OWA against Naive2 {naive2[0]:.3f} / {naive2[1]:.3f}). Best: "
+        f"{best['entry']}, {best['smape']:.3f} / {best['mase']:.3f}, OWA {best['owa']:.3f}.",
+        "",
+        "| ours | sMAPE | MASE | OWA | rank | OWA / best | entry above (OWA) | entry below (OWA) |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in ours:
+        owa = owa_of(r.smape, r.mase, naive2)
+        rank, above, below = rank_among(table, owa)
+        up = f"{above['entry']} ({above['owa']:.3f})" if above is not None else "—"
+        down = f"{below['entry']} ({below['owa']:.3f})" if below is not None else "—"
+        lines.append(
+            f"| {r.model.strip('*')} ({r.by}) | {r.smape:.3f} | {r.mase:.3f} | {owa:.3f} | {rank} of "
+            f"{len(table) + 1} | {owa / best['owa']:.3f} | {up} | {down} |"
+        )
+    return lines
+
+
+def rank_among(table: pd.DataFrame, owa: float) -> tuple[int, Optional[pd.Series], Optional[pd.Series]]:
+    """Our rank by OWA among the rows of ``table`` (1 = best; a tie ranks us behind the entry), and the rows
+    just above and just below us."""
+    ordered = table.sort_values("owa", kind="stable").reset_index(drop=True)
+    ahead = ordered[ordered["owa"] <= owa]
+    behind = ordered[ordered["owa"] > owa]
+    return (
+        len(ahead) + 1,
+        ahead.iloc[-1] if len(ahead) else None,
+        behind.iloc[0] if len(behind) else None,
+    )
+
+
+def tuned_settings(setup: Setup) -> tuple[str, dict[str, Any]]:
+    """The global-model settings ``bench/m4_tune.py`` chose on validation for this frequency."""
+    key = setup.name.lower()
+    try:
+        settings = json.loads(SETTINGS_FILE.read_text())[key]
+        return str(settings["chosen"]), dict(settings["params"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(
+            f"error: no tuned {key} settings in {SETTINGS_FILE} ({exc!r}); run "
+            f".venv/bin/python bench/m4_tune.py --frequency {key} first."
+        ) from exc
 
 
 # -- running our models ---------------------------------------------------------------------------------
@@ -189,29 +280,10 @@ def local_models(setup: Setup) -> dict[str, BaseForecaster]:
 
 
 def global_models(setup: Setup, n_jobs: int) -> dict[str, GlobalLagBoosting]:
-    if setup.name == "Weekly":
-        return {
-            "GlobalLagBoosting direct": GlobalLagBoosting(
-                season_length=52,
-                scaling="window",
-                strategy="direct",
-                horizon=setup.horizon,
-                max_rows_per_series=200,
-                max_features=0.5,
-                n_jobs=n_jobs,
-            )
-        }
-    hourly = {
-        "season_length": 24,
-        "max_rows_per_series": 400,
-        "max_iter": 300,
-        "max_leaf_nodes": 63,
-        "min_samples_leaf": 50,
-    }
-    return {
-        "GlobalLagBoosting, series scaling": GlobalLagBoosting(**hourly, n_jobs=1),
-        "GlobalLagBoosting, window scaling": GlobalLagBoosting(**hourly, scaling="window", window=24, n_jobs=1),
-    }
+    """The global model with the settings chosen on validation by ``bench/m4_tune.py``."""
+    chosen, params = tuned_settings(setup)
+    workers = n_jobs if params.get("strategy") == "direct" else 1
+    return {f"GlobalLagBoosting, tuned ({chosen})": GlobalLagBoosting(**params, n_jobs=workers)}
 
 
 def auto_forecaster(setup: Setup, n_jobs: int) -> PanelForecaster:
@@ -235,7 +307,7 @@ def auto_forecaster(setup: Setup, n_jobs: int) -> PanelForecaster:
             "ar48": AR(p=48),
             "local-boosting": LagBoosting(season_length=24, lags=HOURLY_LOCAL_LAGS, max_iter=50),
         }
-    glob = {name.split(",")[-1].strip().replace(" ", "-"): g for name, g in global_models(setup, n_jobs).items()}
+    glob = {"global": next(iter(global_models(setup, n_jobs).values()))}
     return PanelForecaster(
         local=local,
         global_models=glob,
@@ -422,6 +494,11 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
     print()
     print_table(sub_results, naive2)
     print()
+    ranked = [auto_result, *[r for r in ours if r.model.startswith("GlobalLagBoosting")]]
+    if peer:
+        ranked.append(min(peer, key=lambda r: owa_of(r.smape, r.mase, naive2)))
+    print("\n".join(rank_lines(setup, ranked, naive2)))
+    print()
     print("Automatic forecaster, backtest on the last window of the training part (what chose the forecast):")
     print()
     print(
@@ -438,11 +515,14 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
     met_accuracy = auto_result.smape <= goal_smape and auto_result.mase <= goal_mase
     ahead = all(auto_result.smape < p.smape and auto_result.mase < p.mase for p in peer)
     fast = auto_seconds <= setup.speed_goal
+    auto_owa = owa_of(auto_result.smape, auto_result.mase, naive2)
+    rank, _, _ = rank_among(official_table(setup), auto_owa)
     print(
         f"Goal (sMAPE <= {goal_smape}, MASE <= {goal_mase}): {'met' if met_accuracy else 'NOT met'} "
         f"({auto_result.smape:.3f} / {auto_result.mase:.3f}); ahead of every statsforecast model and ensemble on "
         f"both: {'yes' if ahead else 'no' if peer else 'not run'}; all series with selection in "
-        f"{auto_seconds:.1f} s (goal {setup.speed_goal:.0f} s): {'met' if fast else 'NOT met'}."
+        f"{auto_seconds:.1f} s (goal {setup.speed_goal:.0f} s): {'met' if fast else 'NOT met'}; first by OWA "
+        f"among all official rows: {'yes' if rank == 1 else f'no, rank {rank}'} (OWA {auto_owa:.3f})."
     )
     print()
     OUT.mkdir(exist_ok=True)
@@ -456,6 +536,9 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
             for r in ours + peer + sub_results
         ],
         "auto_choice": auto.chosen_,
+        "global_settings": tuned_settings(setup)[1],
+        "owa": auto_owa,
+        "rank_by_owa": rank,
         "goal_met": bool(met_accuracy),
         "ahead_of_peer": bool(ahead) if peer else None,
         "speed_met": bool(fast),

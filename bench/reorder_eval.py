@@ -1,7 +1,7 @@
 """Benchmark: next-order and reorder dates in a temporal backtest on Online Retail, and lookup latency.
 
     .venv/bin/python bench/reorder_eval.py [--file PATH] [--cutoff 2011-09-01] [--prior-strength 2 ...]
-                                           [--latency] [--lookups 300]
+                                           [--tune] [--latency] [--lookups 300]
 
 Backtest (no store needed): the cleaned full file is cut at ``--cutoff``; the
 models are fitted on what came before and predict, as of the cutoff, each
@@ -12,6 +12,14 @@ the share of actual dates inside the predicted 80% window. Baselines: the
 customer's mean interval added to the last purchase ("last + mean"), and
 the same moved to the cutoff when it falls before it ("clamped"); they need
 two purchases, so the one-purchase rows only have the model.
+
+``--tune`` chooses each model's prior strength on validation before the test
+is looked at: only the lines before ``--cutoff`` are used, cut again at
+``--validation-cutoff`` (default three months earlier); every strength of
+``--grid`` is fitted before it and scored on the first purchases between
+the two cutoffs (median absolute error over everyone who bought again, the
+mean absolute error breaking ties). The validation table is printed, then
+the test cutoff is scored once with the chosen strengths.
 
 ``--latency`` also imports the full file into a throw-away SQLite store (a
 temp file, never ``var/``), refreshes the scores and times ``next_order``,
@@ -116,40 +124,79 @@ def table(title: str, scored: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def backtest(lines: pd.DataFrame, cutoff: pd.Timestamp, strengths: list[float]) -> None:
+def run_model(kind: str, lines: pd.DataFrame, cutoff: pd.Timestamp, strength: float) -> tuple[pd.DataFrame, int, int]:
+    """Fit ``kind`` ("next" or "reorder") on the lines before ``cutoff`` and score it on the lines after.
+
+    Returns the scored rows, the number of predicted units and how many had no estimate.
+    """
     from analytics.forecast.replenishment import NextOrderModel, ReorderModel, check_purchases
 
     train = lines[lines["placed_at"] < cutoff]
     now = cutoff - pd.Timedelta(seconds=1)
+    model = NextOrderModel if kind == "next" else ReorderModel
+    keys = ["customer_id"] if kind == "next" else ["customer_id", "product_id"]
+    pred = model(prior_strength=strength).fit(train).predict(now)
+    days, _ = check_purchases(train, tuple(keys))  # type: ignore[arg-type]
+    result = score(pred, first_after(lines, cutoff, keys), cutoff, mean_gap(days, keys))
+    return result, len(pred), int((pred["source"] == "none").sum())
+
+
+def backtest(lines: pd.DataFrame, cutoff: pd.Timestamp, next_strength: float, reorder_strength: float) -> None:
+    train = lines[lines["placed_at"] < cutoff]
     end = lines["placed_at"].max()
     print(f"Backtest: fit on {len(train):,} lines before {cutoff.date()}, outcomes to {end.date()}.\n")
-    for strength in strengths:
-        started = time.perf_counter()
-        nxt = NextOrderModel(prior_strength=strength).fit(train)
-        pred = nxt.predict(now)
-        days, _ = check_purchases(train, ("customer_id",))
-        result = score(pred, first_after(lines, cutoff, ["customer_id"]), cutoff, mean_gap(days, ["customer_id"]))
-        print(
-            table(
-                f"Next order (prior_strength={strength:g}; {len(pred):,} customers, {len(result):,} ordered again)",
-                result,
-            )
+    started = time.perf_counter()
+    result, n, _ = run_model("next", lines, cutoff, next_strength)
+    print(
+        table(f"Next order (prior_strength={next_strength:g}; {n:,} customers, {len(result):,} ordered again)", result)
+    )
+    print()
+    result, n, none = run_model("reorder", lines, cutoff, reorder_strength)
+    print(
+        table(
+            f"Reorder (prior_strength={reorder_strength:g}; {n:,} pairs, {none:,} without an estimate, "
+            f"{len(result):,} rebought)",
+            result,
         )
-        print()
-        reorder = ReorderModel(prior_strength=strength).fit(train)
-        pred = reorder.predict(now)
-        keys = ["customer_id", "product_id"]
-        days, _ = check_purchases(train, tuple(keys))  # type: ignore[arg-type]
-        result = score(pred, first_after(lines, cutoff, keys), cutoff, mean_gap(days, keys))
-        none = int((pred["source"] == "none").sum())
+    )
+    print(f"\n(fit + predict on all customers, both models: {time.perf_counter() - started:.1f} s)\n")
+
+
+def tune(
+    lines: pd.DataFrame, cutoff: pd.Timestamp, validation_cutoff: pd.Timestamp, grid: list[float]
+) -> tuple[float, float]:
+    """Each model's prior strength, chosen on the window between the two cutoffs; the test is never read."""
+    if not validation_cutoff < cutoff:
+        sys.exit(f"--validation-cutoff {validation_cutoff.date()} must be before --cutoff {cutoff.date()}.")
+    seen = lines[lines["placed_at"] < cutoff]
+    print(
+        f"Validation: fit on lines before {validation_cutoff.date()}, outcomes from then to {cutoff.date()} "
+        "(nothing at or after the test cutoff is read). MdAE / MAE in days over everyone who bought again; "
+        "the lowest MdAE wins, then the lowest MAE.\n"
+    )
+    print("| prior strength | next order n | MdAE | MAE | in 80% window | reorder n | MdAE | MAE | in 80% window |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for strength in grid:
+        nxt, _, _ = run_model("next", seen, validation_cutoff, strength)
+        reo, _, _ = run_model("reorder", seen, validation_cutoff, strength)
+        row = {"strength": strength}
+        for name, part in (("next", nxt), ("reorder", reo)):
+            row |= {f"{name}_n": len(part), f"{name}_mdae": part["model"].median(), f"{name}_mae": part["model"].mean()}
+            row[f"{name}_inside"] = part["inside"].mean()
+        rows.append(row)
         print(
-            table(
-                f"Reorder (prior_strength={strength:g}; {len(pred):,} pairs, {none:,} without an estimate, "
-                f"{len(result):,} rebought)",
-                result,
-            )
+            f"| {strength:g} | {row['next_n']:,} | {row['next_mdae']:.1f} | {row['next_mae']:.2f} | "
+            f"{row['next_inside']:.0%} | {row['reorder_n']:,} | {row['reorder_mdae']:.1f} | "
+            f"{row['reorder_mae']:.2f} | {row['reorder_inside']:.0%} |"
         )
-        print(f"\n(fit + predict on all customers: {time.perf_counter() - started:.1f} s)\n")
+    table_ = pd.DataFrame(rows)
+    chosen = []
+    for name in ("next", "reorder"):
+        best = table_.sort_values([f"{name}_mdae", f"{name}_mae"], kind="stable").iloc[0]
+        chosen.append(float(best["strength"]))
+    print(f"\nChosen on validation: next order prior_strength={chosen[0]:g}, reorder prior_strength={chosen[1]:g}.\n")
+    return chosen[0], chosen[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -238,17 +285,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
     parser.add_argument("--cutoff", default="2011-09-01")
-    parser.add_argument("--prior-strength", type=float, nargs="+", default=[2.0])
+    parser.add_argument(
+        "--prior-strength", type=float, default=None, help="both models' strength (default: the library's)"
+    )
+    parser.add_argument("--tune", action="store_true", help="choose each model's strength on validation first")
+    parser.add_argument("--validation-cutoff", default=None, help="default: three months before --cutoff")
+    parser.add_argument("--grid", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
     parser.add_argument("--latency", action="store_true", help="also time the services on a full temp store")
     parser.add_argument("--lookups", type=int, default=300)
     args = parser.parse_args()
     if not args.file.exists():
         sys.exit(f"{args.file} not found: pass --file or set CRM_FULL_DATASET_PATH.")
+    if args.tune and args.prior_strength is not None:
+        sys.exit("--tune chooses the prior strength; drop --prior-strength.")
+    if any(not np.isfinite(g) or g < 0 for g in args.grid):
+        sys.exit("--grid values must be numbers >= 0.")
+    try:
+        cutoff = pd.Timestamp(args.cutoff)
+        three_months_before = cutoff - pd.DateOffset(months=3)
+        validation = pd.Timestamp(args.validation_cutoff) if args.validation_cutoff else three_months_before
+    except ValueError as exc:
+        sys.exit(f"bad cutoff date ({exc}); use YYYY-MM-DD.")
     from threadpoolctl import threadpool_limits
+
+    from analytics.forecast.replenishment import NextOrderModel, ReorderModel
 
     with threadpool_limits(1):
         print(f"# Next order and reorder backtest ({datetime.now():%Y-%m-%d})\n")
-        backtest(customer_lines(args.file), pd.Timestamp(args.cutoff), args.prior_strength)
+        lines = customer_lines(args.file)
+        if args.tune:
+            next_strength, reorder_strength = tune(lines, cutoff, validation, args.grid)
+        elif args.prior_strength is not None:
+            next_strength = reorder_strength = args.prior_strength
+        else:
+            next_strength = NextOrderModel().prior_strength
+            reorder_strength = ReorderModel().prior_strength
+        backtest(lines, cutoff, next_strength, reorder_strength)
         if args.latency:
             latency(args.file, args.lookups)
 

@@ -121,7 +121,8 @@ def test_next_order_of_a_weekly_customer() -> None:
 
     assert row["interval_days"] == pytest.approx(7.0)
     assert row["expected"] == pd.Timestamp("2011-03-29")
-    assert row["basis"] == "from your 4 previous orders"
+    # three own intervals weigh less than the population's four (the default prior strength)
+    assert row["basis"] == "from your 4 previous orders and what other customers do"
     assert 3.0 < row["expected_orders_30d"] < 5.5
     assert row["expected_orders_90d"] > row["expected_orders_30d"]
 
