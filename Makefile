@@ -20,7 +20,7 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml constraints/app.txt
 	@py=$$(scripts/find-python310) && echo "creating $(VENV) with $$py" && $$py -m venv --clear $(VENV)
 	$(VENV)/bin/pip install $(PIP) "$(PIP_PIN)"
-	$(VENV)/bin/pip install $(PIP) -c constraints/app.txt -e ".[app,dev]"
+	$(VENV)/bin/pip install $(PIP) -c constraints/app.txt -e ".[app,dev,scale]"
 	@touch $@
 
 $(RASA_VENV)/.installed: pyproject.toml constraints/rasa.txt
