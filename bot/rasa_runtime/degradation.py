@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 TIMEOUT_ENV = "CRM_ACTION_TIMEOUT_SECONDS"
 #: seconds an action call may take before the customer gets the apology
-DEFAULT_TIMEOUT_SECONDS = 6.0
+DEFAULT_TIMEOUT_SECONDS = 4.0
 #: seconds during which a conversation's calls fail at once after the action server did not answer it
 COOL_DOWN_SECONDS = 2.0
 #: the response (domain.yml) the customer gets when the action cannot run
