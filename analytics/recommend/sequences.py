@@ -16,7 +16,13 @@ al. 2001) does: the customers holding a prefix are kept as a *projection*
 items bought in the projected part are counted, and each frequent one
 extends the prefix. Items below the threshold are dropped first, since no
 pattern can hold them. Counting is vectorised over (customer, item, last day
-bought) triples with numpy, so a projection costs one pass over them.
+bought) triples with numpy; a projection passes over only the triples its
+prefix left live, a subset of its parent's.
+
+A few customers with long histories (hundreds of purchase days) hold nearly
+every combination of their items in order, so with a low ``min_support`` the
+patterns alone can outgrow memory. ``max_patterns`` bounds them: past it the
+fit stops and says to raise ``min_support`` or lower ``max_len``.
 
 Rules
 -----
@@ -237,12 +243,18 @@ def _min_count(min_support: float, n: int) -> int:
     return max(1, math.ceil(min_support * n - 1e-9))
 
 
-def prefixspan(db: SequenceDatabase, min_count: int, max_len: Optional[int] = None) -> dict[tuple[int, ...], int]:
+def prefixspan(
+    db: SequenceDatabase, min_count: int, max_len: Optional[int] = None, max_patterns: Optional[int] = None
+) -> dict[tuple[int, ...], int]:
     """Every sequential pattern held by at least ``min_count`` sequences, with its count.
 
     Patterns are tuples of item indices (into ``db.items``), each item
     bought on a later day than the one before it. ``max_len`` bounds the
-    pattern length (None: no bound).
+    pattern length (None: no bound). ``max_patterns`` bounds how many are
+    found (None: no bound): a few long sequences hold nearly every
+    combination of their items in order, so the patterns held by a small
+    ``min_count`` can number in the hundreds of millions; past the bound
+    mining stops with :class:`InvalidInput` instead of exhausting memory.
 
     Examples
     --------
@@ -267,10 +279,16 @@ def prefixspan(db: SequenceDatabase, min_count: int, max_len: Optional[int] = No
 
     found: dict[tuple[int, ...], int] = {}
 
-    def grow(prefix: tuple[int, ...], start: np.ndarray) -> None:
-        counts = np.bincount(pair_col[pair_last >= start[pair_seq]], minlength=n_items)
+    def grow(prefix: tuple[int, ...], start: np.ndarray, live: np.ndarray) -> None:
+        # live: the (sequence, item) pairs bought at or after the start; a longer prefix only drops some
+        counts = np.bincount(pair_col[live], minlength=n_items)
         for col in np.flatnonzero(counts >= min_count).tolist():
             pattern = (*prefix, col)
+            if max_patterns is not None and len(found) >= max_patterns:
+                raise InvalidInput(
+                    f"more than {max_patterns:,} patterns are held by {min_count:,} or more sequences; "
+                    "raise min_count or lower max_len."
+                )
             found[pattern] = int(counts[col])
             if max_len is not None and len(pattern) >= max_len:
                 continue
@@ -282,9 +300,9 @@ def prefixspan(db: SequenceDatabase, min_count: int, max_len: Optional[int] = No
             first[1:] = s[1:] != s[:-1]
             projected = np.full(db.n_sequences, absent, dtype=np.int64)
             projected[s[first]] = b[first] + 1  # the next item must be bought on a later day
-            grow(pattern, projected)
+            grow(pattern, projected, live[pair_last[live] >= projected[pair_seq[live]]])
 
-    grow((), np.zeros(db.n_sequences, dtype=np.int64))
+    grow((), np.zeros(db.n_sequences, dtype=np.int64), np.arange(len(pair_col)))
     return found
 
 
@@ -348,6 +366,12 @@ class SequenceRules:
         Least lift (1: no less likely after the antecedent than for anyone).
     max_len : int, default 3
         Longest pattern mined (2: one earlier item; 3: also two, in order).
+    max_patterns : int, default 200_000
+        Most frequent patterns the fit may find before it stops and asks for
+        a higher ``min_support`` or a lower ``max_len``. It keeps the fit's
+        memory bounded (about 1.3 kB a pattern once the rules are indexed)
+        when a few customers with long histories hold nearly every
+        combination of their items.
 
     The defaults are the setting ``bench/sequence_eval.py`` chose on its
     validation split of Online Retail (BENCHMARKS.md, "Sequential patterns").
@@ -374,12 +398,18 @@ class SequenceRules:
     """
 
     def __init__(
-        self, min_support: float = 0.01, min_confidence: float = 0.02, min_lift: float = 1.0, max_len: int = 3
+        self,
+        min_support: float = 0.01,
+        min_confidence: float = 0.02,
+        min_lift: float = 1.0,
+        max_len: int = 3,
+        max_patterns: int = 200_000,
     ) -> None:
         self.min_support = min_support
         self.min_confidence = min_confidence
         self.min_lift = min_lift
         self.max_len = max_len
+        self.max_patterns = max_patterns
 
     def fit(
         self, sequences: Sequences, names: Optional[Union[Mapping[Hashable, str], pd.Series]] = None
@@ -402,17 +432,30 @@ class SequenceRules:
         Raises
         ------
         InvalidInput
-            For bad thresholds or sequences, or when no item is bought by
+            For bad thresholds or sequences, when no item is bought by
             ``min_support`` of the customers (the message gives the largest
-            ``min_support`` that finds one).
+            ``min_support`` that finds one), or when more than
+            ``max_patterns`` patterns reach it (the message says what to
+            raise or lower).
         """
         min_support, min_confidence, min_lift, max_len = check_sequence_params(
             self.min_support, self.min_confidence, self.min_lift, self.max_len
         )
+        max_patterns = self.max_patterns
+        if isinstance(max_patterns, bool) or not isinstance(max_patterns, (int, np.integer)) or max_patterns < 1:
+            raise InvalidInput(f"max_patterns must be a whole number of patterns >= 1, not {max_patterns!r}.")
         db = check_sequences(sequences)
         n = db.n_sequences
         min_count = _min_count(min_support, n)
-        found = prefixspan(db, min_count, max_len)
+        try:
+            found = prefixspan(db, min_count, max_len, int(max_patterns))
+        except InvalidInput:
+            raise InvalidInput(
+                f"more than {int(max_patterns):,} patterns of up to {max_len} items are held by {_pct(min_support)} "
+                f"of the {n:,} customers ({min_count:,} or more): a few customers with long histories hold nearly "
+                f"every combination of their items. Raise min_support (now {min_support:g}), lower max_len "
+                f"(now {max_len}) or, with the memory for it (about 1.3 kB a pattern), raise max_patterns."
+            ) from None
         if not found:
             pairs = np.unique(db.seqs * len(db.items) + db.cols)
             top = int(np.bincount(pairs % len(db.items)).max())

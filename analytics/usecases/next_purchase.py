@@ -27,8 +27,9 @@ from analytics.store.uow import SqlAlchemyUnitOfWork
 
 #: Artifact name of the published rules.
 SEQUENCES = "sequence_rules"
-#: Thresholds a refresh may override; the defaults are SequenceRules's, chosen by ``bench/sequence_eval.py``.
-THRESHOLDS = ("min_support", "min_confidence", "min_lift", "max_len")
+#: Thresholds a refresh may override; the defaults are SequenceRules's, chosen by ``bench/sequence_eval.py``
+#: (``max_patterns`` bounds the fit's memory; a refresh past it is refused with what to change).
+THRESHOLDS = ("min_support", "min_confidence", "min_lift", "max_len", "max_patterns")
 
 
 @dataclass(frozen=True)

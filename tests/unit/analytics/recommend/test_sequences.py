@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import random
 
 import pandas as pd
 import pytest
@@ -250,3 +251,68 @@ def test_prefixspan_agrees_with_counting_every_pattern(
     db = check_sequences(sequences)
     expected = {p: c for p, c in brute_force(sequences, max_len).items() if c >= min_count}
     assert named(db.items, prefixspan(db, min_count, max_len)) == expected
+
+
+# --------------------------------------------------------------------------- long histories
+
+
+def long_histories(customers: int, days: int, per_day: int, catalogue: int, seed: int) -> list[list[list[str]]]:
+    """Customers who come back every day, each day buying ``per_day`` of the catalogue's items."""
+    rng = random.Random(seed)
+    items = [f"p{k:02d}" for k in range(catalogue)]
+    return [[rng.sample(items, per_day) for _ in range(days)] for _ in range(customers)]
+
+
+def brute_force_rules(sequences: list[list[list[str]]], min_count: int, max_len: int) -> set:
+    """(antecedent, consequent, customers with both, customers with the antecedent) by counting directly."""
+    counts = brute_force(sequences, max_len)
+    return {
+        (pattern[:-1], pattern[-1], count, counts[pattern[:-1]])
+        for pattern, count in counts.items()
+        if len(pattern) >= 2 and count >= min_count
+    }
+
+
+def test_long_histories_give_the_rules_counted_directly() -> None:
+    # small enough to count every pattern of three items directly
+    customers = long_histories(customers=6, days=12, per_day=3, catalogue=8, seed=7)
+    rules = SequenceRules(min_support=0.5, min_confidence=0.0, min_lift=0.0).fit(customers)
+    found = {
+        (r.antecedent, r.consequent, round(r.support * 6), round(r.support / r.confidence * 6))
+        for r in rules.rules_.itertuples()
+    }
+    assert found == brute_force_rules(customers, min_count=3, max_len=3)
+
+
+def test_hundreds_of_purchase_days_per_customer_hold_every_pattern_and_the_fit_completes() -> None:
+    # 400 days of 6 items out of 30: every customer buys every item again and again,
+    # so each holds all 30 + 30**2 + 30**3 patterns of up to three items
+    # (as the lines frame of a store whose dates end today, one order a day)
+    customers = long_histories(customers=5, days=400, per_day=6, catalogue=30, seed=1)
+    today = pd.Timestamp.now().floor("D")
+    lines = pd.DataFrame(
+        [
+            (c, item, today - pd.Timedelta(days=400 - d) + pd.Timedelta(hours=9))
+            for c, sequence in enumerate(customers)
+            for d, basket in enumerate(sequence)
+            for item in basket
+        ],
+        columns=["customer_id", "product_id", "placed_at"],
+    )
+    rules = SequenceRules(min_support=0.6, min_confidence=0.0, min_lift=0.0).fit(lines)
+    assert len(rules.patterns_) == 30 + 30**2 + 30**3
+    assert (rules.patterns_["customers"] == 5).all()
+    assert len(rules.rules_) == 30**2 + 30**3
+
+
+def test_more_patterns_than_max_patterns_is_refused_with_what_to_change() -> None:
+    customers = long_histories(customers=5, days=400, per_day=6, catalogue=30, seed=1)
+    with pytest.raises(
+        InvalidInput,
+        match=r"more than 1,000 patterns of up to 3 items .* Raise min_support \(now 0\.6\), lower max_len \(now 3\)",
+    ):
+        SequenceRules(min_support=0.6, max_patterns=1000).fit(customers)
+    # the advice works: patterns of two items (30 + 30**2) fit within the bound
+    assert len(SequenceRules(min_support=0.6, max_len=2, max_patterns=1000).fit(customers).patterns_) == 930
+    with pytest.raises(InvalidInput, match=r"max_patterns must be a whole number of patterns >= 1, not 0"):
+        SequenceRules(max_patterns=0).fit(CAMPERS)
