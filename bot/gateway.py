@@ -24,7 +24,7 @@ from analytics.core.settings import PROJECT_ROOT, ProductionSettings
 from bot.launch import Launch, ServeError
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "crm.conf.template"
-_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_PLACEHOLDER = re.compile(r"\{\{(\w{1,40})\}\}")
 
 
 @dataclass(frozen=True)
