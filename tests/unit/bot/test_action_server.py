@@ -148,7 +148,7 @@ def test_health_is_200_while_the_store_answers_and_503_naming_it_when_not(serve:
 
     ok, failed = asyncio.run(scenario())
     assert ok.status_code == 200
-    assert ok.json()["checks"]["store"]["status"] == "ok" and "latency_ms" in ok.json()["checks"]["store"]
+    assert ok.json()["checks"]["store"]["status"] == "ok"
     assert failed.status_code == 503
     assert failed.json()["failed"] == ["store"]
     assert "db.internal" not in failed.text and "hunter2" not in failed.text and "Traceback" not in failed.text
