@@ -17,7 +17,6 @@ come back).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -31,6 +30,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from analytics.core.errors import InvalidInput, NotFittedError
 from analytics.customers.churn.features import (
     DateLike,
+    TimeSplit,
     check_covers,
     check_cutoff,
     check_horizon,
@@ -91,17 +91,8 @@ def _future_spend(frame: pd.DataFrame, at: pd.Timestamp, horizon: int) -> pd.Ser
     return spend.astype("float64")
 
 
-@dataclass(frozen=True)
-class SpendSplit:
-    """Train on the past, test on the future (see :func:`spend_split`)."""
-
-    X_train: pd.DataFrame
-    y_train: pd.Series
-    X_test: pd.DataFrame
-    y_test: pd.Series
-    train_cutoff: pd.Timestamp
-    test_cutoff: pd.Timestamp
-    horizon_days: int
+#: Train on the past, test on the future (see :func:`spend_split`): the churn split's shape, spend as the label.
+SpendSplit = TimeSplit
 
 
 def spend_split(
