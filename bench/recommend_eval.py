@@ -73,6 +73,7 @@ from analytics.recommend.evaluation import (  # noqa: E402
     stratified_split,
     temporal_split,
 )
+from analytics.recommend.graph import RP3betaRecommender  # noqa: E402
 from bench.recommend_data import RETAIL_FILE, load_movielens, load_retail_as_of  # noqa: E402
 
 K = 10
@@ -97,7 +98,7 @@ def movielens_specs() -> list[Spec]:
         Spec(
             "ALS (implicit)",
             ALSRecommender,
-            expand_grid(factors=[64, 128], regularization=[10.0, 30.0, 60.0], alpha=[5.0, 10.0, 20.0]),
+            expand_grid(factors=[64, 128], regularization=[10.0, 30.0, 60.0, 100.0], alpha=[5.0, 10.0, 20.0]),
         ),
         Spec(
             "BPR (implicit)",
@@ -106,7 +107,12 @@ def movielens_specs() -> list[Spec]:
         ),
         Spec("BM25 item-kNN (implicit)", ImplicitItemKNN, expand_grid(weighting=["bm25"], K=[100, 200, 400, 800])),
         Spec("TF-IDF item-kNN (implicit)", ImplicitItemKNN, expand_grid(weighting=["tfidf"], K=[100, 200, 400, 800])),
-        Spec("EASE", EASERecommender, expand_grid(l2=[100.0, 200.0, 400.0, 800.0, 1600.0])),
+        Spec("EASE", EASERecommender, expand_grid(l2=[100.0, 200.0, 400.0, 800.0, 1600.0], dropout=[0.0, 0.25, 0.5])),
+        Spec(
+            "RP3beta",
+            RP3betaRecommender,
+            expand_grid(k=[100, 400], alpha=[0.5, 0.75, 1.0], beta=[0.0, 0.25, 0.5, 0.65]),
+        ),
     ]
 
 
@@ -172,7 +178,7 @@ def tune_and_refit(
 
 
 def hybrid_step(n_models: int) -> float:
-    return {1: 1.0, 2: 0.1, 3: 0.1, 4: 0.125}.get(n_models, 0.2)
+    return {1: 1.0, 2: 0.1, 3: 0.1, 4: 0.125, 5: 0.125}.get(n_models, 0.2)
 
 
 def tune_hybrid(
@@ -265,7 +271,7 @@ def run_movielens() -> None:
         tuned = tune_and_refit(movielens_specs(), X_sub, validation, X_train, max_users=5000)
         by_name = {t.name: t for t in tuned}
         hybrid = tune_hybrid(
-            [by_name[n] for n in ("ALS (implicit)", "BM25 item-kNN (implicit)", "EASE", "user-kNN Pearson")],
+            [by_name[n] for n in ("ALS (implicit)", "BM25 item-kNN (implicit)", "EASE", "user-kNN Pearson", "RP3beta")],
             X_sub,
             validation,
             X_train,

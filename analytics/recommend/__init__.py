@@ -8,7 +8,7 @@
 Modules: :mod:`.interactions` (the matrix and its weighting), :mod:`.base`
 (the interface, :class:`Recommendation`), :mod:`.filters` (price, category,
 diversity), the models (:mod:`.popularity`, :mod:`.neighbours`,
-:mod:`.factorization`, :mod:`.content`, :mod:`.hybrid`), :mod:`.metrics` and
+:mod:`.factorization`, :mod:`.graph`, :mod:`.content`, :mod:`.hybrid`), :mod:`.metrics` and
 :mod:`.evaluation`.
 """
 
@@ -27,6 +27,7 @@ from analytics.recommend.filters import (
     PriceRange,
     Reranker,
 )
+from analytics.recommend.graph import RP3betaRecommender
 from analytics.recommend.hybrid import HybridRecommender, tune_weights
 from analytics.recommend.interactions import Interactions
 from analytics.recommend.neighbours import EASERecommender, ItemKNNRecommender, UserKNNRecommender
@@ -48,6 +49,7 @@ __all__ = [
     "MaxPerCategory",
     "PopularityRecommender",
     "PriceRange",
+    "RP3betaRecommender",
     "Recommendation",
     "Recommendations",
     "Recommender",
