@@ -72,9 +72,14 @@ def _recommend_refresh(settings: Settings, store: Store) -> str:
     from analytics.store.artifacts import ArtifactStore
 
     info = refresh_models(store.unit_of_work(), ArtifactStore(settings.artifacts_dir, keep=5))
+    sequences = info["next_purchase"]
+    if "skipped" in sequences:
+        next_purchase = f"; next-purchase rules not refreshed: {sequences['skipped']}"
+    else:
+        next_purchase = f"; next-purchase rules {sequences['version']} ({sequences['rules']:,} rules)"
     return (
         f"recommender {info['recommender']} and basket rules {info['basket']} ({info['rules']:,} rules) "
-        f"published in {info['seconds']['total']:.1f} s"
+        f"published in {info['seconds']['total']:.1f} s{next_purchase}"
     )
 
 

@@ -22,6 +22,7 @@ from analytics.usecases import (
     forecasts,
     identity,
     insights,
+    next_purchase,
     orders,
     privacy,
     recommendations,
@@ -199,9 +200,26 @@ def recommend(ctx: Context, *, max_price: Optional[float], category: Optional[st
         )
     except InvalidInput:
         suggestions = recommendations.recommend_for(ctx.uow(), ctx.customer_id, n=5)
-    if not _show(ctx, "utter_recommendations", suggestions):
-        ctx.say("utter_no_suggestions")
+    start = len(ctx.replies)
+    shown = _show(ctx, "utter_recommendations", suggestions)
+    line = None if ctx.customer_id is None else next_purchase.next_purchase_line(ctx.uow(), ctx.customer_id)
+    if line is None:
+        if not shown:
+            ctx.say("utter_no_suggestions")
+    elif shown:
+        _add_below_the_list(ctx.replies[start:], line)
+    else:
+        ctx.say("utter_recommendations", items=line)
     return {}
+
+
+def _add_below_the_list(replies: list[dict[str, Any]], line: str) -> None:
+    """What customers who bought the same went on to buy, said under the recommendations (one message, no
+    response of its own: the Rasa model's domain need not change)."""
+    for reply in replies:
+        if reply.get("response") == "utter_recommendations":
+            reply["items"] = f"{reply['items']}\n\n{line}"
+            return
 
 
 def _kind_label(products: Sequence[Listing]) -> str:

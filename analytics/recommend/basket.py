@@ -64,7 +64,7 @@ mining back ends; nothing here is used without it (Eclat, a technique of its own
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional, Union
 
@@ -74,6 +74,7 @@ from scipy import sparse
 
 from analytics.core.errors import InvalidInput, NotFittedError
 from analytics.recommend.eclat import eclat
+from analytics.recommend.ranked import RankedItems, percent
 
 #: Mining algorithms :class:`BasketRules` accepts.
 ALGORITHMS = ("apriori", "fpgrowth", "eclat")
@@ -315,7 +316,7 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
-class Suggestions:
+class Suggestions(RankedItems[Suggestion]):
     """Ranked suggestions for a query, best first; iterate it like a tuple.
 
     ``reason`` says what the list is, or why it is empty (an item nobody
@@ -325,27 +326,6 @@ class Suggestions:
     query: tuple[Hashable, ...]
     items: tuple[Suggestion, ...]
     reason: str
-
-    def __iter__(self) -> Iterator[Suggestion]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> Suggestion:
-        return self.items[index]
-
-    @property
-    def item_ids(self) -> list[Hashable]:
-        """The suggested items, best first."""
-        return [s.item for s in self.items]
-
-
-def _pct(share: float) -> str:
-    """A share as a short percentage: 7%, 42%, 0.5%."""
-    value = 100.0 * share
-    text = f"{value:.0f}" if value >= 9.95 else f"{value:.1f}".rstrip("0").rstrip(".")
-    return f"{text}%"
 
 
 def _and(labels: list[str]) -> str:
@@ -493,8 +473,8 @@ class BasketRules:
         if frequent.size == 0:
             top = int(counts.max())
             raise InvalidInput(
-                f"no item is in {_pct(min_support)} of the {n:,} baskets (the most frequent is in {top:,}, "
-                f"{_pct(top / n)}); lower min_support to {top / n:.4g} or less."
+                f"no item is in {percent(min_support)} of the {n:,} baskets (the most frequent is in {top:,}, "
+                f"{percent(top / n)}); lower min_support to {top / n:.4g} or less."
             )
         # Only frequent items can be in a frequent itemset: one-hot encode those alone.
         column_of = np.full(len(data.items), -1, dtype=np.int64)
@@ -563,8 +543,8 @@ class BasketRules:
                 "with two or more items."
             )
         raise InvalidInput(
-            f"no frequent itemsets of two or more items: no pair of items is in {_pct(min_support)} of the "
-            f"{n:,} baskets (the most frequent pair is in {best:,}, {_pct(best / n)}); lower min_support to "
+            f"no frequent itemsets of two or more items: no pair of items is in {percent(min_support)} of the "
+            f"{n:,} baskets (the most frequent pair is in {best:,}, {percent(best / n)}); lower min_support to "
             f"{best / n:.4g} or less."
         )
 
@@ -590,7 +570,7 @@ class BasketRules:
                 confidence=float(rule.confidence),
                 lift=float(rule.lift),
                 antecedent=antecedent,
-                reason=f"bought together with {labels} in {_pct(rule.confidence)} of orders that contain {labels}",
+                reason=f"bought together with {labels} in {percent(rule.confidence)} of orders that contain {labels}",
             )
             by_antecedent.setdefault(rule.antecedents, []).append((rank, suggestion))
         self._by_antecedent = {key: tuple(value) for key, value in by_antecedent.items()}
@@ -619,7 +599,7 @@ class BasketRules:
 
     def _thresholds_text(self) -> str:
         support, confidence, lift = self._thresholds
-        return f"min_support {_pct(support)}, min_confidence {_pct(confidence)}, min_lift {lift:g}"
+        return f"min_support {percent(support)}, min_confidence {percent(confidence)}, min_lift {lift:g}"
 
     def _why_nothing_for(self, item: Hashable) -> str:
         label = self._label(item)
@@ -629,8 +609,8 @@ class BasketRules:
             return f"{label} is in none of the {n:,} orders the rules were learnt from."
         if count < _min_count(self._thresholds[0], n):
             return (
-                f"{label} is in {count:,} of {n:,} orders ({_pct(count / n)}), below min_support "
-                f"{_pct(self._thresholds[0])}: too few orders to tell what goes with it."
+                f"{label} is in {count:,} of {n:,} orders ({percent(count / n)}), below min_support "
+                f"{percent(self._thresholds[0])}: too few orders to tell what goes with it."
             )
         return f"nothing is bought with {label} often enough to suggest ({self._thresholds_text()})."
 

@@ -24,10 +24,15 @@ every combination of their items in order, so with a low ``min_support`` the
 patterns alone can outgrow memory. ``max_patterns`` bounds them: past it the
 fit stops and says to raise ``min_support`` or lower ``max_len``.
 
+A pattern must be held by ``min_support`` of the customers *and* by at least
+``min_customers`` of them. The share scales with a large shop; the count
+keeps a small one from learning "rules" from two or three customers (1% of
+a 300-customer shop is 3 customers, whose long histories alone hold
+hundreds of thousands of patterns).
+
 Rules
 -----
-From a pattern ``<A..., y>`` in at least ``min_support`` of the customers,
-the rule "bought A, later bought y" has
+From a pattern ``<A..., y>`` held by enough customers, the rule "bought A, later bought y" has
 
 - ``support`` = share of customers whose sequence holds ``<A..., y>``;
 - ``confidence`` = support(<A..., y>) / support(<A...>): of the customers who
@@ -49,8 +54,9 @@ customers who bought X bought Y later".
 from __future__ import annotations
 
 import bisect
+import copy
 import math
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
@@ -58,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.core.errors import InvalidInput, NotFittedError
+from analytics.recommend.ranked import RankedItems, percent
 
 #: Columns of the ``lines`` frame (:func:`analytics.store.frames.load_lines`) a sequence is read from.
 SEQUENCE_COLUMNS = ("customer_id", "product_id", "placed_at")
@@ -67,6 +74,14 @@ History = Union[pd.DataFrame, Iterable[Iterable[Hashable]]]
 
 
 # --------------------------------------------------------------------------- parameters
+
+
+class TooManyPatterns(InvalidInput):
+    """More patterns reach the threshold than ``max_patterns``; ``min_count`` is the count of customers that did."""
+
+    def __init__(self, message: str, min_count: int) -> None:
+        super().__init__(message)
+        self.min_count = min_count
 
 
 def _share(value: object, name: str, *, low_open: bool) -> float:
@@ -285,9 +300,10 @@ def prefixspan(
         for col in np.flatnonzero(counts >= min_count).tolist():
             pattern = (*prefix, col)
             if max_patterns is not None and len(found) >= max_patterns:
-                raise InvalidInput(
+                raise TooManyPatterns(
                     f"more than {max_patterns:,} patterns are held by {min_count:,} or more sequences; "
-                    "raise min_count or lower max_len."
+                    "raise min_count or lower max_len.",
+                    min_count,
                 )
             found[pattern] = int(counts[col])
             if max_len is not None and len(pattern) >= max_len:
@@ -322,31 +338,11 @@ class NextPurchase:
 
 
 @dataclass(frozen=True)
-class NextPurchases:
+class NextPurchases(RankedItems[NextPurchase]):
     """Ranked next-purchase suggestions, best first; ``reason`` says what the list is or why it is empty."""
 
     items: tuple[NextPurchase, ...]
     reason: str
-
-    def __iter__(self) -> Iterator[NextPurchase]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> NextPurchase:
-        return self.items[index]
-
-    @property
-    def item_ids(self) -> list[Hashable]:
-        """The suggested items, best first."""
-        return [s.item for s in self.items]
-
-
-def _pct(share: float) -> str:
-    value = 100.0 * share
-    text = f"{value:.0f}" if value >= 9.95 else f"{value:.1f}".rstrip("0").rstrip(".")
-    return f"{text}%"
 
 
 # --------------------------------------------------------------------------- estimator
@@ -359,6 +355,9 @@ class SequenceRules:
     ----------
     min_support : float, default 0.01
         Least share of customers a pattern must be in.
+    min_customers : int, default 1
+        Least number of customers a pattern must be in, whatever the share
+        (the larger of the two counts is used; ``min_count_`` says which).
     min_confidence : float, default 0.02
         Least share of the customers who bought the antecedent that later
         bought the suggested item.
@@ -373,13 +372,18 @@ class SequenceRules:
         when a few customers with long histories hold nearly every
         combination of their items.
 
-    The defaults are the setting ``bench/sequence_eval.py`` chose on its
-    validation split of Online Retail (BENCHMARKS.md, "Sequential patterns").
+    The thresholds the shop's refresh uses are
+    :data:`analytics.recommend.serving.SEQUENCE_SETTINGS`, chosen by
+    ``bench/sequence_eval.py`` on validation splits (BENCHMARKS.md,
+    "Sequential patterns").
 
     Attributes
     ----------
     n_customers_ : int
         Number of customers (sequences) fitted.
+    min_count_ : int
+        Least number of customers a pattern was held by to be kept: the
+        larger of ``min_customers`` and ``min_support`` of ``n_customers_``.
     patterns_ : pandas.DataFrame
         Frequent patterns: ``pattern`` (tuple of items in time order),
         ``customers``, ``support``, ``length``; by support, highest first.
@@ -404,8 +408,10 @@ class SequenceRules:
         min_lift: float = 1.0,
         max_len: int = 3,
         max_patterns: int = 200_000,
+        min_customers: int = 1,
     ) -> None:
         self.min_support = min_support
+        self.min_customers = min_customers
         self.min_confidence = min_confidence
         self.min_lift = min_lift
         self.max_len = max_len
@@ -433,10 +439,11 @@ class SequenceRules:
         ------
         InvalidInput
             For bad thresholds or sequences, when no item is bought by
-            ``min_support`` of the customers (the message gives the largest
-            ``min_support`` that finds one), or when more than
+            enough customers (the message gives the largest ``min_support``
+            or ``min_customers`` that finds one), or when more than
             ``max_patterns`` patterns reach it (the message says what to
-            raise or lower).
+            raise or lower). Finding patterns but no rule is not an error:
+            ``rules_`` is then empty and :meth:`why_no_rules` says why.
         """
         min_support, min_confidence, min_lift, max_len = check_sequence_params(
             self.min_support, self.min_confidence, self.min_lift, self.max_len
@@ -444,24 +451,37 @@ class SequenceRules:
         max_patterns = self.max_patterns
         if isinstance(max_patterns, bool) or not isinstance(max_patterns, (int, np.integer)) or max_patterns < 1:
             raise InvalidInput(f"max_patterns must be a whole number of patterns >= 1, not {max_patterns!r}.")
+        min_customers = self.min_customers
+        if isinstance(min_customers, bool) or not isinstance(min_customers, (int, np.integer)) or min_customers < 1:
+            raise InvalidInput(f"min_customers must be a whole number of customers >= 1, not {min_customers!r}.")
         db = check_sequences(sequences)
         n = db.n_sequences
-        min_count = _min_count(min_support, n)
+        by_share = _min_count(min_support, n)
+        min_count = max(by_share, int(min_customers))
+        # what to change when the count is too high or too low: whichever threshold set it
+        by_support = by_share >= min_customers
+        binding = (
+            f"min_support (now {min_support:g}, {by_share:,} customers)"
+            if by_support
+            else f"min_customers (now {int(min_customers):,})"
+        )
         try:
             found = prefixspan(db, min_count, max_len, int(max_patterns))
-        except InvalidInput:
-            raise InvalidInput(
-                f"more than {int(max_patterns):,} patterns of up to {max_len} items are held by {_pct(min_support)} "
-                f"of the {n:,} customers ({min_count:,} or more): a few customers with long histories hold nearly "
-                f"every combination of their items. Raise min_support (now {min_support:g}), lower max_len "
-                f"(now {max_len}) or, with the memory for it (about 1.3 kB a pattern), raise max_patterns."
+        except TooManyPatterns:
+            raise TooManyPatterns(
+                f"more than {int(max_patterns):,} patterns of up to {max_len} items are held by {min_count:,} or "
+                f"more of the {n:,} customers: a few customers with long histories hold nearly every combination "
+                f"of their items. Raise {binding}, lower max_len (now {max_len}) or, with the memory for it "
+                "(about 1.3 kB a pattern), raise max_patterns.",
+                min_count,
             ) from None
         if not found:
             pairs = np.unique(db.seqs * len(db.items) + db.cols)
             top = int(np.bincount(pairs % len(db.items)).max())
+            lower = f"min_support to {top / n:.4g}" if by_support else f"min_customers to {top:,}"
             raise InvalidInput(
-                f"no item is bought by {_pct(min_support)} of the {n:,} customers (the most bought is bought by "
-                f"{top:,}, {_pct(top / n)}); lower min_support to {top / n:.4g} or less."
+                f"no item is bought by {min_count:,} or more of the {n:,} customers (the most bought is bought by "
+                f"{top:,}, {percent(top / n)}); lower {lower} or less."
             )
         items = db.items
         patterns = pd.DataFrame(
@@ -508,13 +528,36 @@ class SequenceRules:
         self.rules_ = rules.drop(columns=["_ante", "_cons"]).reset_index(drop=True)
 
         self.n_customers_ = n
+        self.min_count_ = min_count
         self.names_ = {item: str(names[item]) for item in items if names is not None and item in names}
         self._from_lines = db.from_lines
         self._thresholds = (min_support, min_confidence, min_lift)
         self._build_index()
         return self
 
-    def _label(self, item: Hashable) -> str:
+    def with_min_confidence(self, min_confidence: float) -> SequenceRules:
+        """A copy keeping only the rules whose confidence reaches ``min_confidence`` (at least the fitted one).
+
+        The same rules, in the same order, as a refit with that ``min_confidence``, without mining again:
+        a grid over confidences (``bench/sequence_eval.py``) fits once per support.
+        """
+        self._check_fitted()
+        _support, fitted, lift = self._thresholds
+        confidence = check_sequence_params(self.min_support, min_confidence, self.min_lift, self.max_len)[1]
+        if confidence < fitted:
+            raise InvalidInput(
+                f"min_confidence {confidence:g} is below the fitted {fitted:g}; refit to keep weaker rules."
+            )
+        stricter = copy.copy(self)
+        stricter.min_confidence = min_confidence
+        kept = self.rules_["confidence"] >= confidence - 1e-12
+        stricter.rules_ = self.rules_[kept].reset_index(drop=True)
+        stricter._thresholds = (_support, confidence, lift)
+        stricter._build_index()
+        return stricter
+
+    def label(self, item: Hashable) -> str:
+        """The item's display name (its id when it has none)."""
         name = self.names_.get(item)
         if name is not None:
             return name
@@ -523,8 +566,8 @@ class SequenceRules:
         return f"product {item}" if self._from_lines else f"item {item}"
 
     def _reason(self, antecedent: tuple[Hashable, ...], item: Hashable, confidence: float) -> str:
-        bought = ", then ".join(self._label(a) for a in antecedent)
-        return f"{_pct(confidence)} of customers who bought {bought} bought {self._label(item)} later"
+        bought = ", then ".join(self.label(a) for a in antecedent)
+        return f"{percent(confidence)} of customers who bought {bought} bought {self.label(item)} later"
 
     def _build_index(self) -> None:
         """antecedent -> ranked suggestions, and the longer antecedents by their first item."""
@@ -550,6 +593,36 @@ class SequenceRules:
     def _check_fitted(self) -> None:
         if not hasattr(self, "rules_"):
             raise NotFittedError(self)
+
+    def _thresholds_text(self) -> str:
+        _support, confidence, lift = self._thresholds
+        return f"at least {self.min_count_:,} customers, min_confidence {percent(confidence)}, min_lift {lift:g}"
+
+    def why_no_rules(self) -> Optional[str]:
+        """Why the fit learnt no rule, in words with what to change; None when it learnt some.
+
+        Examples
+        --------
+        >>> SequenceRules(min_customers=2).fit([[["tent"]], [["tent"], ["mug"]], [["mug"]]]).why_no_rules()[:60]
+        'no two products were bought one after the other (on differen'
+        """
+        self._check_fitted()
+        if len(self.rules_):
+            return None
+        n, count = self.n_customers_, self.min_count_
+        pairs = self.patterns_[self.patterns_["length"] >= 2]
+        if pairs.empty:
+            return (
+                f"no two products were bought one after the other (on different days) by {count:,} or more of "
+                f'the {n:,} customers, so there is no "bought X, later bought Y" to learn '
+                f"({self._thresholds_text()}); "
+                "this needs more returning customers, or a lower min_customers / min_support."
+            )
+        return (
+            f'{len(pairs):,} "bought X, later bought Y" patterns are held by {count:,} or more of the {n:,} '
+            f"customers, but none is likely enough to suggest ({self._thresholds_text()}); lower min_confidence "
+            "or min_lift."
+        )
 
     @staticmethod
     def _history(history: History) -> list[list[Hashable]]:
@@ -639,11 +712,10 @@ class SequenceRules:
                     if kept is None or rank < kept[0]:
                         best[suggestion.item] = (rank, suggestion)
         if not best:
-            support, confidence, lift = self._thresholds
             return NextPurchases(
                 (),
                 "no customer who bought the same items went on to buy something else often enough to suggest it "
-                f"(min_support {_pct(support)}, min_confidence {_pct(confidence)}, min_lift {lift:g}).",
+                f"({self._thresholds_text()}).",
             )
         shown = tuple(s for _, s in sorted(best.values(), key=lambda pair: pair[0])[: int(n)])
         return NextPurchases(shown, f"{len(shown)} item(s) customers with the same purchases bought later.")
@@ -655,6 +727,7 @@ __all__ = [
     "NextPurchases",
     "SequenceDatabase",
     "SequenceRules",
+    "TooManyPatterns",
     "check_sequence_params",
     "check_sequences",
     "prefixspan",

@@ -1,9 +1,12 @@
 """The ALS leg of the production recommender on Spark MLlib's ALS.
 
 :func:`analytics.recommend.serving.refresh_models` fits implicit's ALS on the
-``log1p`` of each customer's summed quantity of a product. :class:`ScaleALS`
-fits MLlib's implicit-feedback ALS on the same cell weights, with the same
-factors, confidence scale and iterations. Two differences are by design of
+cell weights named by :data:`analytics.recommend.serving.WEIGHTING` (the
+``log1p`` of each customer's summed quantity of a product) with
+:data:`~analytics.recommend.serving.ALS_SETTINGS`. :class:`ScaleALS` fits
+MLlib's implicit-feedback ALS on the same cell weights (:func:`interaction_weights`
+says each weighting in Spark's columns), with the same factors, confidence
+scale and iterations. Two differences are by design of
 the libraries and make the factors differ (so the parity is of rankings, to
 a tolerance, not of numbers):
 
@@ -16,21 +19,31 @@ a tolerance, not of numbers):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 from pyspark.ml.recommendation import ALS, ALSModel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from sklearn.base import BaseEstimator
 
 from analytics.core.errors import InvalidInput, NotFittedError
+from analytics.recommend.serving import ALS_SETTINGS, WEIGHTING
 
 _INT_MAX = 2**31 - 1
 
+#: The quantity weightings of :class:`analytics.recommend.Interactions` as Spark columns, from the summed
+#: quantity of a (customer, product) cell.
+SPARK_WEIGHTINGS: dict[str, Callable[[Column], Column]] = {"log1p": F.log1p}
 
-def interaction_weights(lines: DataFrame) -> DataFrame:
-    """``customer_id``, ``product_id``, ``weight``: log1p of the quantity the customer bought of the product."""
-    return lines.groupBy("customer_id", "product_id").agg(F.log1p(F.sum("quantity")).alias("weight"))
+
+def interaction_weights(lines: DataFrame, weighting: str = WEIGHTING) -> DataFrame:
+    """``customer_id``, ``product_id``, ``weight``: the cell weight of the quantity the customer bought of the
+    product, as the single-machine recommender weighs it (default: its production weighting, log1p)."""
+    if weighting not in SPARK_WEIGHTINGS:
+        raise InvalidInput(f"weighting must be one of {', '.join(SPARK_WEIGHTINGS)}, not {weighting!r}.")
+    total = F.sum("quantity")
+    return lines.groupBy("customer_id", "product_id").agg(SPARK_WEIGHTINGS[weighting](total).alias("weight"))
 
 
 class ScaleALS(BaseEstimator):
@@ -69,9 +82,9 @@ class ScaleALS(BaseEstimator):
 
     def __init__(
         self,
-        factors: int = 64,
-        regularization: float = 10.0,
-        alpha: float = 20.0,
+        factors: int = ALS_SETTINGS["factors"],
+        regularization: float = ALS_SETTINGS["regularization"],
+        alpha: float = ALS_SETTINGS["alpha"],
         iterations: int = 15,
         random_state: int = 0,
         blocks: Optional[int] = None,

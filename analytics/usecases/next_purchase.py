@@ -1,40 +1,47 @@
 """What a customer may buy next: "customers who bought X later bought Y".
 
 :func:`refresh_next_purchase` learns sequential rules
-(:class:`analytics.recommend.sequences.SequenceRules`) from every known
+(:class:`analytics.recommend.sequences.SequenceRules`, with the thresholds of
+:data:`analytics.recommend.serving.SEQUENCE_SETTINGS`) from every known
 customer's purchases and publishes them as the ``sequence_rules`` artifact;
+``crm recommend refresh`` and ``crm seed`` publish them with the
+recommender (:func:`analytics.recommend.serving.refresh_models`).
 :func:`next_purchases_for` reads that customer's purchase days from the
 store and returns the products the rules suggest, each with its support,
 confidence and lift and a reason in words ("32% of customers who bought X
 bought Y later"). Products the customer already bought are left out.
+:func:`next_purchase_line` says the strongest one in a sentence for the
+assistant, and nothing when there is none or the rules cannot be read.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Optional
 
-import pandas as pd
-
-from analytics.core.clock import utc_now
-from analytics.core.errors import CustomerNotFound, InvalidInput
+from analytics.core.errors import CRMError, CustomerNotFound, InvalidInput
 from analytics.recommend import serving
-from analytics.recommend.sequences import SequenceRules
+from analytics.recommend.ranked import percent
+from analytics.recommend.serving import SEQUENCE_SETTINGS, SEQUENCES, NextPurchaseBundle
 from analytics.store.artifacts import ArtifactStore
 from analytics.store.frames import customer_product_days, load_catalogue, load_lines
 from analytics.store.uow import SqlAlchemyUnitOfWork
 
-#: Artifact name of the published rules.
-SEQUENCES = "sequence_rules"
-#: Thresholds a refresh may override; the defaults are SequenceRules's, chosen by ``bench/sequence_eval.py``
-#: (``max_patterns`` bounds the fit's memory; a refresh past it is refused with what to change).
-THRESHOLDS = ("min_support", "min_confidence", "min_lift", "max_len", "max_patterns")
+log = logging.getLogger(__name__)
+
+#: Thresholds a refresh may override (:data:`analytics.recommend.serving.SEQUENCE_SETTINGS`).
+THRESHOLDS = tuple(SEQUENCE_SETTINGS)
 
 
 @dataclass(frozen=True)
 class NextPurchaseSuggestion:
-    """One product to suggest, with the rule behind it."""
+    """One product to suggest, with the rule behind it.
+
+    ``after`` names what the customer bought that the rule starts from, in
+    time order; ``customers`` is how many customers bought it all in that
+    order (the rule's support as a count).
+    """
 
     sku: str
     name: str
@@ -42,6 +49,8 @@ class NextPurchaseSuggestion:
     confidence: float
     lift: float
     reason: str
+    after: tuple[str, ...] = ()
+    customers: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,33 +60,28 @@ class NextPurchaseList:
     note: Optional[str] = None
 
 
-@dataclass
-class NextPurchaseBundle:
-    """The published rules and the sku and name of every product they can suggest."""
-
-    rules: SequenceRules
-    products: pd.DataFrame  # indexed by product_id: sku, name
-    fitted_at: datetime
-
-
 def refresh_next_purchase(uow: SqlAlchemyUnitOfWork, artifacts: ArtifactStore, **thresholds: Any) -> dict[str, Any]:
     """Learn the rules from every known customer's purchases and publish them; returns the version and counts.
 
-    ``thresholds`` override :class:`SequenceRules`'s defaults (the names in
+    ``thresholds`` override :data:`analytics.recommend.serving.SEQUENCE_SETTINGS` (the names in
     :data:`THRESHOLDS`).
+
+    Raises
+    ------
+    InvalidInput
+        An unknown or bad threshold, an empty store, or a shop no rule can be learnt from yet (too few
+        returning customers share a "bought X, later bought Y"), saying what to change.
     """
-    unknown = set(thresholds) - set(THRESHOLDS)
-    if unknown:
-        raise InvalidInput(f"unknown threshold(s) {sorted(unknown)}; expected some of {list(THRESHOLDS)}.")
     lines = load_lines(uow)
-    if lines.empty:
-        raise InvalidInput("The store holds no order lines of known customers; import data first (crm seed).")
-    catalogue = load_catalogue(uow)
-    rules = SequenceRules(**thresholds).fit(lines, names=catalogue["name"])
-    suggested = rules.rules_["consequent"].unique()
-    bundle = NextPurchaseBundle(rules, catalogue.loc[catalogue.index.isin(suggested), ["sku", "name"]], utc_now())
-    version = artifacts.save(SEQUENCES, bundle, {"customers": rules.n_customers_, "rules": len(rules.rules_)})
-    return {"version": version, "customers": rules.n_customers_, "rules": len(rules.rules_)}
+    bundle = serving.fit_sequences(lines, load_catalogue(uow), **thresholds)
+    version = serving.publish_sequences(artifacts, bundle)
+    rules = bundle.rules
+    return {
+        "version": version,
+        "customers": rules.n_customers_,
+        "min_count": rules.min_count_,
+        "rules": len(rules.rules_),
+    }
 
 
 def next_purchases_for(
@@ -103,7 +107,8 @@ def next_purchases_for(
             f"customer {customer_id} has bought nothing yet, so there is no earlier purchase to suggest a next "
             "one from; suggest popular products instead."
         )
-    result = bundle.rules.for_history(history, n)
+    rules = bundle.rules
+    result = rules.for_history(history, n)
     items = [
         NextPurchaseSuggestion(
             sku=str(bundle.products.at[s.item, "sku"]),
@@ -112,10 +117,65 @@ def next_purchases_for(
             confidence=s.confidence,
             lift=s.lift,
             reason=s.reason,
+            after=tuple(rules.label(a) for a in s.antecedent),
+            customers=round(s.support * rules.n_customers_),
         )
         for s in result
     ]
     return NextPurchaseList(items, None if items else result.reason)
+
+
+#: A rule is said in the chat only when at least this share of the customers it covers went on to buy.
+SAID_MIN_CONFIDENCE = 0.2
+
+
+def next_purchase_line(
+    uow: SqlAlchemyUnitOfWork, customer_id: int, *, artifacts: Optional[ArtifactStore] = None
+) -> Optional[str]:
+    """The customer's strongest next-purchase rule in one sentence, or None.
+
+    "Customers who bought Jumbo Bag Red often went on to buy Lunch Bag Red: 32% of them did, 41 customers
+    so far." None when no rule applies to what they bought, when they bought nothing yet, and when the
+    rules are not published or cannot be read (logged): a recommendation answer never fails for it. Nor does
+    it wait for them: until this process has loaded the current rules (in the background, started by the
+    first call; seconds for a large shop) there is no line.
+    """
+    artifacts = artifacts or serving.default_artifacts()
+    try:
+        if serving.current_if_loaded(artifacts, SEQUENCES) is None:
+            return None
+        found = next_purchases_for(uow, customer_id, n=1, artifacts=artifacts)
+    except InvalidInput:  # nothing bought yet: nothing to go on
+        return None
+    except CRMError as exc:  # not published yet, saved by an older layout, damaged
+        log.warning("no next-purchase line for customer %s: %s", customer_id, exc)
+        return None
+    if not found.items or found.items[0].confidence < SAID_MIN_CONFIDENCE:
+        return None  # "3% of them did" is no reason to suggest it in a chat
+    return sentence(found.items[0])
+
+
+def sentence(suggestion: NextPurchaseSuggestion) -> str:
+    """A suggestion said as a person would, with its confidence and support in words.
+
+    Examples
+    --------
+    >>> sentence(NextPurchaseSuggestion("22384", "Lunch Bag", 0.009, 0.32, 2.1, "", ("Jumbo Bag",), 41))
+    'Customers who bought Jumbo Bag often went on to buy Lunch Bag: 32% of them did, 41 customers so far.'
+    """
+    after = " and then ".join(suggestion.after) or "what you bought"
+    share = suggestion.confidence
+    how = "most" if share >= 0.5 else "often" if share >= 0.2 else "sometimes"
+    people = "customer" if suggestion.customers == 1 else "customers"
+    if how == "most":
+        return (
+            f"Most customers who bought {after} went on to buy {suggestion.name}: {percent(share)} of them, "
+            f"{suggestion.customers:,} {people} so far."
+        )
+    return (
+        f"Customers who bought {after} {how} went on to buy {suggestion.name}: {percent(share)} of them did, "
+        f"{suggestion.customers:,} {people} so far."
+    )
 
 
 __all__ = [
@@ -124,6 +184,8 @@ __all__ = [
     "NextPurchaseBundle",
     "NextPurchaseList",
     "NextPurchaseSuggestion",
+    "next_purchase_line",
     "next_purchases_for",
     "refresh_next_purchase",
+    "sentence",
 ]

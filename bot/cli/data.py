@@ -127,8 +127,10 @@ def seed(
     if not scored:
         result = refresh_scores(uow)
         console.print(f"scored {len(result.scores):,} customers in {result.seconds['total']:.1f} s")
-    from analytics.recommend.serving import RECOMMENDER, default_artifacts, refresh_models
+    from analytics.recommend.serving import RECOMMENDER, SEQUENCES, default_artifacts, refresh_models
     from analytics.store.artifacts import ArtifactNotFound
+    from analytics.usecases.next_purchase import refresh_next_purchase
+    from bot.cli.recommend import next_purchase_summary
 
     artifacts = default_artifacts()
     try:
@@ -136,6 +138,16 @@ def seed(
     except ArtifactNotFound:
         info = refresh_models(uow, artifacts)
         console.print(f"published recommender {info['recommender']} in {info['seconds']['total']:.1f} s")
+        console.print(next_purchase_summary(info["next_purchase"]))
+        return
+    try:
+        artifacts.current(SEQUENCES)
+    except ArtifactNotFound:  # a store seeded before the next-purchase rules were part of the refresh
+        try:
+            published = refresh_next_purchase(uow, artifacts)
+        except CRMError as exc:
+            published = {"skipped": str(exc)}
+        console.print(next_purchase_summary(published))
 
 
 @sample_app.command("build")

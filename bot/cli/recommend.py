@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,14 +16,15 @@ app = typer.Typer(help="Product recommendations and frequently bought together."
 
 @app.command("refresh")
 def recommend_refresh() -> None:
-    """Refit the recommender and the basket rules and publish them as new artifact versions."""
+    """Refit the recommender, the basket rules and the next-purchase rules and publish them as new artifact
+    versions."""
     from analytics.recommend.serving import default_artifacts, refresh_models
 
     uow = open_uow(get_settings())
     with Progress(
         TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     ) as bar:
-        task = bar.add_task("starting", total=4)
+        task = bar.add_task("starting", total=5)
         try:
             info = refresh_models(
                 uow,
@@ -35,6 +36,17 @@ def recommend_refresh() -> None:
     console.print(
         f"recommender {info['recommender']} ({info['customers']:,} customers x {info['products']:,} products) and "
         f"basket rules {info['basket']} ({info['rules']:,} rules) published in {info['seconds']['total']:.1f} s"
+    )
+    console.print(next_purchase_summary(info["next_purchase"]))
+
+
+def next_purchase_summary(result: dict[str, Any]) -> str:
+    """What the refresh did with the next-purchase rules, in one line."""
+    if "skipped" in result:
+        return f"next-purchase rules not refreshed (the previous ones, if any, stay): {result['skipped']}"
+    return (
+        f"next-purchase rules {result['version']} ({result['rules']:,} rules, each held by at least "
+        f"{result['min_count']:,} customers) published"
     )
 
 

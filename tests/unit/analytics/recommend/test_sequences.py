@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.core.errors import InvalidInput, NotFittedError
-from analytics.recommend.sequences import SequenceRules, check_sequences, prefixspan
+from analytics.recommend.sequences import SequenceRules, TooManyPatterns, check_sequences, prefixspan
 
 # Five customers' baskets in time order (one inner list per day).
 #   tent then (later) torch: customers 0, 1, 2        -> <tent, torch> in 3 of 5
@@ -170,6 +170,8 @@ def test_serving_before_fit_raises_not_fitted_and_a_fitted_model_pickles() -> No
         ({"min_confidence": 2}, "min_confidence"),
         ({"min_lift": -1}, "min_lift must be a finite number >= 0"),
         ({"max_len": 1}, "max_len must be a whole number of items >= 2"),
+        ({"min_customers": 0}, "min_customers must be a whole number of customers >= 1, not 0"),
+        ({"min_customers": 2.5}, "min_customers must be a whole number"),
     ],
 )
 def test_thresholds_out_of_range_say_what_to_fix(params: dict, message: str) -> None:
@@ -207,7 +209,9 @@ def test_an_empty_history_or_a_bad_n_says_what_to_fix() -> None:
 
 
 def test_a_support_nobody_reaches_says_which_would() -> None:
-    with pytest.raises(InvalidInput, match=r"no item is bought by 90% of the 5 customers.*lower min_support to 0\.6"):
+    with pytest.raises(
+        InvalidInput, match=r"no item is bought by 5 or more of the 5 customers.*lower min_support to 0\.6"
+    ):
         SequenceRules(min_support=0.9).fit([[["a"]], [["a"]], [["a"]], [["b"]], [["c"]]])
 
 
@@ -309,10 +313,55 @@ def test_more_patterns_than_max_patterns_is_refused_with_what_to_change() -> Non
     customers = long_histories(customers=5, days=400, per_day=6, catalogue=30, seed=1)
     with pytest.raises(
         InvalidInput,
-        match=r"more than 1,000 patterns of up to 3 items .* Raise min_support \(now 0\.6\), lower max_len \(now 3\)",
-    ):
+        match=r"more than 1,000 patterns of up to 3 items .* Raise min_support \(now 0\.6, 3 customers\), lower max_len \(now 3\)",
+    ) as refused:
         SequenceRules(min_support=0.6, max_patterns=1000).fit(customers)
+    assert isinstance(refused.value, TooManyPatterns) and refused.value.min_count == 3
     # the advice works: patterns of two items (30 + 30**2) fit within the bound
     assert len(SequenceRules(min_support=0.6, max_len=2, max_patterns=1000).fit(customers).patterns_) == 930
     with pytest.raises(InvalidInput, match=r"max_patterns must be a whole number of patterns >= 1, not 0"):
         SequenceRules(max_patterns=0).fit(CAMPERS)
+
+
+# --------------------------------------------------------------------------- a count of customers, not only a share
+
+
+def test_min_customers_keeps_a_small_shop_from_learning_from_two_customers() -> None:
+    # <mug, torch> is held by 2 of the 5 campers: 40% is above min_support, but 2 customers are below 3
+    by_share = SequenceRules(min_support=0.4, min_confidence=0.0, min_lift=0.0).fit(CAMPERS)
+    assert by_share.min_count_ == 2 and ("mug",) in set(by_share.rules_["antecedent"])
+    by_count = SequenceRules(min_support=0.4, min_customers=3, min_confidence=0.0, min_lift=0.0).fit(CAMPERS)
+    assert by_count.min_count_ == 3
+    assert list(zip(by_count.rules_["antecedent"], by_count.rules_["consequent"])) == [(("tent",), "torch")]
+    assert by_count.for_history([["mug"]]).items == ()
+
+
+def test_too_high_a_count_says_to_lower_min_customers_and_to_what() -> None:
+    with pytest.raises(
+        InvalidInput, match=r"no item is bought by 6 or more of the 5 customers.*lower min_customers to 5"
+    ):
+        SequenceRules(min_customers=6).fit(CAMPERS)
+
+
+def test_patterns_but_no_rule_is_an_empty_fit_that_says_why() -> None:
+    nobody_returns = [[["tent"]], [["tent"]], [["torch"]], [["torch"]]]
+    rules = SequenceRules(min_customers=2).fit(nobody_returns)
+    assert rules.rules_.empty and rules.for_history([["tent"]]).items == ()
+    assert rules.why_no_rules() is not None and rules.why_no_rules().startswith(  # type: ignore[union-attr]
+        "no two products were bought one after the other (on different days) by 2 or more of the 4 customers"
+    )
+    unlikely = SequenceRules(min_support=0.4, min_lift=100).fit(CAMPERS)
+    assert unlikely.rules_.empty
+    assert "none is likely enough to suggest" in (unlikely.why_no_rules() or "")
+    assert SequenceRules(min_support=0.4).fit(CAMPERS).why_no_rules() is None
+
+
+def test_a_stricter_confidence_keeps_the_rules_a_refit_would_in_the_same_order() -> None:
+    loose = SequenceRules(min_support=0.2, min_confidence=0.1, min_lift=0.0, max_len=3).fit(CAMPERS)
+    strict = SequenceRules(min_support=0.2, min_confidence=0.5, min_lift=0.0, max_len=3).fit(CAMPERS)
+    narrowed = loose.with_min_confidence(0.5)
+    pd.testing.assert_frame_equal(narrowed.rules_, strict.rules_)
+    assert narrowed.for_history([["map"], ["tent"]]) == strict.for_history([["map"], ["tent"]])
+    assert len(loose.rules_) > len(strict.rules_)  # the original is left as it was
+    with pytest.raises(InvalidInput, match=r"below the fitted 0\.5; refit"):
+        strict.with_min_confidence(0.1)
