@@ -49,7 +49,7 @@ component around it is :class:`bot.rasa_runtime.nlu.classifier.LinearIntentClass
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -108,23 +108,57 @@ class _Tfidf:
         self.terms_ = [term for term, _ in sorted(counter.vocabulary_.items(), key=lambda kv: kv[1])]
         doc_freq = np.bincount(counts.indices, minlength=counts.shape[1])
         self.idf_ = np.log((1.0 + counts.shape[0]) / (1.0 + doc_freq)) + 1.0
-        self._fitted_counter = counter
+        self._analyze: Optional[Callable[[str], list[str]]] = None
         return self._weigh(counts)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        counter = getattr(self, "_fitted_counter", None)
-        if counter is None:
-            counter = self._counter({term: i for i, term in enumerate(self.terms_)})
-            self._fitted_counter = counter
-        return self._weigh(counter.transform(texts).tocsr())
+        weights, columns, indptr = self.weights(texts)
+        return sp.csr_matrix((weights, columns, indptr), shape=(len(indptr) - 1, len(self.terms_)))
+
+    def weights(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``transform(texts)`` as the arrays of a CSR matrix: ``(data, indices, indptr)``.
+
+        The n-grams are counted here over the fitted vocabulary, the counts
+        ``CountVectorizer.transform`` gives: with scikit-learn's analyzer (so the
+        n-grams are the ones the vocabulary was fitted on) and the vocabulary's
+        index built once, where scikit-learn builds its analyzer and checks the
+        vocabulary at every call, and without building intermediate sparse
+        matrices: together about a millisecond of a one-message parse.
+        """
+        if getattr(self, "_analyze", None) is None:
+            self._index = {term: i for i, term in enumerate(self.terms_)}
+            self._analyze = self._counter(self._index).build_analyzer()
+        analyze, index = self._analyze, self._index
+        assert analyze is not None
+        columns: list[int] = []
+        counts: list[int] = []
+        indptr = [0]
+        for text in texts:
+            found: dict[int, int] = {}
+            for gram in analyze(text):
+                column = index.get(gram)
+                if column is not None:
+                    found[column] = found.get(column, 0) + 1
+            for column in sorted(found):
+                columns.append(column)
+                counts.append(found[column])
+            indptr.append(len(columns))
+        at = np.asarray(indptr, dtype=np.int32)
+        found_columns = np.asarray(columns, dtype=np.int32)
+        return self._weights(np.asarray(counts, dtype=np.float64), found_columns, at), found_columns, at
 
     def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        # on the stored arrays directly: scipy's matrix products cost ~1 ms per message
-        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
-        data /= np.where(norms > 0, norms, 1.0)[rows]
+        data = self._weights(counts.data, counts.indices, counts.indptr)
         return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+    def _weights(self, counts: np.ndarray, columns: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+        # on the stored arrays directly: scipy's matrix products cost ~1 ms per message
+        n = len(indptr) - 1
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        data = (1.0 + np.log(counts)) * self.idf_[columns]
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
+        data /= np.where(norms > 0, norms, 1.0)[rows]
+        return data
 
 
 def _class_folds(labels: np.ndarray, n_folds: int, seed: int, groups: Optional[Sequence[str]] = None) -> np.ndarray:
@@ -365,9 +399,35 @@ class LinearIntentModel:
             )
         if len(self.classes_) == 1:
             return np.zeros((len(texts), 1))
-        # float32 like coef_: a float64 row would make scipy copy the whole coefficient matrix
-        X = self._features(self.word_, self.char_, texts, dense, fit=False).astype(np.float32)
+        X = self._scoring_features(texts, dense)
         return np.asarray(X @ self.coef_, dtype=np.float64) + self.intercept_
+
+    def _scoring_features(self, texts: list[str], dense: np.ndarray) -> sp.csr_matrix:
+        """``_features(..., fit=False)`` in float32, put together without scipy's general ``hstack``.
+
+        The same matrix, entry for entry (so the same scores): each row holds the
+        word block's entries, then the character block's, then the sentence
+        vector's non-zero values, columns offset by the blocks before. In float32
+        like ``coef_``: a float64 row would make scipy copy the whole coefficient
+        matrix. For one message this takes a fifth of the general path's time.
+        """
+        word, word_columns, word_at = self.word_.weights(texts)
+        char, char_columns, char_at = self.char_.weights(texts)
+        n_word, n_char = len(self.word_.terms_), len(self.char_.terms_)
+        weighted = dense * self.dense_weight
+        dense_rows, dense_columns = np.nonzero(weighted)  # row by row, columns ascending, as csr_matrix(weighted)
+        n = len(texts)
+        rows = np.concatenate(
+            [np.repeat(np.arange(n), np.diff(word_at)), np.repeat(np.arange(n), np.diff(char_at)), dense_rows]
+        )
+        columns = np.concatenate([word_columns, char_columns + n_word, dense_columns + n_word + n_char])
+        data = np.concatenate([word, char, weighted[dense_rows, dense_columns]])
+        order = np.argsort(rows, kind="stable")  # row-major; within a row the blocks stay in order
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        width = n_word + n_char + weighted.shape[1]
+        return sp.csr_matrix(
+            (data[order].astype(np.float32), columns[order].astype(np.int32), indptr.astype(np.int32)), shape=(n, width)
+        )
 
     def predict_proba(self, texts: Sequence[str], dense: Optional[np.ndarray]) -> np.ndarray:
         """Confidence per intent, shape ``(n_messages, n_intents)``.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
@@ -247,19 +248,25 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Featurizes every training example that has a text, in length-sorted batches."""
         threads = self._config["num_threads"]
-        with self._blas_threads(threads):
-            self._featurize(self._encoder(threads), [m for m in training_data.training_examples if m.get(TEXT)])
+        encoder = self._encoder(threads)
+        with self._blas_threads(encoder, threads):
+            self._featurize(encoder, [m for m in training_data.training_examples if m.get(TEXT)])
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Featurizes incoming messages, and the clauses of those that hold several (see :mod:`.clauses`)."""
         many = len(messages) >= self._config["batch_size"]
         threads = self._config["num_threads"] if many else self._config["runtime_threads"]
-        with self._blas_threads(threads):
-            self._featurize(self._encoder(threads), [m for m in messages if m.get(TEXT)], with_clauses=True)
+        encoder = self._encoder(threads)
+        with self._blas_threads(encoder, threads):
+            self._featurize(encoder, [m for m in messages if m.get(TEXT)], with_clauses=True)
         return messages
 
-    def _blas_threads(self, limit: int) -> Any:
+    def _blas_threads(self, encoder: SentenceEncoder, limit: int) -> Any:
+        if not isinstance(encoder, MiniLMEncoder):
+            # onnxruntime has threads of its own, and nothing else here multiplies matrices: setting and
+            # restoring the BLAS limits would cost a fifth of a millisecond per message for nothing
+            return nullcontext()
         from threadpoolctl import ThreadpoolController
 
         if self._threadpools is None:  # finding the BLAS libraries takes milliseconds: once
