@@ -246,7 +246,10 @@ def customers_of(database_url: str, var_dir: Path, out: Path, n: int = 40) -> Pa
     orders: dict[int, list[str]] = {}
     for customer_id, number in rows:
         orders.setdefault(int(customer_id), []).append(str(number))
-    settings = Settings(CRM_TOKEN_SECRET=TOKEN_SECRET, CRM_VAR_DIR=str(var_dir))
+    # by their environment names (the settings have no field-name aliases), through __init__ so the
+    # environment is still read
+    named: dict[str, Any] = {"CRM_TOKEN_SECRET": TOKEN_SECRET, "CRM_VAR_DIR": str(var_dir)}
+    settings = Settings(**named)
     people = [
         {"token": sign_customer_token(cid, settings=settings, ttl=6 * 3600), "orders": numbers[:5]}
         for cid, numbers in sorted(orders.items())
@@ -310,14 +313,15 @@ def ours_prod(
 
     store = make_url(databases[f"crm_load_{run}"]).set(drivername="postgresql+psycopg")
     tracker = make_url(databases[f"crm_load_{run}_tracker"]).set(drivername="postgresql")
-    prod = ProductionSettings(
-        CRM_PROD_DATABASE_URL=store.render_as_string(hide_password=False),
-        CRM_PROD_TRACKER_URL=tracker.render_as_string(hide_password=False),
-        CRM_PROD_ADMIN_DATABASE=make_url(os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://x@h/test")).database,
-        CRM_PROD_GATEWAY_PORT=free_port(),
-        CRM_PROD_RASA_PROCESSES=processes,
-        CRM_PROD_RASA_WORKERS=sanic_workers,
-    )
+    overrides: dict[str, Any] = {
+        "CRM_PROD_DATABASE_URL": store.render_as_string(hide_password=False),
+        "CRM_PROD_TRACKER_URL": tracker.render_as_string(hide_password=False),
+        "CRM_PROD_ADMIN_DATABASE": make_url(os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://x@h/test")).database,
+        "CRM_PROD_GATEWAY_PORT": free_port(),
+        "CRM_PROD_RASA_PROCESSES": processes,
+        "CRM_PROD_RASA_WORKERS": sanic_workers,
+    }
+    prod = ProductionSettings(**overrides)  # the rest (Redis URLs...) from the environment, as `crm serve` reads it
     env = {
         "CRM_VAR_DIR": str(work / "var"),
         "CRM_ARTIFACTS_DIR": str(work / "artifacts"),
@@ -373,16 +377,23 @@ def starter(
         endpoints.write_text(yaml.safe_dump({"tracker_store": store}))
     else:
         tracker = make_url(databases[f"crm_load_{run}_starter"]).set(drivername="postgresql")
-        prod = ProductionSettings(
-            CRM_PROD_TRACKER_URL=tracker.render_as_string(hide_password=False),
-            CRM_PROD_ADMIN_DATABASE=make_url(os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://x@h/test")).database,
-            CRM_PROD_GATEWAY_PORT=free_port(),
-        )
+        overrides: dict[str, Any] = {
+            "CRM_PROD_TRACKER_URL": tracker.render_as_string(hide_password=False),
+            "CRM_PROD_ADMIN_DATABASE": make_url(
+                os.environ.get("CRM_TEST_POSTGRES_URL", "postgresql://x@h/test")
+            ).database,
+            "CRM_PROD_GATEWAY_PORT": free_port(),
+        }
+        prod = ProductionSettings(**overrides)
         production_endpoints(
             project / "endpoints.yml", endpoints, prod=prod, actions_port=5055, key_prefix=lock_key_prefix() + "s"
         )
         data = yaml.safe_load(endpoints.read_text())
         data.pop("action_endpoint")  # the starter bot has no custom actions
+        # the peer runs Rasa's own stores on the same PostgreSQL and Redis, not ours (bot/rasa_runtime/stores.py)
+        data["tracker_store"]["type"] = "SQL"
+        data["lock_store"]["type"] = "redis"
+        data["lock_store"].pop("socket_timeout", None)
         endpoints.write_text(yaml.safe_dump(data))
         tracker_url = tracker.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     with ExitStack() as stack:
@@ -551,8 +562,8 @@ def main() -> None:
                 elif name == "ours-prod":
                     targets.append(stacks.enter_context(ours_prod(folder, model, args.processes, databases, run)))
                 elif name == "ours-prod-w":  # one Rasa process with --processes Sanic workers (SANIC_WORKERS)
-                    target = ours_prod(folder, model, 1, databases, run, sanic_workers=args.processes)
-                    targets.append(stacks.enter_context(target))
+                    workers = ours_prod(folder, model, 1, databases, run, sanic_workers=args.processes)
+                    targets.append(stacks.enter_context(workers))
                 elif name == "starter-1":
                     targets.append(stacks.enter_context(starter(work, project, starter_model, 1, None, run)))
                 elif name == "starter-N":

@@ -5,7 +5,9 @@ What runs, under the same supervisord as ``crm serve`` (:func:`bot.supervise.sta
 - the action server with several Sanic workers (``CRM_PROD_ACTION_WORKERS``; their
   Prometheus figures added up in a multi-process directory);
 - several Rasa server processes (``CRM_PROD_RASA_PROCESSES``) sharing Rasa's SQL tracker
-  store in PostgreSQL and its lock store in Redis, so any of them may answer any message;
+  store in PostgreSQL and its lock store in Redis, so any of them may answer any message
+  (both stores as :mod:`bot.rasa_runtime.stores` makes them survive faults: a dropped
+  database connection, a killed Rasa process);
 - the web app, with the customer store in PostgreSQL and the identity, login and handoff
   limits counted in Redis (``CRM_ENV=production``);
 - the nginx gateway (:mod:`bot.gateway`) on the one public port, in front of the channels
@@ -49,6 +51,12 @@ from bot.web import keys
 CONNECT_TIMEOUT = 3
 #: ports of the Rasa processes: ``rasa_port``, ``rasa_port + RASA_PORT_STEP``, ...
 RASA_PORT_STEP = 10
+#: Rasa's tracker store and lock store in this profile (``bot/rasa_runtime/stores.py``): Rasa's SQL and Redis
+#: stores that survive a dropped database connection and a killed Rasa process
+TRACKER_STORE = "bot.rasa_runtime.stores.ResilientSQLTrackerStore"
+LOCK_STORE = "bot.rasa_runtime.stores.LeaseRedisLockStore"
+#: seconds Redis may take to answer the lock store (Rasa's default, 10, is longer than a customer waits)
+LOCK_STORE_SOCKET_TIMEOUT = 2
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ def production_endpoints(
     data = data if isinstance(data, dict) else {}
     tracker = _url(prod.tracker_url)
     data["tracker_store"] = {
-        "type": "SQL",
+        "type": TRACKER_STORE,
         "dialect": "postgresql",
         "url": tracker.host or "127.0.0.1",
         "port": tracker.port or 5432,
@@ -170,11 +178,12 @@ def production_endpoints(
     }
     lock = urlsplit(prod.lock_store_url)
     data["lock_store"] = {
-        "type": "redis",
+        "type": LOCK_STORE,
         "url": lock.hostname or "127.0.0.1",
         "port": lock.port or 6379,
         "db": int((lock.path or "/1").strip("/") or 1),
         "key_prefix": key_prefix,
+        "socket_timeout": LOCK_STORE_SOCKET_TIMEOUT,
         **({"password": lock.password} if lock.password else {}),
     }
     broker = urlsplit(prod.event_broker_url)

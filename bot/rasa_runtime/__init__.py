@@ -5,6 +5,8 @@
 - :mod:`bot.rasa_runtime.channels`: the REST and socket.io channels ``credentials.yml`` names;
 - :mod:`bot.rasa_runtime.launcher`: starts ``rasa run`` with its API secret from the environment;
 - :mod:`bot.rasa_runtime.degradation`: a deadline on action calls and an apology instead of silence;
+- :mod:`bot.rasa_runtime.stores`: the lock store (renewed leases) and SQL tracker store (retries) of the
+  production profile;
 - :mod:`bot.rasa_runtime.parse`: parses a test set with a trained model for the release gate.
 
 Nothing here imports ``analytics``, ``actions`` or another ``bot`` package: those

@@ -1,4 +1,4 @@
-"""A polite reply, never silence, when the action server is slow or down.
+"""A polite reply, never silence, when the action server is slow or down or a message cannot be handled.
 
 Every customer message is answered by the custom action ``action_respond`` on
 the action server. Rasa 3.6 waits up to five minutes for it
@@ -30,6 +30,18 @@ answers nothing (``MessageProcessor._run_action``). :func:`install` (called by
 An :class:`~rasa.core.actions.action.ActionExecutionRejection` (HTTP 400 with
 an ``action_name``) is Rasa's protocol for "predict another action" and passes
 through untouched.
+
+**A message Rasa cannot handle at all is answered with the apology too.**
+:func:`install` also wraps ``Agent.handle_message``, which every channel calls
+with the customer's message: when the conversation's lock cannot be taken
+(Redis down: Rasa raises ``LockError``), or handling the message raises for any
+other reason, or no model is loaded yet, Rasa's REST channel answered ``200``
+with no message and the socket.io channel nothing at all. Now the customer gets
+:data:`APOLOGY`'s text from the domain (:func:`answer_or_apologise`), unless
+the turn had already answered. The message is then not in the conversation
+(nothing was handled); the apology asks the customer to send it again. Why not
+handle it anyway, under a lock in this process's memory: see
+:mod:`bot.rasa_runtime.stores`.
 
 This module runs inside the Rasa environment and imports nothing of the
 application; the decision logic (:class:`ActionCallGuard`) does not import
@@ -168,10 +180,86 @@ class ActionCallGuard:
             return await fallback()
 
 
-def install(environ: Mapping[str, str] = os.environ) -> ActionCallGuard:
-    """Wrap Rasa's ``RemoteAction.run`` with an :class:`ActionCallGuard` (once; later calls return the same)."""
-    from rasa.core.actions import action as rasa_action
+def apology_text(domain: Any) -> str:
+    """The text of :data:`APOLOGY` in ``domain`` (its first variation), else :data:`APOLOGY_TEXT`."""
+    responses = getattr(domain, "responses", None) or {}
+    for variation in responses.get(APOLOGY) or []:
+        if isinstance(variation, dict) and variation.get("text"):
+            return str(variation["text"])
+    return APOLOGY_TEXT
 
+
+async def answer_or_apologise(
+    handle: Callable[[], Awaitable[T]],
+    apologise: Callable[[], Awaitable[None]],
+    *,
+    conversation: str,
+    answered: Callable[[], bool] = lambda: False,
+) -> Optional[T]:
+    """``handle()``'s result; if it raises, log it and ``apologise()`` unless the customer was ``answered()``.
+
+    Examples
+    --------
+    >>> async def locked():
+    ...     raise ConnectionError("Redis is not answering")
+    >>> said = []
+    >>> async def sorry():
+    ...     said.append("sorry")
+    >>> asyncio.run(answer_or_apologise(locked, sorry, conversation="c1")), said
+    (None, ['sorry'])
+    """
+    try:
+        return await handle()
+    except Exception as error:
+        if answered():
+            logger.error("Conversation %s: the turn failed after its reply (%r).", conversation, error)
+            return None
+        logger.error(
+            "Conversation %s: the message could not be handled (%r); the customer gets the apology instead.",
+            conversation,
+            error,
+        )
+    try:
+        await apologise()
+    except Exception as error:  # the customer's connection is gone: nothing more to do
+        logger.error("Conversation %s: the apology could not be sent either (%r).", conversation, error)
+    return None
+
+
+def _guard_messages(agent_class: Any) -> None:
+    """Wrap ``agent_class.handle_message`` (Rasa's ``Agent``) with :func:`answer_or_apologise` (once)."""
+    unguarded = agent_class.handle_message
+    if getattr(unguarded, "guarded", False):
+        return
+
+    async def handle_message(self: Any, message: Any) -> Any:
+        channel = message.output_channel
+
+        async def apologise() -> None:
+            if channel is not None:
+                await channel.send_text_message(message.sender_id, apology_text(self.domain))
+
+        async def handle() -> Any:
+            if not self.is_ready():
+                raise RuntimeError("no model is loaded yet")
+            return await unguarded(self, message)
+
+        def answered() -> bool:  # the REST channel's collector holds what was already said
+            return bool(getattr(channel, "messages", None))
+
+        return await answer_or_apologise(handle, apologise, conversation=str(message.sender_id), answered=answered)
+
+    handle_message.guarded = True  # type: ignore[attr-defined]
+    agent_class.handle_message = handle_message
+
+
+def install(environ: Mapping[str, str] = os.environ) -> ActionCallGuard:
+    """Wrap Rasa's ``RemoteAction.run`` with an :class:`ActionCallGuard` and ``Agent.handle_message`` with
+    :func:`answer_or_apologise` (once; later calls return the same guard)."""
+    from rasa.core.actions import action as rasa_action
+    from rasa.core.agent import Agent
+
+    _guard_messages(Agent)
     remote = rasa_action.RemoteAction
     installed: Optional[ActionCallGuard] = getattr(remote.run, "guard", None)
     if installed is not None:

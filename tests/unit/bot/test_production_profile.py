@@ -114,7 +114,7 @@ def test_rasa_runs_with_the_postgresql_tracker_store_and_the_redis_lock_store(tm
     out = production_endpoints(source, tmp_path / "runtime.yml", prod=prod, actions_port=5055, key_prefix="crmab12")
     data = yaml.safe_load(out.read_text())
     assert data["tracker_store"] == {
-        "type": "SQL",
+        "type": "bot.rasa_runtime.stores.ResilientSQLTrackerStore",
         "dialect": "postgresql",
         "url": "db.internal",
         "port": 5433,
@@ -123,7 +123,14 @@ def test_rasa_runs_with_the_postgresql_tracker_store_and_the_redis_lock_store(tm
         "password": "pw",
         "login_db": "test",
     }
-    assert data["lock_store"] == {"type": "redis", "url": "127.0.0.1", "port": 6380, "db": 3, "key_prefix": "crmab12"}
+    assert data["lock_store"] == {
+        "type": "bot.rasa_runtime.stores.LeaseRedisLockStore",
+        "url": "127.0.0.1",
+        "port": 6380,
+        "db": 3,
+        "key_prefix": "crmab12",
+        "socket_timeout": 2,
+    }
     assert data["action_endpoint"]["url"] == "http://127.0.0.1:5055/webhook"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # it holds the password
 
