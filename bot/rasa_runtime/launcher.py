@@ -11,7 +11,8 @@ the secret appears in neither place. Without a secret of at least
 :data:`MIN_SECRET_CHARS` characters it refuses to start: Rasa without one
 would serve its whole HTTP API to anybody. A malformed token (e.g. ``alg: none``)
 gets a 401, not the 500 Rasa answers on its own. Calls of the action server get a
-deadline and a polite fallback (:mod:`bot.rasa_runtime.degradation`).
+deadline and a polite fallback, and a message that cannot be handled (e.g. Redis,
+which holds the conversations' locks, is down) the apology (:mod:`bot.rasa_runtime.degradation`).
 """
 
 from __future__ import annotations
@@ -68,10 +69,13 @@ def main() -> None:
     import rasa.server
     from rasa.__main__ import main as rasa_main
 
-    from bot.rasa_runtime import degradation
+    from bot.rasa_runtime import answers, degradation
 
     rasa.server.create_app = refusing_bad_tokens(rasa.server.create_app)
-    degradation.install()  # a deadline on action calls, and an apology instead of silence when they fail
+    # a deadline on action calls, and an apology instead of silence when they or a whole message fail
+    degradation.install()
+    # the action server's answers checked by a schema validator built once, not once per answer
+    answers.install()
 
     rasa_main()
 
