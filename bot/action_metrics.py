@@ -24,7 +24,7 @@ from bot.logging_setup import conversation
 logger = logging.getLogger(__name__)
 
 #: the responses that say the assistant did not understand, and the ones that put a person in the conversation
-FALLBACK_RESPONSES = frozenset({"utter_default", "utter_offer_human"})
+FALLBACK_RESPONSES = frozenset({"utter_default", "utter_offer_human", "utter_offer_human_rephrase"})
 HANDOFF_RESPONSES = frozenset({"utter_handoff"})
 
 ACTION_LATENCY = Histogram(

@@ -201,8 +201,10 @@ def recommend(ctx: Context, *, max_price: Optional[float], category: Optional[st
     except InvalidInput:
         suggestions = recommendations.recommend_for(ctx.uow(), ctx.customer_id, n=5)
     start = len(ctx.replies)
-    shown = _show(ctx, "utter_recommendations", suggestions)
     line = None if ctx.customer_id is None else next_purchase.next_purchase_line(ctx.uow(), ctx.customer_id)
+    if line is not None:  # four ideas and the line: the answer stays short enough to read in a chat
+        suggestions = SuggestionList(suggestions.items[:4], suggestions.note)
+    shown = _show(ctx, "utter_recommendations", suggestions)
     if line is None:
         if not shown:
             ctx.say("utter_no_suggestions")

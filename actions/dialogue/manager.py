@@ -54,6 +54,7 @@ from actions.dialogue.specs import (
     BYE,
     CHEAPER,
     DIGRESSION_CONFIDENCE,
+    KEPT_FOR_CORRECTION,
     ORDER_INTENTS,
     ORDER_QUESTIONS,
     OTHER_BUSINESS,
@@ -70,6 +71,7 @@ from actions.dialogue.understand import (
     NEGATED,
     ORDER_REFERENCE,
     ORDER_WORDS,
+    RETURN_QUESTION,
     WEAK_INTENT,
     Turn,
     address_in,
@@ -94,14 +96,17 @@ from actions.dialogue.understand import (
     refers_back,
     refuses,
     says_latest,
+    says_mine,
+    says_not_received,
     says_other_order,
     says_reorder,
     wants_cheaper,
     wants_to_stop,
     with_new_postcode,
 )
+from analytics.core.errors import InvalidInput, OrderNotFound
 from analytics.usecases.catalogue_search import english_words, index_for
-from analytics.usecases.orders import OrderSummary
+from analytics.usecases.orders import OrderSummary, order_of
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +156,7 @@ class Dialogue(Tasks):
         self._turn_start = before
         had_confirm = self.state.confirm is not None
         self._on_request(intent)
+        self._not_received(intent)
         main_end = len(self.ctx.replies)
         asked_yes_no = self.state.confirm is not None and not had_confirm
         self._secondary(intent)
@@ -159,6 +165,19 @@ class Dialogue(Tasks):
             main = self.ctx.replies[before:main_end]
             del self.ctx.replies[before:main_end]
             self.ctx.replies.extend(main)
+
+    def _not_received(self, intent: str) -> None:
+        """ "it says delivered but nothing's here": the delivery date is not the answer; a person looks into it."""
+        if intent not in ORDER_INTENTS or not says_not_received(self.turn.text) or self.ctx.customer_id is None:
+            return
+        if self.state.task is not None or self.state.confirm is not None or not self.state.order:
+            return
+        try:
+            delivered = order_of(self.ctx.uow(), self.ctx.customer_id, self.state.order).status == "delivered"
+        except (OrderNotFound, InvalidInput):
+            return
+        if delivered:
+            self._offer_human("not_received")
 
     def intent(self) -> str:
         """The intent to act on: the NLU's, or its best guess when the message backs it.
@@ -183,6 +202,11 @@ class Dialogue(Tasks):
             return "product_info"  # "do u sell money banks for kids": a product we sell is in scope
         if turn.intent == "greet":
             return self._request_after_greeting() or "greet"
+        if turn.intent == "faq" and self.state.order and RETURN_QUESTION.search(turn.text) and refers_back(turn.text):
+            return "return_request"  # "can i still send bits back from it" just after talking about an order
+        short = len(turn.text.split()) <= 12
+        if turn.intent in ("thank", "nlu_fallback") and short and THANKS.search(turn.text) and BYE.search(turn.text):
+            return "goodbye"  # "cheers mate, thats me sorted, have a good one"
         if turn.intent != "nlu_fallback":
             return turn.intent
         if self._compares_products():
@@ -215,6 +239,8 @@ class Dialogue(Tasks):
                 return name
             if name in ("goodbye", "thank", "greet") and len(turn.text.split()) <= 8:
                 return name
+        if name == "complain" and confidence >= WEAK_INTENT:
+            return "complain"  # "are you kidding me, it was barely over a month ago. useless"
         if THANKS.search(turn.text) and len(turn.text.split()) <= 10:
             return "goodbye" if BYE.search(turn.text) else "thank"  # "found it in the shed lol thanks a bunch"
         if BYE.search(turn.text) and len(turn.text.split()) <= 8:
@@ -363,7 +389,10 @@ class Dialogue(Tasks):
         cue = is_follow_up(turn.text) or is_correction(turn.text)
         if last.name == "faq":
             short = len(turn.text.split()) <= 6  # "and to australia?" after the shipping answer
-            if cue and short and intent in ("inform", "nlu_fallback", "out_of_scope") and last.details.get("response"):
+            # "does that start from when it was delivered?": a question about the answer just given
+            about_it = refers_back(turn.text) and is_question(turn.text) and len(turn.text.split()) <= 12
+            plain = intent in ("inform", "nlu_fallback", "out_of_scope")
+            if ((cue and short) or about_it) and plain and last.details.get("response"):
                 self.ctx.say(str(last.details["response"]))
                 return True
             return False
@@ -371,6 +400,11 @@ class Dialogue(Tasks):
             return False
         follows = SPECS[last.name].follows
         numbers = order_numbers(turn)
+        if last.name == "list_orders" and numbers and cue and intent in ("inform", "nlu_fallback"):
+            for number in numbers[:3]:  # "and 576560?" after the list: that order's status
+                if self.state.task is None and self.state.confirm is None:
+                    self._run(Task("order_status", {"order": number}))
+            return True
         if last.name == "return_request" and self._another_return(intent, numbers):
             return True
         if follows == "order" and numbers:
@@ -405,6 +439,14 @@ class Dialogue(Tasks):
                 self._run(Task(name, {"order": number}))
             if not others:
                 self.ctx.say("utter_no_other_orders")
+            return True
+        mine = says_mine(turn.text)
+        own = mine or (cue and (says_latest(turn.text) or says_latest(turn.normalised)))
+        if follows == "order" and own and intent in ("inform", "nlu_fallback", "deny", last.name, *ORDER_QUESTIONS):
+            # "sorry, I meant my latest one", "that's my sister's order, what about mine": their newest order
+            name = self._named_order_question(default=last.name)
+            carried = {k: v for k, v in last.details.items() if k in KEPT_FOR_CORRECTION} if name == last.name else {}
+            self._run(Task(name, {**carried, "latest": True}))
             return True
         correcting = intent in ("inform", "nlu_fallback", "complain", "change_address")
         if last.name == "change_address" and last.details.get("order") and correcting:
@@ -487,6 +529,15 @@ class Dialogue(Tasks):
         later = []
         done = {main} | self._ran
         self._other_faqs()
+        if main not in ORDER_INTENTS:
+            # "where is 581449 and how much is the wall clock", "1) where is 580744 2) my points": a clause
+            # asking about an order by its number, whatever the classifier made of it
+            for clause in clauses(self.turn.text):
+                if ORDER_WORDS.search(clause) and any(n in clause for n in order_numbers(self.turn)):
+                    asked = order_question_of(clause)
+                    if asked not in done:
+                        done.add(asked)
+                        later.append([asked, clause])
         for name, _confidence, clause in self.turn.secondary:
             if name in done or name not in SECONDARY:
                 continue
@@ -563,12 +614,15 @@ class Dialogue(Tasks):
         self.state.fallbacks += 1
         if self.turn.negative or self.state.fallbacks >= 2:
             self.state.fallbacks = 0
-            self._offer_human("misunderstanding")
+            # twice not understood: another try stays open beside the offer of a person
+            self._offer_human(
+                "misunderstanding", "utter_offer_human" if self.turn.negative else "utter_offer_human_rephrase"
+            )
         else:
             self.ctx.say("utter_default")
 
-    def _offer_human(self, reason: str) -> None:
-        self.ctx.say("utter_offer_human")  # its yes/no buttons are the response's own (domain.yml)
+    def _offer_human(self, reason: str, response: str = "utter_offer_human") -> None:
+        self.ctx.say(response)  # its yes/no buttons are the response's own (domain.yml)
         self.state.confirm = {"what": "handoff", "reason": reason}
 
     def _handoff(self, reason: str) -> None:

@@ -32,7 +32,7 @@ from actions.dialogue.understand import (
     says_yes,
     wants_to_stop,
 )
-from analytics.usecases.catalogue_search import index_for
+from analytics.usecases.catalogue_search import MIN_COVERAGE, Listing, index_for
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,13 @@ class Questions(Resolution):
             self.state.choices = None
             self._run(task)
             return True
+        narrowed = self._narrowed(asked)
+        if narrowed:
+            # "the large one" of four listed, two of them large: those two, to choose from again
+            self.state.task = None
+            self.state.choices = None
+            self._remember(task, can.which_product(self.ctx, narrowed))
+            return True
         if self._is_digression(task, intent):
             return False
         found = self._details(task.name, asked=asked)
@@ -254,6 +261,17 @@ class Questions(Resolution):
         self.state.choices = choices
         self.ctx.say("utter_back_to", what=SPECS[pending.name].label)
         self._ask(pending, pending.asked or "", repeat=True)
+
+    def _narrowed(self, asked: str) -> list[Listing]:
+        """The products just listed that the answer fits, when it fits more than one but fewer than all."""
+        choices = self.state.choices
+        if asked != "product" or not choices or choices.get("for") != "product":
+            return []
+        values = [str(o["value"]) for o in choices.get("options") or [] if isinstance(o, dict) and o.get("value")]
+        index = index_for(self.ctx.uow())
+        linked = index.link(in_catalogue_sizes(self.turn.text), within=values)
+        group = [c.listing for c in linked.best_group if c.coverage >= MIN_COVERAGE]
+        return group if 1 < len(group) < len(values) else []
 
     def _pick_choice(self, asked: str) -> Optional[str]:
         choices = self.state.choices

@@ -234,8 +234,21 @@ class Resolution:
             return str(d["product_sku"])
         query = d.get("item")
         if query:
-            linked = index_for(self.ctx.uow()).link(str(query), within=skus)
+            index = index_for(self.ctx.uow())
+            linked = index.link(str(query), within=skus)
             one = linked.pick()
+            reason = " ".join(str(d.get("reason") or "").split())
+            rest = " ".join(" ".join(str(query).split()).replace(reason, " ").split()) if reason else ""
+            if one is None and rest and rest != " ".join(str(query).split()):
+                # "the lunch box from 580137, the lid is broken": the lid is what is wrong, not the item
+                without = index.link(rest, within=skus)
+                if without.pick() is not None or len(without.options()) > 1:
+                    query, linked, one = rest, without, without.pick()
+            other = self._not_on_order(str(query), one, skus)
+            if other is not None:
+                # "the spaceboy lunch box from 579530": not the order's "Box Of 6 Assorted Colour Teaspoons"
+                self.ctx.say("utter_item_not_on_order", item=other.name, order_number=order.number)
+                one, linked = None, Linked(str(query), (), ())
             if one is not None:
                 d["item_sku"] = one.sku
                 return one.sku
@@ -249,6 +262,19 @@ class Resolution:
         listed = [Listing(0, sku, names[sku], "", line.unit_price, True, 0) for sku, line in zip(skus, order.lines)]
         self._ask_item(task, order, list({item.sku: item for item in listed}.values())[:5])
         return None
+
+    def _not_on_order(self, query: str, found: Optional[Listing], skus: list[str]) -> Optional[Listing]:
+        """The product the words name better than the order line they were matched to, when it is not on
+        the order (else None): words are matched to the order's lines first, so a few shared words ("box")
+        would otherwise stand for a product the customer never named."""
+        if found is None:
+            return None
+        index = index_for(self.ctx.uow())
+        elsewhere = index.link(query).pick()
+        if elsewhere is None or elsewhere.sku in skus:
+            return None
+        better: Optional[Listing] = index.link(query, within=[found.sku, elsewhere.sku]).pick()
+        return elsewhere if better is not None and better.sku == elsewhere.sku else None
 
     def _ask_item(self, task: Task, order: OrderDetail, options: list[Listing]) -> None:
         task.asked = "item"
@@ -290,6 +316,9 @@ class Resolution:
             self._ask(task, "product")
             return []
         linked = index.link(str(query))
+        focus = index.by_sku.get(str(self.state.product or "").upper())
+        if focus is not None and task.name in ("similar_products", "bought_together") and not linked.names_something:
+            return [focus]  # "is there anything similar i could get instead": like the product talked about
         if task.name == "product_info" and compares(str(query)):
             several = self._several(str(query), index)  # "which is cheaper, X or Y": both, with their prices
             if several:
@@ -333,6 +362,10 @@ class Resolution:
         family = [
             item.sku for item in index.listings if len(own & set(name_terms(item.name).words)) >= max(1, len(own) - 1)
         ]
+        whole = index.link(query, limit=len(index.listings))
+        nearest = max((c.coverage for c in whole.candidates if c.listing.sku in set(family)), default=0.0)
+        if whole.names_something and whole.candidates and whole.candidates[0].coverage > nearest + 1e-9:
+            return None  # "any christmas doormats" after the union flag one: other products fit the words better
         linked = index.link(query, within=family)
         one: Optional[Listing] = linked.pick()
         if one is None and linked.best_group:
@@ -382,6 +415,23 @@ class Resolution:
             return close
         return [top.listing] if top.coverage >= MIN_COVERAGE else []
 
+    @staticmethod
+    def _product_parts(query: str, index: Any) -> list[str]:
+        """The parts of ``query`` that may each name a product, split at "and", commas, "or", "vs" ... except
+        where the words on both sides make one product's name ("the gin and tonic mugs, and the pottering
+        mug": "Gin And Tonic Mug" is one product)."""
+        pieces = re.split(f"({PRODUCT_PARTS.pattern})", query, flags=re.IGNORECASE)
+        parts, separators = pieces[0::2], pieces[1::2]
+        out = [parts[0]]
+        for separator, part in zip(separators, parts[1:]):
+            joined = f"{out[-1]}{separator}{part}"
+            one = index.link(joined).pick() if separator.strip().lower() in ("and", "&") else None
+            if one is not None and re.search(r"\band\b|&", one.name, re.IGNORECASE) and part.strip():
+                out[-1] = joined
+            else:
+                out.append(part)
+        return [p for p in out if p.strip()]
+
     def _several(self, query: str, index: Any) -> list[Listing]:
         """ "the spaceboy lunch box and the dolly girl lunch box", "which is cheaper, X or Y", "X vs Y":
         each product, when every part that names something names one.
@@ -390,7 +440,7 @@ class Resolution:
         product talked about, or one of those just listed; parts with no product words ("which is
         cheaper") are left out.
         """
-        parts = [p for p in PRODUCT_PARTS.split(query) if p.strip()]
+        parts = self._product_parts(query, index)
         if len(parts) < 2:
             return []
         found: list[Listing] = []

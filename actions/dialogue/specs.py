@@ -39,6 +39,8 @@ SMALL_TALK = {
     "out_of_scope": "utter_out_of_scope",
     "help": "utter_help",
 }
+#: intents of a clause that only chats: its words name no product ("fine whatever. do you sell doormats")
+CHAT = frozenset({*SMALL_TALK, "affirm", "deny", "greet"})
 #: Confident intents that are never a follow-up of the last request ("and do you deliver to scotland?"
 #: after a price question is a question of its own, whatever products its words happen to name; "thanks,
 #: and the blue one?" still is one).
@@ -83,9 +85,16 @@ def faq_topic(clause: str) -> Optional[str]:
 
 
 RECENT_ORDERS = 10
-THANKS = re.compile(r"\b(?:thanks|thank you|thank u|thx|ty|cheers|ta|much appreciated|appreciate it)\b", re.IGNORECASE)
+THANKS = re.compile(
+    r"\b(?:thanks|thank you|thank u|thanx|thnx|thx|ty|cheers|ta|much appreciated|appreciate it|"
+    r"merci|danke|dank je|dankjewel|bedankt|gracias|grazie|obrigad[oa]|tack|takk|tak|arigato|diolch)\b",
+    re.IGNORECASE,
+)
 BYE = re.compile(
-    r"\b(?:bye|goodbye|ta-?ra|see ya|see you|laters|cya|that'?s all|that'?s it|that'?s everything)\b", re.I
+    r"\b(?:bye|goodbye|ta-?ra|see ya|see you|laters|cya|that'?s all|that'?s it|that'?s everything|"
+    r"that'?s me(?: all)? (?:sorted|done)|all sorted|i'?m (?:all )?sorted|i'?m done|speak soon|talk soon|"
+    r"have a (?:good|nice|great|lovely) (?:one|day|evening|afternoon|morning|weekend|night))\b",
+    re.I,
 )
 CHEAPER = re.compile(r"\b(?:cheaper|less expensive|under|below|less than|budget|another|other|more)\b", re.IGNORECASE)
 ORDER_QUESTIONS = ("order_status", "track_order", "delivery_estimate")

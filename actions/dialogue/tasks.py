@@ -17,12 +17,14 @@ from actions.base import parse_amount
 from actions.dialogue import capabilities as can
 from actions.dialogue.questions import Questions
 from actions.dialogue.specs import (
+    CHAT,
     SPECS,
 )
 from actions.dialogue.state import Task
 from actions.dialogue.understand import (
     BARE_NUMBER,
     ORDER_QUESTION,
+    RETURN_QUESTION,
     address_in,
     asks_for_kind,
     checks_an_order,
@@ -35,6 +37,7 @@ from actions.dialogue.understand import (
     refers_back,
     says_latest,
     says_other_order,
+    trailing_reason,
 )
 from analytics.core.text import EMAIL_IN_TEXT, terms
 from analytics.usecases.addresses import address_refusal
@@ -85,6 +88,8 @@ class Tasks(Questions):
                 found["address"] = address
         if "reason" in needs:
             reason = reason_in(text, whole=asked == "reason")
+            if reason is None and name == "return_request" and not asked:
+                reason = trailing_reason(text)
             if reason:
                 found["reason"] = reason
         if "item" in needs:
@@ -92,6 +97,8 @@ class Tasks(Questions):
             words = " ".join(EMAIL_IN_TEXT.sub(" ", text).split())
             if asked == "item" or (words and self._mentions_product(words)):
                 found["item"] = words or text
+        if "product" in needs and text is turn.text:
+            text = self._asking_clause(name) or text
         if "product" in needs and (terms(text).words or self._product_codes(text)):
             # any word that is not chat ("a flux capacitor") is looked up, so an unknown product is "not found"
             found["product_query"] = text
@@ -119,6 +126,8 @@ class Tasks(Questions):
         if name == "identify" and numbers and not about_the_order and moves and address_in(text):
             # "please deliver order 581502 to 9 Harbour View, Falmouth TR11 3AZ instead. my email is ..."
             about_the_order = [["change_address", text]]
+        if name == "identify" and numbers and not about_the_order and RETURN_QUESTION.search(text):
+            about_the_order = [["return_request", text]]  # "can I return items from order 575007? my email is"
         if name == "identify" and about_the_order:
             found["then"] = about_the_order[:1]
         elif name == "identify" and ((numbers and ORDER_QUESTION.search(text)) or checks_an_order(text)):
@@ -130,6 +139,13 @@ class Tasks(Questions):
         if "product" in needs and turn.entity("category") and "product_query" not in found:
             found["category"] = turn.entity("category")
         return found
+
+    def _asking_clause(self, name: str) -> Optional[str]:
+        """ "fine whatever. do you sell doormats": the clause that asks, when the others are only chat (an
+        "ok", a thanks, a greeting), so their words ("fine") are not taken for a product's."""
+        asking = [clause for n, confidence, clause in self.turn.secondary if n == name and confidence >= 0.9]
+        chat = [clause for n, _, clause in self.turn.secondary if n in CHAT]
+        return asking[0] if len(asking) == 1 and chat else None
 
     def _product_codes(self, text: str) -> list[str]:
         """The catalogue's product codes in the text ("and 22423")."""

@@ -80,7 +80,9 @@ REASON_WORDS = re.compile(
     r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|marks|scuffed|not working|doesn'?t close|"
     r"not what i (?:ordered|expected)|unwanted|not (?:the )?(?:right|same|one i ordered)|"
     r"wobbly|wobbles|unstable|flimsy|falling apart|coming apart|seams?|stitching|not the size|"
-    r"(?:smaller|bigger|larger|shorter|longer|thinner|darker|lighter) than (?:i )?(?:thought|expected|pictured))\b",
+    r"colou?rs? (?:ran|run|bled|have run|has run|faded|came out)|"
+    r"(?:smaller|bigger|larger|shorter|longer|thinner|thicker|darker|lighter|brighter|duller|heavier|cheaper) than "
+    r"(?:i'?d |i |we'?d |we )?(?:thought|expected|pictured|imagined|hoped|wanted|anticipated|looked))\b",
     re.IGNORECASE,
 )
 REASON_CUE = re.compile(
@@ -445,7 +447,8 @@ def quantity_in(turn: Turn) -> Optional[int]:
 
 def clauses(text: str) -> list[str]:
     """The parts of a message between punctuation, "and" and "but"."""
-    return [c.strip(" ,.!?") for c in re.split(r"[,.;!?]|\band\b|\bbut\b", text[:MAX_TEXT]) if c.strip(" ,.!?")]
+    parts = re.split(r"[,.;!?]|\band\b|\bbut\b|(?:^|\s)\(?[1-9]\)\s", text[:MAX_TEXT])  # "1) ... 2) ..." too
+    return [c.strip(" ,.!?") for c in parts if c.strip(" ,.!?")]
 
 
 def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
@@ -473,6 +476,56 @@ def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
         rest = text[cue.start() :].strip(" .!?")
         if len(rest.split()) >= 2:
             return rest[:500]
+    return None
+
+
+#: "what about mine", "and mine?": the customer's own order, after talking about another
+MINE = re.compile(r"\b(?:what|how|wat)\s{1,3}about\s{1,3}mine\b|^\s{0,3}(?:and\s{1,3})?mine\b", re.IGNORECASE)
+
+
+def says_mine(text: str) -> bool:
+    return bool(MINE.search(text[:MAX_TEXT]))
+
+
+#: "it says delivered but nothing's here", "i never got it": a delivered order that did not reach the customer
+NOT_RECEIVED = re.compile(
+    r"\b(?:nothing'?s?\s{1,3}(?:here|arrived|came|turned up)|no sign of (?:it|them|the parcel|my parcel)|"
+    r"(?:never|not|have ?n'?t|has ?n'?t|did ?n'?t|did not|have not|has not|still not)\s{1,3}(?:\w{1,12}\s{1,3})?"
+    r"(?:got|get|gotten|received|receive|arrived|arrive|came|turned up|shown up|showed up)|"
+    r"(?:is|it'?s|its|they'?re|theyre|are)\s{1,3}not\s{1,3}here)\b",
+    re.IGNORECASE,
+)
+
+
+def says_not_received(text: str) -> bool:
+    return bool(NOT_RECEIVED.search(text[:MAX_TEXT]))
+
+
+#: a clause that is only politeness or timing, never a reason ("please", "thanks a lot", "asap")
+POLITE = re.compile(
+    r"^\s{0,3}(?:please|pls|plz|thanks|thank you|thx|ta|cheers|many thanks|if (?:possible|you can|that'?s ok)|"
+    r"asap|as soon as possible|kind regards|regards|best wishes|x{1,3}|sorry|hi|hello)\b",
+    re.IGNORECASE,
+)
+#: a clause that says something happened or is so ("my customer cancelled", "the colours ran")
+STATES_SOMETHING = re.compile(
+    r"\b(?:[a-z]{3,}ed|was|were|is|are|ran|came|went|got|has|have|had|looks?|seems?|feels?|broke|tore|"
+    r"does ?n'?t|do ?n'?t|did ?n'?t|is ?n'?t|was ?n'?t|wo ?n'?t|can'?t|needs?|wants?|hates?|dislikes?)\b",
+    re.IGNORECASE,
+)
+
+
+def trailing_reason(text: str) -> Optional[str]:
+    """In a request that starts a return, a later clause that states something is the reason, in any
+    words: "return the metal sign from my last order, my customer cancelled"."""
+    for clause in clauses(text[:MAX_TEXT])[1:]:
+        if len(clause.split()) < 2 or POLITE.match(clause) or is_question(clause) or re.search(r"[\d@£]", clause):
+            continue
+        if re.search(r"\bones?$", clause) or LATEST.search(clause) or ORDER_REFERENCE.search(clause):
+            continue  # "the spotted one" is an item; "from my last order" an order
+        if not STATES_SOMETHING.search(clause):
+            continue
+        return clause[:500]
     return None
 
 

@@ -74,7 +74,7 @@ FALLBACK_ACTIONS = frozenset(
     {"action_default_fallback", "action_handle_fallback", "action_two_stage_fallback", "utter_ask_rephrase"}
 )
 #: Responses that say the bot did not understand (see _rows).
-FALLBACK_RESPONSES = ("utter_default",)
+FALLBACK_RESPONSES = ("utter_default", "utter_offer_human_rephrase")
 HANDOFF_INTENTS = frozenset({"human_handoff"})
 HANDOFF_ACTIONS = frozenset({"action_handoff"})
 #: A handoff right after these is not a sign that they were misunderstood.

@@ -7,7 +7,8 @@ when it splits into clauses, each clause too (:mod:`bot.rasa_runtime.nlu.classif
 the dialogue can answer every request.
 
 A clause boundary is sentence punctuation (``. ? ! ;``), a comma, or one of
-the joining words ``and``, ``also``, ``plus``, ``then`` (or ``&``, ``+``); a piece counts as a
+the joining words ``and``, ``also``, ``plus``, ``then`` (or ``&``, ``+``), or a list
+number ("1) ... 2) ..."); a piece counts as a
 clause when it has at least two words, otherwise it joins the piece before
 it ("do you sell salt and pepper" stays one clause). A split that cuts a
 phrase ("salt and pepper shakers") does no harm: a clause only adds a request
@@ -23,6 +24,8 @@ Examples
 ['my email is a@b.com', 'my order is 581502', 'where is it']
 >>> clauses("do you sell salt and pepper")
 ['do you sell salt pepper']
+>>> clauses("hi! 1) where is 580744 2) how many points have i got")
+['hi where is 580744', 'how many points have i got']
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ MAX_CLAUSES = 4
 MIN_WORDS = 2
 #: a clause boundary; the lookarounds keep "a.b@c.com" and "3.50" whole
 BOUNDARY = re.compile(
-    r"(?:(?<=[^\s\d])[.?!;]{1,8}(?=\s|$)|[?!;]{1,8}|,(?=\s)|\s{1,8}(?:and|also|plus|then|&|\+)\s{1,8})",
+    r"(?:(?<=[^\s\d])[.?!;]{1,8}(?=\s|$)|[?!;]{1,8}|,(?=\s)|\s{1,8}(?:and|also|plus|then|&|\+)\s{1,8}|"
+    r"(?:^|\s{1,8})\(?[1-9]\)\s{1,8})",
     re.IGNORECASE,
 )
 WORD = re.compile(r"[^\W_]+", re.UNICODE)

@@ -427,7 +427,7 @@ def test_dont_cancel_it_keeps_the_order_even_when_heard_as_a_cancel_request(seed
 def test_a_yes_with_more_words_is_a_yes(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = Chat(sender="yes-more-words")
     chat.say("blorf snargle", "nlu_fallback", confidence=0.5)
-    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human"]
+    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human_rephrase"]
     assert chat.say("yes put me through", "nlu_fallback", confidence=0.4) == ["utter_handoff"]
 
 
@@ -499,6 +499,59 @@ def test_the_other_order_is_the_one_before_the_order_talked_about(seeded: SqlAlc
     text = "and what about my other order, the older one?"
     answer = chat.say(text, "nlu_fallback", confidence=0.5, secondary=(("inform", 0.99, "the older one"),))
     assert answer and chat.messages[-1].get("order_number") == older, chat.text
+
+
+def test_sorry_i_meant_my_latest_one_asks_the_same_question_about_the_newest_order(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "17850")
+    newest = list_orders(seeded, customer(seeded, "17850").id, limit=1)[0]
+    assert chat.say("when did 536365 arrive", "delivery_estimate", {"order_number": "536365"}) == [
+        "utter_delivery_done"
+    ]
+    # heard as a "no": it corrects which order was meant
+    answer = chat.say("no sorry i meant my latest one", "deny", confidence=0.73)
+    assert answer and chat.messages[-1].get("order_number") == newest.number, chat.text
+
+
+def test_what_about_mine_after_someone_elses_order_is_the_customers_newest_order(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17850")
+    newest = list_orders(seeded, customer(seeded, "17850").id, limit=1)[0]
+    assert chat.say("whats the status of order 581474", "order_status", {"order_number": "581474"}) == [
+        "utter_order_not_found"
+    ]
+    answer = chat.say("oh hang on thats my sisters order. what about mine", "nlu_fallback", confidence=0.5)
+    assert answer == [f"utter_order_{newest.status}"], chat.text
+    assert chat.messages[-1]["order_number"] == newest.number
+
+
+def test_a_delivered_order_that_never_came_offers_a_person(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17850")
+    assert chat.say("did 536365 get delivered", "order_status", {"order_number": "536365"}) == ["utter_order_delivered"]
+    answer = chat.say("it says delivered but nothings here", "order_status")
+    assert answer == ["utter_order_delivered", "utter_offer_human"], chat.text
+    assert chat.say("yes please", "affirm") == ["utter_handoff"]
+
+
+def test_an_order_question_and_another_request_in_one_message_are_both_answered(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17850")
+    # the classifier heard only the price question; the clause with the order number is an order question
+    text = "where is 536365 and how much is the red retrospot traditional teapot"
+    secondary = (("product_info", 1.0, "how much is the red retrospot traditional teapot"),)
+    answer = chat.say(text, "product_info", {"order_number": "536365"}, secondary=secondary)
+    assert answer == ["utter_product_info", "utter_order_delivered"], chat.text
+    numbered = signed_in(seeded, "17850")
+    answer = numbered.say("hi! 1) where is 536365 2) how many points have i got", "loyalty_status")
+    assert answer == ["utter_loyalty_status", "utter_order_delivered"], numbered.text
+
+
+def test_a_number_from_the_list_of_orders_is_answered_with_that_orders_status(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "13694")
+    listed = list_orders(seeded, customer(seeded, "13694").id, limit=5)
+    assert chat.say("show me my recent orders", "list_orders") == ["utter_orders_list"]
+    answer = chat.say(f"and {listed[1].number}?", "nlu_fallback", confidence=0.5, ranking=(("inform", 0.49),))
+    assert answer == [f"utter_order_{listed[1].status}"], chat.text
+    assert chat.messages[-1]["order_number"] == listed[1].number
 
 
 def test_a_delivery_window_of_one_day_is_one_date() -> None:
@@ -577,6 +630,47 @@ def test_another_item_named_as_a_correction_while_the_reason_is_asked_changes_th
     with seeded:
         written = seeded.session.scalars(select(Return).order_by(Return.id.desc())).first()
         assert written is not None and written.reason == "it has a small tear"
+
+
+def test_the_reason_in_a_clause_of_its_own_is_taken_in_the_customers_words(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, item = _returnable(seeded, 6)
+    chat = Chat(owner)
+    text = f"return the {item.lower()} from {number}, my customer cancelled"
+    assert chat.say(text, "return_request", {"order_number": number}) == ["utter_return_created"], chat.text
+    with seeded:
+        written = seeded.session.scalars(select(Return).order_by(Return.id.desc())).first()
+        assert written is not None and written.reason == "my customer cancelled"
+
+
+def test_an_item_that_is_not_on_the_order_is_never_returned_in_its_place(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, _ = _returnable(seeded, 0)
+    with seeded:
+        on_order = {line.product.name for line in seeded.orders.by_number(number).lines}  # type: ignore[union-attr]
+        returns_before = seeded.session.scalar(select(func.count(Return.id)))
+    assert "Spaceboy Lunch Box" not in on_order
+    chat = Chat(owner)
+    answer = chat.say(f"i want to return the spaceboy lunch box from {number}, it leaks", "return_request")
+    assert "utter_return_created" not in answer and answer[-1] == "utter_ask_item", chat.text
+    with seeded:
+        assert seeded.session.scalar(select(func.count(Return.id))) == returns_before
+
+
+def test_can_i_send_bits_back_from_it_is_a_return_of_the_order_just_talked_about(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17850")
+    assert chat.say("did 536365 get delivered", "order_status", {"order_number": "536365"}) == ["utter_order_delivered"]
+    # delivered a year ago: past the return window, said at once instead of the general policy
+    answer = chat.say("can i still send bits back from it", "faq", faq="utter_faq/return_policy")
+    assert answer == ["utter_cannot_return"], chat.text
+    assert "536365" in chat.said("utter_cannot_return")["reason"]
+
+
+def test_a_question_about_the_policy_just_given_gets_the_policy_again(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("how long do i have to send things back", "faq", faq="utter_faq/return_policy") == [
+        "utter_faq/return_policy"
+    ]
+    answer = chat.say("does that start from when it was delivered?", "nlu_fallback", confidence=0.5)
+    assert answer == ["utter_faq/return_policy"]
 
 
 def test_can_i_return_items_from_a_named_order_starts_that_return_even_when_heard_as_the_policy_question(
@@ -707,6 +801,48 @@ def test_a_kind_of_product_is_answered_with_a_list_and_a_new_question_is_about_t
     assert "Christmas Lights 10 Reindeer" in chat.text and "Teapot" not in chat.text
     assert chat.say("how much are the santas ones", "product_info") == ["utter_product_info"]
     assert chat.said("utter_product_info")["name"] == "Christmas Lights 10 Santas"
+
+
+def test_an_answer_that_fits_some_of_the_listed_products_asks_again_among_those(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("price of heart of wicker?", "product_info") == ["utter_which_product"]
+    assert len(chat.messages[0]["buttons"]) == 4
+    assert chat.say("the large one", "inform") == ["utter_which_product"]
+    assert [b["title"] for b in chat.messages[0]["buttons"]] == ["Heart Of Wicker Large", "Large White Heart Of Wicker"]
+
+
+def test_chat_around_a_product_question_is_not_taken_for_product_words(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    secondary = (("product_info", 0.99, "do you sell doormats"), ("affirm", 0.89, "fine whatever"))
+    assert chat.say("fine whatever. do you sell doormats", "product_info", secondary=secondary) == [
+        "utter_products_of_kind"
+    ]
+    assert "Doormat" in chat.text and "Fine Wicker Heart" not in chat.text
+
+
+def test_a_kind_of_a_product_just_talked_about_is_a_list_of_that_kind(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    chat.say("how much is the doormat red retrospot", "product_info")
+    assert chat.say("do you have any fairy cake doormats", "product_info") == ["utter_product_info"], chat.text
+    assert chat.said("utter_product_info")["name"] == "Doormat Fairy Cake"
+
+
+def test_a_product_name_with_and_in_it_is_one_product_among_several_asked_about(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    text = "how much are the spaceboy lunch box and the pottering mug?"
+    assert chat.say(text, "product_info") == ["utter_product_info", "utter_product_info"], chat.text
+    assert {m["name"] for m in chat.messages} == {"Spaceboy Lunch Box", "Pottering Mug"}
+
+
+def test_something_similar_after_a_return_is_like_the_returned_product(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, item = _returnable(seeded, 7)
+    chat = Chat(owner)
+    assert chat.say(f"return the {item.lower()} from {number}, it's faulty", "return_request") == [
+        "utter_return_created"
+    ]
+    answer = chat.say("is there anything similar i could get instead", "similar_products")
+    assert answer and answer[0] in {"utter_similar", "utter_similar_instead"}, chat.text
+    assert item in chat.text
 
 
 def test_a_pick_list_of_one_product_is_never_shown(seeded: SqlAlchemyUnitOfWork) -> None:
@@ -870,16 +1006,28 @@ def test_two_shop_questions_in_one_message_are_both_answered(seeded: SqlAlchemyU
     assert answer == ["utter_faq/shipping_costs", "utter_faq/payment_methods"]
 
 
-def test_keyboard_mashing_is_not_understood_and_twice_offers_a_person(seeded: SqlAlchemyUnitOfWork) -> None:
+def test_keyboard_mashing_twice_offers_another_try_or_a_person(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = Chat()
     assert chat.say("sdfghj", "out_of_scope", confidence=0.98) == ["utter_default"]
-    assert chat.say("kkkk llll", "inform", confidence=0.9) == ["utter_offer_human"]
+    assert chat.say("kkkk llll", "inform", confidence=0.9) == ["utter_offer_human_rephrase"]
+
+
+def test_a_message_best_read_as_a_complaint_offers_a_person(seeded: SqlAlchemyUnitOfWork) -> None:
+    text = "are you kidding me, it was barely over a month ago. useless"
+    answer = Chat().say(text, "nlu_fallback", confidence=0.5, ranking=(("complain", 0.33), ("reorder_when", 0.07)))
+    assert answer == ["utter_offer_human"]
+
+
+def test_thanks_with_a_goodbye_in_any_words_is_a_goodbye(seeded: SqlAlchemyUnitOfWork) -> None:
+    assert Chat().say("cheers mate, thats me sorted, have a good one", "thank", confidence=0.6) == ["utter_goodbye"]
+    assert Chat().say("Thank you, that's all.", "nlu_fallback", confidence=0.5) == ["utter_goodbye"]
+    assert Chat().say("wonderful, dank je!", "nlu_fallback", confidence=0.5) == ["utter_welcome"]
 
 
 def test_two_misunderstandings_in_a_row_offer_a_person_and_yes_hands_over(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = Chat()
     assert chat.say("blorf snargle", "nlu_fallback", confidence=0.5) == ["utter_default"]
-    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human"]
+    assert chat.say("zzqx vlemp", "inform", confidence=0.7) == ["utter_offer_human_rephrase"]
     assert chat.say("yes", "affirm") == ["utter_handoff"]
     assert ConversationPaused() in chat.events
     with seeded:

@@ -14,6 +14,7 @@ from actions.dialogue.understand import (
     asks_for_kind,
     asks_what_we_have,
     checks_an_order,
+    clauses,
     compares,
     deletes_data,
     email_in,
@@ -26,7 +27,10 @@ from actions.dialogue.understand import (
     ordinal_choice,
     reason_in,
     says_latest,
+    says_mine,
+    says_not_received,
     says_reorder,
+    trailing_reason,
     wants_to_stop,
     with_new_postcode,
 )
@@ -92,6 +96,37 @@ def test_a_reason_given_up_front_is_found(message: str, reason: str) -> None:
 def test_a_request_without_a_reason_has_none_but_any_answer_to_the_question_is_one() -> None:
     assert reason_in("i want to return the teapot from 580611") is None
     assert reason_in("changed my mind", whole=True) == "changed my mind"
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("return the no singing metal signs from my last order, my customer cancelled", "my customer cancelled"),
+        ("what about from 577833 then, the vintage union jack bunting, the colours ran", "the colours ran"),
+        ("return the mug from 580137, thanks a lot", None),  # politeness is no reason
+        ("return the mug, from my last order", None),  # nor which order
+        ("i want to return the mug and the spotted one", None),  # nor another item
+        ("return the mug. is the refund to my card?", None),  # nor a question
+    ],
+)
+def test_a_later_clause_that_states_something_is_the_reason_of_a_return(message: str, reason: str | None) -> None:
+    assert trailing_reason(message) == reason
+
+
+def test_a_smaller_than_imagined_item_has_a_reason() -> None:
+    text = "I'd like to return the hot water bottle from my last order please, it's rather smaller than I'd imagined"
+    assert reason_in(text) == "it's rather smaller than I'd imagined"
+
+
+def test_numbered_requests_are_clauses_and_mine_and_never_arrived_are_heard() -> None:
+    assert clauses("hi! 1) where is 580744 2) how many points have i got") == [
+        "hi",
+        "where is 580744",
+        "how many points have i got",
+    ]
+    assert says_mine("oh hang on thats my sisters order. what about mine") and not says_mine("where is my order")
+    assert says_not_received("it says delivered but nothings here")
+    assert says_not_received("i never got my parcel") and not says_not_received("it arrived yesterday, thanks")
 
 
 def test_order_numbers_are_six_digits_not_prices_or_postcodes() -> None:
