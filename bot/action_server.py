@@ -43,7 +43,7 @@ from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
 
 from analytics.core.settings import get_settings
-from analytics.usecases import store
+from analytics.usecases import recommendations, store
 from bot.action_metrics import ObservedExecutor, metrics_payload
 from bot.health import Health, store_check
 from bot.logging_setup import configure_json_logging
@@ -75,6 +75,12 @@ def guarded_app(
     executor: ActionExecutor = ObservedExecutor()
     executor.register_package(actions)
     app = create_app_for_serve(executor, cors_origins=None)
+
+    @app.before_server_start
+    async def load_models(_app: Sanic) -> None:
+        # the recommenders and rules load in the background while the worker starts, not on a customer's turn
+        recommendations.warm_up()
+
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
     expected = f"Bearer {token}".encode()
     store_health = health or Health({"store": store_check(store.unit_of_work)})

@@ -244,7 +244,9 @@ class Resolution:
                 without = index.link(rest, within=skus)
                 if without.pick() is not None or len(without.options()) > 1:
                     query, linked, one = rest, without, without.pick()
-            other = self._not_on_order(str(query), one, skus)
+            # judged on the item's own words when they alone find the same line ("the jigsaw, a piece is missing")
+            alone = rest and one is not None and index.link(rest, within=skus).pick() == one
+            other = self._not_on_order(rest if alone else str(query), one, skus)
             if other is not None:
                 # "the spaceboy lunch box from 579530": not the order's "Box Of 6 Assorted Colour Teaspoons"
                 self.ctx.say("utter_item_not_on_order", item=other.name, order_number=order.number)

@@ -569,6 +569,23 @@ class SequenceRules:
         bought = ", then ".join(self.label(a) for a in antecedent)
         return f"{percent(confidence)} of customers who bought {bought} bought {self.label(item)} later"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the lookup index is rebuilt on load: pickled, its many small objects make loading several times slower
+        parent = getattr(super(), "__getstate__", None)
+        state = dict(parent() if parent is not None else self.__dict__)
+        state.pop("_by_antecedent", None)
+        state.pop("_longer_by_first", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        parent = getattr(super(), "__setstate__", None)
+        if parent is not None:
+            parent(state)
+        else:
+            self.__dict__.update(state)
+        if "rules_" in state:
+            self._build_index()
+
     def _build_index(self) -> None:
         """antecedent -> ranked suggestions, and the longer antecedents by their first item."""
         by_antecedent: dict[tuple[Hashable, ...], list[tuple[int, NextPurchase]]] = {}

@@ -71,7 +71,11 @@ joblib = _find_joblib()
 #: Libraries whose versions each artifact records (those installed).
 LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "mlxtend", "joblib", "SQLAlchemy")
 #: The command that builds each artifact, for the "missing artifact" error.
-BUILD_COMMANDS: dict[str, str] = {"recommender": "crm recommend refresh", "basket": "crm recommend refresh"}
+BUILD_COMMANDS: dict[str, str] = {
+    "recommender": "crm recommend refresh",
+    "basket": "crm recommend refresh",
+    "sequence_rules": "crm recommend refresh",
+}
 CURRENT = "current"
 METADATA = "metadata.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -119,3 +119,17 @@ def bought_together(skus: Iterable[str], *, n: int = 5, artifacts: Optional[Arti
     result = rules.for_item(ids[0], n) if len(ids) == 1 else rules.for_basket(ids, n)
     items = [_product(bundle, suggestion.item, suggestion.reason) for suggestion in result]
     return SuggestionList(items, result.reason if not items else None)
+
+
+def warm_up(artifacts: Optional[ArtifactStore] = None) -> list[str]:
+    """Start loading the published recommender, basket rules and next-purchase rules in the background (a
+    server calls it as it starts, so its first customers do not wait for them); returns those published."""
+    artifacts = artifacts or serving.default_artifacts()
+    started = []
+    for name in (RECOMMENDER, BASKET, serving.SEQUENCES):
+        try:
+            serving.current_if_loaded(artifacts, name)
+        except NotFound:  # not published yet: the answers that need it say so
+            continue
+        started.append(name)
+    return started

@@ -243,3 +243,9 @@ def test_data_hash_depends_on_values_and_order() -> None:
     assert data_hash(frame) != data_hash(frame.rename(columns={"product_id": "item"}))
     with pytest.raises(InvalidInput, match="data_hash takes"):
         data_hash([1, 2])
+
+
+@pytest.mark.parametrize("name", ["recommender", "basket", "sequence_rules"])
+def test_a_missing_recommendation_artifact_names_the_command_that_builds_it(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ArtifactNotFound, match=rf"'{name}'.*never been built.*crm recommend refresh"):
+        ArtifactStore(tmp_path / "models").current(name)

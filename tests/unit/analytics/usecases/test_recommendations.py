@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+import threading
 import types
 from pathlib import Path
 
 import pytest
 
 from analytics.core.errors import CRMError
+from analytics.recommend import serving
 from analytics.recommend.serving import RECOMMENDER
 from analytics.store.artifacts import ArtifactOutdated, ArtifactStore
-from analytics.usecases.recommendations import similar_to
+from analytics.usecases.recommendations import similar_to, warm_up
 
 
 class _OldBundle:
@@ -35,3 +37,14 @@ def test_a_recommender_pickled_before_the_restructure_asks_for_a_rebuild(
     # the CLI prints a CRMError's message and exits; the action server logs it and answers politely
     assert isinstance(exc.value, CRMError)
     assert "No module named 'analytics.recommendations'" in str(exc.value)
+
+
+def test_warming_up_loads_what_is_published_in_the_background_and_skips_the_rest(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "models")
+    store.save(RECOMMENDER, {"stands for": "a recommender"}, {})
+    assert warm_up(store) == [RECOMMENDER]  # basket and next-purchase rules not published: skipped, no error
+    for _ in range(400):
+        if serving.current_if_loaded(store, RECOMMENDER) is not None:
+            break
+        threading.Event().wait(0.05)
+    assert serving.current_if_loaded(store, RECOMMENDER) == {"stands for": "a recommender"}
