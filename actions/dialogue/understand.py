@@ -509,7 +509,7 @@ POLITE = re.compile(
 )
 #: a clause that says something happened or is so ("my customer cancelled", "the colours ran")
 STATES_SOMETHING = re.compile(
-    r"\b(?:[a-z]{3,}ed|was|were|is|are|ran|came|went|got|has|have|had|looks?|seems?|feels?|broke|tore|"
+    r"\b(?:[a-z]{3,30}ed|was|were|is|are|ran|came|went|got|has|have|had|looks?|seems?|feels?|broke|tore|"
     r"does ?n'?t|do ?n'?t|did ?n'?t|is ?n'?t|was ?n'?t|wo ?n'?t|can'?t|needs?|wants?|hates?|dislikes?)\b",
     re.IGNORECASE,
 )
