@@ -44,7 +44,6 @@ one question, what to do with this message, hence its length.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Optional
 
 from actions.dialogue import capabilities as can
@@ -503,7 +502,7 @@ class Dialogue(Tasks):
 
     def _question_about(self, number: str, default: str) -> str:
         """The order question of the part of the message that holds ``number`` ("where is 581449 and ...")."""
-        for part in re.split(r"\band\b|[,;?]", self.turn.text):
+        for part in clauses(self.turn.text):
             if number in part and ORDER_WORDS.search(part):
                 return order_question_of(part)
         return default
@@ -532,12 +531,11 @@ class Dialogue(Tasks):
         if main not in ORDER_INTENTS:
             # "where is 581449 and how much is the wall clock", "1) where is 580744 2) my points": a clause
             # asking about an order by its number, whatever the classifier made of it
-            for clause in clauses(self.turn.text):
-                if ORDER_WORDS.search(clause) and any(n in clause for n in order_numbers(self.turn)):
-                    asked = order_question_of(clause)
-                    if asked not in done:
-                        done.add(asked)
-                        later.append([asked, clause])
+            for number in order_numbers(self.turn):
+                asked = self._question_about(number, default="")
+                if asked and asked not in done:
+                    done.add(asked)
+                    later.append([asked, number])
         for name, _confidence, clause in self.turn.secondary:
             if name in done or name not in SECONDARY:
                 continue

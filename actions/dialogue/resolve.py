@@ -232,25 +232,24 @@ class Resolution:
             return str(d["item_sku"])
         if d.get("product_sku") in skus:
             return str(d["product_sku"])
-        query = d.get("item")
-        if query:
-            index = index_for(self.ctx.uow())
-            linked = index.link(str(query), within=skus)
-            one = linked.pick()
+        if d.get("item"):
+            query = " ".join(str(d["item"]).split())
             reason = " ".join(str(d.get("reason") or "").split())
-            rest = " ".join(" ".join(str(query).split()).replace(reason, " ").split()) if reason else ""
-            if one is None and rest and rest != " ".join(str(query).split()):
+            rest = " ".join(query.replace(reason, " ").split()) if reason and reason in query else ""
+            index = index_for(self.ctx.uow())
+            linked = index.link(query, within=skus)
+            without = index.link(rest, within=skus) if rest else None
+            one = linked.pick()
+            if one is None and without is not None and (without.pick() is not None or len(without.options()) > 1):
                 # "the lunch box from 580137, the lid is broken": the lid is what is wrong, not the item
-                without = index.link(rest, within=skus)
-                if without.pick() is not None or len(without.options()) > 1:
-                    query, linked, one = rest, without, without.pick()
-            # judged on the item's own words when they alone find the same line ("the jigsaw, a piece is missing")
-            alone = rest and one is not None and index.link(rest, within=skus).pick() == one
-            other = self._not_on_order(rest if alone else str(query), one, skus)
+                linked, one = without, without.pick()
+            # judged on the item's own words when they alone find that line ("the jigsaw, a piece is missing")
+            own_words = rest if without is not None and one is not None and without.pick() == one else query
+            other = self._not_on_order(own_words, one, skus)
             if other is not None:
                 # "the spaceboy lunch box from 579530": not the order's "Box Of 6 Assorted Colour Teaspoons"
                 self.ctx.say("utter_item_not_on_order", item=other.name, order_number=order.number)
-                one, linked = None, Linked(str(query), (), ())
+                one, linked = None, Linked(query, (), ())
             if one is not None:
                 d["item_sku"] = one.sku
                 return one.sku

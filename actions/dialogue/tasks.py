@@ -37,7 +37,6 @@ from actions.dialogue.understand import (
     refers_back,
     says_latest,
     says_other_order,
-    trailing_reason,
 )
 from analytics.core.text import EMAIL_IN_TEXT, terms
 from analytics.usecases.addresses import address_refusal
@@ -87,9 +86,7 @@ class Tasks(Questions):
             if address:
                 found["address"] = address
         if "reason" in needs:
-            reason = reason_in(text, whole=asked == "reason")
-            if reason is None and name == "return_request" and not asked:
-                reason = trailing_reason(text)
+            reason = reason_in(text, whole=asked == "reason", starts_return=name == "return_request" and not asked)
             if reason:
                 found["reason"] = reason
         if "item" in needs:

@@ -451,12 +451,14 @@ def clauses(text: str) -> list[str]:
     return [c.strip(" ,.!?") for c in parts if c.strip(" ,.!?")]
 
 
-def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
+def reason_in(text: str, *, whole: bool = False, starts_return: bool = False) -> Optional[str]:
     """Why an item goes back, in the customer's words: the clause that says it.
 
     With ``whole=True`` (the bot just asked for the reason) any text of a few
     words is the reason; otherwise only a clause with a reason cue ("because",
-    "it was ...") or a reason word ("broken", "wrong size", "changed my mind").
+    "it was ...") or a reason word ("broken", "wrong size", "changed my mind"),
+    and, in the message that starts a return (``starts_return=True``), any
+    later clause that states something ("..., my customer cancelled").
     """
     text = text[:MAX_TEXT].strip()
     if not text:
@@ -476,7 +478,7 @@ def reason_in(text: str, *, whole: bool = False) -> Optional[str]:
         rest = text[cue.start() :].strip(" .!?")
         if len(rest.split()) >= 2:
             return rest[:500]
-    return None
+    return _stated_later(text) if starts_return else None
 
 
 #: "what about mine", "and mine?": the customer's own order, after talking about another
@@ -515,9 +517,8 @@ STATES_SOMETHING = re.compile(
 )
 
 
-def trailing_reason(text: str) -> Optional[str]:
-    """In a request that starts a return, a later clause that states something is the reason, in any
-    words: "return the metal sign from my last order, my customer cancelled"."""
+def _stated_later(text: str) -> Optional[str]:
+    """A clause after the first that states something, not politeness, a question, an item or an order."""
     for clause in clauses(text[:MAX_TEXT])[1:]:
         if len(clause.split()) < 2 or POLITE.match(clause) or is_question(clause) or re.search(r"[\d@£]", clause):
             continue

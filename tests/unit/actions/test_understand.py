@@ -30,7 +30,6 @@ from actions.dialogue.understand import (
     says_mine,
     says_not_received,
     says_reorder,
-    trailing_reason,
     wants_to_stop,
     with_new_postcode,
 )
@@ -110,7 +109,7 @@ def test_a_request_without_a_reason_has_none_but_any_answer_to_the_question_is_o
     ],
 )
 def test_a_later_clause_that_states_something_is_the_reason_of_a_return(message: str, reason: str | None) -> None:
-    assert trailing_reason(message) == reason
+    assert reason_in(message, starts_return=True) == reason
 
 
 def test_a_smaller_than_imagined_item_has_a_reason() -> None:
