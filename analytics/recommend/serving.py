@@ -234,30 +234,33 @@ class _Loaded:
 
     _lock = threading.Lock()
     _cache: ClassVar[dict[tuple[str, str], tuple[str, Any]]] = {}
+    _loading: ClassVar[set[tuple[str, str]]] = set()
 
     @classmethod
-    def get(cls, artifacts: ArtifactStore, name: str) -> Any:
+    def _lookup(cls, artifacts: ArtifactStore, name: str) -> tuple[tuple[str, str], str, Any]:
+        """The cache key, the current version, and that version's object if it is loaded (else None)."""
         version = artifacts.current(name)
         key = (str(artifacts.root), name)
         cached = cls._cache.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        return key, version, cached[1] if cached is not None and cached[0] == version else None
+
+    @classmethod
+    def get(cls, artifacts: ArtifactStore, name: str) -> Any:
+        key, version, obj = cls._lookup(artifacts, name)
+        if obj is not None:
+            return obj
+        obj = artifacts.load(name, version)  # outside the lock: one slow load holds up no other artifact
         with cls._lock:
-            obj = artifacts.load(name, version)
             cls._cache[key] = (version, obj)
         return obj
-
-    _loading: ClassVar[set[tuple[str, str]]] = set()
 
     @classmethod
     def if_loaded(cls, artifacts: ArtifactStore, name: str) -> Any:
         """The current version when it is in memory already; otherwise None, and it starts loading in the
         background (for answers that a large artifact's first load must not hold up)."""
-        version = artifacts.current(name)
-        key = (str(artifacts.root), name)
-        cached = cls._cache.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        key, _, obj = cls._lookup(artifacts, name)
+        if obj is not None:
+            return obj
         with cls._lock:
             if key in cls._loading:
                 return None
