@@ -19,14 +19,12 @@ milliseconds of each part of a turn:
 Before/after in one run: ``--baseline-rev REV`` puts the files this issue may change (or
 ``--baseline-paths``) as they were at ``REV`` (``git show``, read only) over a copy of the working
 tree, and the code versions run in alternating subprocesses (A B B A ...), each replaying
-``--conversations`` conversations after ``--warmup`` unmeasured ones. ``--what-if cached-validator``
-adds the working tree with a change outside these files applied on the Rasa side
-(:func:`cache_response_validator`). The figures are medians over conversations of each turn's CPU
-time; every arm's replies are printed and compared. ``--turns 30`` shows what grows with the
-length of a conversation.
+``--conversations`` conversations after ``--warmup`` unmeasured ones. The Rasa side installs what
+the launcher installs (``degradation``, and ``answers`` where the code has it). The figures are
+medians over conversations of each turn's CPU time; every arm's replies are printed and
+compared. ``--turns 30`` shows what grows with the length of a conversation.
 
-    .venv/bin/python bench/turn_profile.py --model models/shop-assistant.tar.gz --baseline-rev HEAD \
-        --what-if cached-validator
+    .venv/bin/python bench/turn_profile.py --model models/shop-assistant.tar.gz --baseline-rev HEAD
     .venv/bin/python bench/turn_profile.py --model MODEL --cprofile turn.pstats   # and a cProfile dump
 
 Machines are shared: CPU time is what the code costs (though a busy machine's caches make it
@@ -198,8 +196,12 @@ def rasa_side(config: dict[str, Any]) -> dict[str, Any]:
     from bot.rasa_runtime.channels import with_address
 
     degradation.install({})
-    if "cached-validator" in config.get("what_if", []):
-        cache_response_validator()
+    try:
+        from bot.rasa_runtime import answers
+    except ImportError:  # a baseline from before Rasa's answer check was built once
+        pass
+    else:
+        answers.install()
     recorded: list[dict[str, Any]] = []
     original_request = EndpointConfig.request
 
@@ -267,34 +269,6 @@ def rasa_side(config: dict[str, Any]) -> dict[str, Any]:
         "replies": replies[len(texts) * (config["warmup"] + config["conversations"] - 1) :][: len(texts)],
         "code": code.__file__,
     }
-
-
-def cache_response_validator() -> None:
-    """What-if: Rasa's check of the action server's answers with its JSON Schema validator built once.
-
-    Rasa 3.6 checks every answer of the action server with ``jsonschema.validate``
-    (``RemoteAction._validate_action_result``), which first checks the schema itself
-    against the JSON Schema meta-schema, at every call, and then builds a validator.
-    The schema is a constant (``RemoteAction.action_response_format_spec``): checked
-    once, a valid answer passes exactly as before, and an invalid one still goes
-    through Rasa's own check, which raises its error with its message. This is the
-    change proposed for :mod:`bot.rasa_runtime.degradation`'s ``install``; here it
-    only measures what it would save.
-    """
-    from jsonschema import validators
-    from rasa.core.actions import action as rasa_action
-
-    remote = rasa_action.RemoteAction
-    schema = remote.action_response_format_spec()
-    checker = validators.validator_for(schema)
-    checker.check_schema(schema)
-    validator = checker(schema)
-    rasa_check = remote._validate_action_result
-
-    def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
-        return True if validator.is_valid(result) else rasa_check(self, result)
-
-    remote._validate_action_result = _validate_action_result
 
 
 # --------------------------------------------------------------------------- the action side (.venv)
@@ -520,13 +494,10 @@ def driver(args: argparse.Namespace) -> None:
     customer = people[0]
     texts = conversation(customer["orders"], args.turns)
     store = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
-    # arm: (the code it imports, the what-ifs it applies on the Rasa side)
-    arms_code: dict[str, tuple[Path, list[str]]] = {"after": (ROOT, [])}
+    # arm: the code it imports
+    arms_code: dict[str, Path] = {"after": ROOT}
     if args.baseline_rev:
-        baseline = baseline_tree(args.baseline_rev, work, args.baseline_paths or OWNED)
-        arms_code = {"before": (baseline, []), "after": (ROOT, [])}
-    for what_if in args.what_if:
-        arms_code[f"after + {what_if}"] = (ROOT, [what_if])
+        arms_code = {"before": baseline_tree(args.baseline_rev, work, args.baseline_paths or OWNED), "after": ROOT}
     rasa_python = ROOT / ".venv-rasa" / "bin" / "python"
     rasa_runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     action_runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -546,11 +517,10 @@ def driver(args: argparse.Namespace) -> None:
                     "out": str(work / f"rasa-{slug}-{r}.json"),
                     "record": str(payloads) if not payloads.exists() else None,
                     "cprofile": args.cprofile if (args.cprofile and arm == "after" and r == 0) else None,
-                    "what_if": arms_code[arm][1],
                 }  # fmt: skip
-                rasa_runs[arm].append(run_side(rasa_python, "rasa-side", config, arms_code[arm][0], RASA_ENV))
+                rasa_runs[arm].append(run_side(rasa_python, "rasa-side", config, arms_code[arm], RASA_ENV))
                 print(f"round {r + 1} {arm}: Rasa side done", file=sys.stderr)
-    action_arms = [arm for arm in order if not arms_code[arm][1]]  # the what-ifs are the Rasa side's
+    action_arms = order
     for r in range(args.rounds):
         for arm in action_arms if r % 2 == 0 else action_arms[::-1]:
             copy = work / f"store-{arm}-{r}.sqlite3"
@@ -559,7 +529,7 @@ def driver(args: argparse.Namespace) -> None:
                 "payloads": str(payloads), "conversations": args.conversations, "warmup": args.warmup,
                 "out": str(work / f"actions-{arm}-{r}.json"), "env": {**env, "DATABASE_URL": f"sqlite:///{copy}"},
             }  # fmt: skip
-            action_runs[arm].append(run_side(Path(sys.executable), "action-side", config, arms_code[arm][0], {}))
+            action_runs[arm].append(run_side(Path(sys.executable), "action-side", config, arms_code[arm], {}))
             print(f"round {r + 1} {arm}: action side done", file=sys.stderr)
     print(f"conversation: {texts}")
     for arm, runs in rasa_runs.items():
@@ -598,9 +568,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured replays first")
     parser.add_argument("--rounds", type=int, default=2, help="subprocesses per code version, alternating")
     parser.add_argument("--cprofile", help="write a cProfile dump of the Rasa side's first 'after' round here")
-    parser.add_argument("--what-if", action="append", default=[], choices=["cached-validator"],
-                        help="also run the working tree with this change applied on the Rasa side "
-                             "(cached-validator: see cache_response_validator)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the medians as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     driver(parser.parse_args())
