@@ -5,14 +5,12 @@ Runs in ``.venv-rasa`` (the module patches Rasa's own ``RemoteAction``).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import textwrap
 from typing import Any
 
 import pytest
 
-from tests.unit.bot.test_rasa_degradation import RASA_PYTHON, ROOT, quiet_rasa_env
+from tests.unit.bot.rasa_env import run_in_rasa
 
 SCRIPT = textwrap.dedent(
     """
@@ -38,14 +36,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    if not RASA_PYTHON.exists():
-        pytest.skip("the Rasa environment .venv-rasa is missing (make env creates it)")
-    done = subprocess.run(
-        [str(RASA_PYTHON), "-c", SCRIPT], cwd=ROOT, env=quiet_rasa_env(), capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_in_rasa(SCRIPT)
 
 
 def test_a_valid_answer_passes(report: dict[str, Any]) -> None:

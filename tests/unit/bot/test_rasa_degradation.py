@@ -9,16 +9,13 @@ fails with 503, hangs or is not there at all.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import subprocess
 import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
 import pytest
 
-from bot.launch import quiet_rasa_env
 from bot.rasa_runtime.degradation import (
     APOLOGY,
     DEFAULT_TIMEOUT_SECONDS,
@@ -26,9 +23,7 @@ from bot.rasa_runtime.degradation import (
     ActionCallGuard,
     action_timeout,
 )
-from tests.conftest import ROOT
-
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+from tests.unit.bot.rasa_env import run_in_rasa
 
 
 class HTTPError(Exception):
@@ -273,19 +268,7 @@ RASA_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def rasa_report() -> dict[str, Any]:
-    if not RASA_PYTHON.exists():
-        pytest.skip("the Rasa environment .venv-rasa is missing (make env creates it)")
-    result = subprocess.run(
-        [str(RASA_PYTHON), "-c", RASA_SCRIPT],
-        cwd=ROOT,
-        env=quiet_rasa_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return report
+    return run_in_rasa(RASA_SCRIPT)
 
 
 def apology_only(case: dict[str, Any]) -> bool:

@@ -12,21 +12,17 @@ PostgreSQL the store tests use (``CRM_TEST_POSTGRES_URL``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
-import subprocess
 import textwrap
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.launch import quiet_rasa_env
 from bot.rasa_runtime.degradation import APOLOGY, APOLOGY_TEXT, answer_or_apologise, apology_text
-from tests.conftest import POSTGRES_ADMIN_URL, ROOT
-
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.unit.bot.rasa_env import run_in_rasa
 
 
 class Domain:
@@ -293,22 +289,10 @@ RASA_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def rasa_report(postgres_database: str) -> dict[str, Any]:
-    if not RASA_PYTHON.exists():
-        pytest.skip("the Rasa environment .venv-rasa is missing (make env creates it)")
     database = make_url(postgres_database)
     tracker = database.set(drivername="postgresql").render_as_string(hide_password=False)
     admin = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-    result = subprocess.run(
-        [str(RASA_PYTHON), "-c", RASA_SCRIPT, shutil.which("redis-server") or "", tracker, admin],
-        cwd=ROOT,
-        env=quiet_rasa_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return report
+    return run_in_rasa(RASA_SCRIPT, shutil.which("redis-server") or "", tracker, admin)
 
 
 def needs_redis(report: dict[str, Any]) -> None:

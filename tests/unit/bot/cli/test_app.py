@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from analytics.core.settings import get_settings
 from bot.cli.app import app
-from tests.conftest import SAMPLE, write_retail_csv
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CRM_SAMPLE_PATH", str(SAMPLE))
-    monkeypatch.setenv("CRM_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
+from tests.conftest import write_retail_csv
 
 
 def test_commands_on_a_store_without_schema_say_how_to_create_it(cli: CliRunner) -> None:

@@ -4,26 +4,12 @@ part of the refresh gets them on the next seed."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from analytics.core.settings import get_settings
 from bot.cli.app import app
 from bot.cli.recommend import next_purchase_summary
-from tests.conftest import SAMPLE
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("CRM_SAMPLE_PATH", str(SAMPLE))
-    monkeypatch.setenv("CRM_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_seed_publishes_next_purchase_rules_and_a_later_seed_adds_them_when_missing(
