@@ -214,9 +214,17 @@ class Turn:
 
 
 def order_numbers(turn: Turn) -> list[str]:
-    """Order numbers in the message (six digits, as the shop's are), in order, without repeats."""
-    found = [v.strip().lstrip("#").strip() for v in turn.entities.get("order_number", [])]
-    found += ORDER_NUMBER_IN_TEXT.findall(turn.text)
+    """Order numbers in the message (six digits, as the shop's are), in order, without repeats.
+
+    Digits inside an e-mail address ("jo.581502@example.com") are part of the address, not an
+    order number, even when the NLU tagged them as one: the message is read with its addresses
+    taken out, and a tagged number that is not left in it is dropped.
+    """
+    text = EMAIL_IN_TEXT.sub(" ", turn.text) if "@" in turn.text else turn.text
+    outside_addresses = set(ORDER_NUMBER_IN_TEXT.findall(text))
+    tagged = [v.strip().lstrip("#").strip() for v in turn.entities.get("order_number", [])]
+    found = [n for n in tagged if n in outside_addresses or n not in turn.text]
+    found += ORDER_NUMBER_IN_TEXT.findall(text)
     return list(dict.fromkeys(n for n in found if n.isdigit() and len(n) == 6))
 
 

@@ -134,6 +134,13 @@ def test_order_numbers_are_six_digits_not_prices_or_postcodes() -> None:
     assert order_numbers(turn("#581580", order_number="581580")) == ["581580"]
 
 
+def test_digits_in_an_email_address_are_not_an_order_number_even_when_the_nlu_tagged_them() -> None:
+    said = "my email is jo.123456@example.com and my order is 581502"
+    assert order_numbers(turn(said, order_number="123456")) == ["581502"]
+    assert order_numbers(turn("it's 581502@example.com", order_number="581502")) == []
+    assert order_numbers(turn('/inform{"email":"a.123456@example.com","order_number":"581502"}')) == ["581502"]
+
+
 def test_emails_last_orders_and_cues() -> None:
     assert email_in(turn("it's Hugo.Moreau.12748@example.com, order 581502")) == "Hugo.Moreau.12748@example.com"
     assert says_latest("whre is my latest oder") and says_latest("my most recent parcel")
