@@ -49,10 +49,10 @@ def test_guesses_from_fresh_conversations_lock_the_customer_and_the_right_detail
     victim = customer_row(stack_env, TARGET)
     order = victim["orders"][0]
     # five guesses of the address that goes with the victim's order, each from a new conversation id,
-    # half of them as payloads that skip the NLU
+    # half of them as payloads that skip the NLU; six digits in each address, which are not an order number
     for attempt in range(5):
         sender = f"guess-{uuid.uuid4().hex[:10]}"
-        email = f"guess{attempt}.{uuid.uuid4().hex[:6]}@example.com"
+        email = f"guess{attempt}.{uuid.uuid4().int % 10**6:06d}@example.com"
         message = inform(email, order) if attempt % 2 else f"my email is {email} and my order is {order}"
         said = say(stack, sender, message).lower()
         assert "couldn't match that email and order number" in said, said
