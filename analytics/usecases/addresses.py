@@ -44,7 +44,7 @@ def address_refusal(number: str, status: str) -> Optional[RequestRefused]:
 UK_POSTCODE = re.compile(r"\b(GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][ABD-HJLNP-UW-Z]{2})\b", re.IGNORECASE)
 #: Any other country's postcode: a token of 4 to 10 letters, digits or hyphens with
 #: at least 4 digits (75008, 10115, 00-950, 1012, 100-0001), not first in the address.
-GENERIC_POSTCODE = re.compile(r"^(?=(?:[^0-9]*[0-9]){4})[A-Z0-9-]{4,10}$", re.IGNORECASE)
+GENERIC_POSTCODE = re.compile(r"^(?=(?:[^0-9]{0,9}[0-9]){4})[A-Z0-9-]{4,10}$", re.IGNORECASE)
 ADDRESS_CHARACTERS = re.compile(r"^[\w\s,.'’/#&()-]{1,1000}$")
 ADDRESS_LENGTH = (10, 200)
 ADDRESS_MAX_PARTS = 8

@@ -94,8 +94,26 @@ def _is_tokeniser_branch(items: list[Any]) -> bool:
     return rest.getwidth()[0] == 0
 
 
+def _lookarounds(items: Any) -> list[Any]:
+    """The bodies of every lookahead and lookbehind in a parsed pattern, nested ones too."""
+    found = []
+    for op, av in items:
+        if op in (c.ASSERT, c.ASSERT_NOT):
+            found.append(av[1])
+        for part in av if isinstance(av, (list, tuple)) else ():
+            if isinstance(part, sre_parse.SubPattern):
+                found += _lookarounds(part)
+            elif isinstance(part, (list, tuple)):
+                found += _lookarounds(p for sub in part if isinstance(sub, sre_parse.SubPattern) for p in sub)
+    return found
+
+
 def is_linear(pattern: str, flags: int) -> bool:
     parsed = sre_parse.parse(pattern, flags)
+    # a lookaround is zero-width, so the width below does not see it: an unbounded one rescans the rest of
+    # the message at every place it is tried
+    if any(body.getwidth()[1] > MAX_WIDTH for body in _lookarounds(parsed)):
+        return False
     if parsed.getwidth()[1] <= MAX_WIDTH:
         return True
     items = list(parsed)
@@ -126,6 +144,8 @@ def test_every_pattern_runs_in_linear_time(where: str, pattern: str, flags: int)
         r"\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b",  # the old NLU e-mail pattern
         r"\d[\d\s().-]{6,}\d(?!\w)",  # a phone number scanned to the end, then given back
         r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        r"\b\d{6}\b(?![\w.]*@)",  # an unbounded lookahead after each number: the rest of the message each time
+        r"(?:x|(?=(?:ab)*c))",  # nested in a group
     ],
 )
 def test_the_check_rejects_quadratic_patterns(pattern: str) -> None:
