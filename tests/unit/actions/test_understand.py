@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from actions.dialogue.specs import faq_topic
@@ -186,15 +184,21 @@ def test_the_faq_a_clause_names_by_its_words() -> None:
     assert faq_topic("how long does delivery take and can I return it") is None  # two: not one clause's answer
 
 
-def test_every_expression_is_linear_in_the_message() -> None:
+@pytest.mark.timeout(120)  # a hang guard, not a speed goal: a quadratic expression takes many minutes here
+def test_a_huge_hostile_message_is_read_as_nothing_in_particular() -> None:
+    # tests/unit/test_regex_safety.py proves each pattern linear; this runs the readers on 130 KB of it
     hostile = ("a." * 50_000) + ("1" * 20_000) + ("@" * 10_000)
-    started = time.process_time()
-    email_in(turn(hostile)), order_numbers(turn(hostile)), address_in(hostile), reason_in(hostile)
-    is_follow_up(hostile), is_correction(hostile), wants_to_stop(hostile), asks_for_kind(hostile)
-    compares(hostile), means_all_of_them(hostile), after_greeting(hostile), is_gibberish(hostile)
+    assert (email_in(turn(hostile)), order_numbers(turn(hostile)), address_in(hostile), reason_in(hostile)) == (
+        None, [], None, None
+    )  # fmt: skip
+    assert not any(
+        check(hostile)
+        for check in (is_follow_up, is_correction, wants_to_stop, asks_for_kind, compares, means_all_of_them)
+    )
     for other in ("how long " * 20_000, "hello " * 20_000, "pay " * 20_000, "bcdfg" * 20_000):
-        faq_topic(other), is_gibberish(other), after_greeting(other), compares(other)
-    assert time.process_time() - started < 5  # quadratic expressions take minutes on this input
+        topic = faq_topic(other)  # "pay pay pay ..." may well be about payment
+        assert topic is None or topic.startswith("utter_faq/")
+        is_gibberish(other), after_greeting(other), compares(other)
 
 
 def test_a_corrected_postcode_replaces_the_postcode_of_the_address_just_given() -> None:
