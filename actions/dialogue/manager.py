@@ -77,6 +77,7 @@ from actions.dialogue.understand import (
     after_greeting,
     asks_about_an_order,
     asks_for_kind,
+    asks_if_arrived,
     asks_price,
     asks_what_we_have,
     clauses,
@@ -89,6 +90,7 @@ from actions.dialogue.understand import (
     is_question,
     means_all_of_them,
     names_a_problem,
+    names_product_request,
     order_numbers,
     order_question_of,
     other_orders_count,
@@ -230,6 +232,8 @@ class Dialogue(Tasks):
             return "faq"  # "wait first, will i get my money back on the same card?"
         has_order = bool(order_numbers(turn)) or says_latest(turn.text)
         if order_numbers(turn) and ORDER_WORDS.search(turn.text):
+            if name in ORDER_QUESTIONS and asks_if_arrived(turn.text):
+                return "order_status"  # "did 579414 arrive?": a weak guess of "when" is not what it asks
             return name if name in ORDER_INTENTS and confidence >= WEAK_INTENT else order_question_of(turn.text)
         if confidence >= WEAK_INTENT:
             if name in ORDER_INTENTS and has_order:
@@ -411,9 +415,13 @@ class Dialogue(Tasks):
                 return False
             if intent not in ("inform", "nlu_fallback") and not cue and intent in SPECS:
                 return False
-            name = self._named_order_question(default=last.name)
+            # "and the other one, 580956?" after "where is it?" then "when will it arrive?": the question the
+            # talk about the last order started with (the "when" was a detail of that order)
+            name = self._named_order_question(default=str(last.details.get("topic") or last.name))
             carried = {
-                k: v for k, v in last.details.items() if k not in ("order", "latest", "refers_back", "other_than")
+                k: v
+                for k, v in last.details.items()
+                if k not in ("order", "latest", "refers_back", "other_than", "topic")
             }
             base = carried if name == last.name else {}
             said = self._details(name)
@@ -461,6 +469,10 @@ class Dialogue(Tasks):
         if intent == turn.intent and intent in OTHER_BUSINESS and turn.confidence >= DIGRESSION_CONFIDENCE:
             return False  # "and do you deliver to scotland?" after a product question is a question of its own
         plain = intent in ("inform", "nlu_fallback") or (cue and (intent == last.name or intent not in SPECS))
+        # "and the jelly moulds from the same range" after a price: the classifier's unsure guess of another
+        # product question ("similar") is not asked in words, so the price question goes on
+        guessed = turn.intent == "nlu_fallback" and intent in PRODUCT_INTENTS
+        plain = plain or (cue and follows == "product" and guessed and not names_product_request(intent, turn.text))
         dearer = follows == "product" and self.state.product and wants_cheaper(turn.text)
         if dearer and not turn.entity("product") and (plain or intent in (*PRODUCT_INTENTS, "recommend_products")):
             # "bit pricey, anything like it thats cheaper": products like it that cost less

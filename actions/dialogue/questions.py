@@ -24,6 +24,7 @@ from actions.dialogue.understand import (
     email_in,
     in_catalogue_sizes,
     is_correction,
+    is_question,
     names_a_problem,
     order_numbers,
     ordinal_choice,
@@ -291,6 +292,8 @@ class Questions(Resolution):
             index = index_for(self.ctx.uow())
             if asked == "product" and self._names_another(self.turn.text, pool):
                 return None  # a new question, not a choice
+            if asked == "item" and is_question(self.turn.text) and self._names_another(self.turn.text, pool):
+                return None  # "how much is the regency cakestand?" asked in between: not a line of the order
             linked = index.link(self.turn.text, within=pool)
             one = linked.pick() or index.link(in_catalogue_sizes(self.turn.text), within=values).pick()
             if one is not None:  # ("the big one": the Large of those listed)

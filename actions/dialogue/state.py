@@ -18,7 +18,9 @@ read in a test:
     detail of the task.
 ``last``
     The last request answered, for follow-ups and corrections ("and
-    581473?", "sorry, I meant 581473").
+    581473?", "sorry, I meant 581473"); after a second question about the
+    same order ("where is it?", then "when will it arrive?") its ``topic`` is
+    the first, which a follow-up about another order asks again.
 ``order`` / ``product``
     The order number and product SKU talked about last (what "it" means).
 ``orders``

@@ -18,6 +18,7 @@ from actions.dialogue import capabilities as can
 from actions.dialogue.questions import Questions
 from actions.dialogue.specs import (
     CHAT,
+    ORDER_QUESTIONS,
     SPECS,
 )
 from actions.dialogue.state import Task
@@ -280,6 +281,15 @@ class Tasks(Questions):
             for k, v in task.details.items()
             if k not in ("email", "identity_order", "refers_back", "other_than", "then", "tried")
         }
+        kept.pop("topic", None)
+        previous = self.state.last
+        same_order = previous is not None and previous.details.get("order") == kept.get("order")
+        if previous is not None and same_order and task.name in ORDER_QUESTIONS and previous.name in ORDER_QUESTIONS:
+            # "when will it arrive?" after "where is 581334?": a detail of the same order; the talk is still
+            # about where the orders are ("and the other one?")
+            topic = previous.details.get("topic") or previous.name
+            if topic != task.name:
+                kept["topic"] = topic
         self.state.last = Task(task.name, kept)
         if memory.get("listed_orders"):
             self.state.orders = [str(n) for n in memory["listed_orders"]][:5]

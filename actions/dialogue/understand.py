@@ -75,6 +75,8 @@ REASON_WORDS = re.compile(
     r"(?:too|way too) (?:small|big|large|tight|short|long|many)|doesn'?t fit|not as (?:described|pictured)|"
     r"changed my mind|change of mind|no longer (?:need|want)|don'?t (?:need|want|like)|didn'?t (?:like|want)|"
     r"not needed|duplicate|ordered (?:two|twice|too many|by mistake)|by mistake|got too many|too many|"
+    r"flicker(?:s|ing|y)?|buzz(?:es|ing)?|blown|fused|dead|won'?t stay on|cuts? out|cutting out|"
+    r"keeps? (?:going|switching|turning|cutting) (?:off|out)|(?:is|are|was|were|went|gone) out(?! of)|"
     r"missing|arrived (?:late|broken|damaged)|poor quality|bad quality|cheap looking|stained|dirty|damp|mou?ldy?|"
     r"smell(?:s|ing|y)?|wet|leak(?:s|ing|ed)?|torn|ripped|rip|tear|bent|dented|dent|peeling|faded|fell apart|"
     r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|marks|scuffed|not working|doesn'?t close|"
@@ -92,10 +94,15 @@ REASON_CUE = re.compile(
 )
 #: a clause that says what is wrong: "it was ...", "they arrived ...", "the seam split ..."
 REASON_START = re.compile(
-    r"^\s{0,3}(?:it|its|it's|they|the (?!order|email|number|address|account)\w{2,20}|one|some|both|all|half|mine)"
+    r"^\s{0,3}(?:it|its|it's|they|the (?!order|email|number|address|account)\w{2,20}|mine|"
+    r"(?:one|some|both|all|half|most)(?:\s{1,3}of)?(?:\s{1,3}(?:the|them|these|those)(?:\s{1,3}\w{2,20})?)?)"
     r"\s{1,3}(?:was|were|is|are|arrived|came|has|have|had|got|"
     r"split|broke|cracked|leaks|leaked|melted|smells|stopped|doesn'?t|don'?t|didn'?t)\b",
     re.IGNORECASE,
+)
+#: the subject a sentence starts with ("they flicker", "half the bulbs are out", "my son broke it")
+SUBJECT_START = re.compile(
+    r"^\s{0,3}(?:it|its|it's|they|they're|theyre|the|one|some|both|all|half|most|mine|my|our|we|i)\b", re.IGNORECASE
 )
 ADDRESS_CUE = re.compile(
     r"\b(?:to|address is|address:|is now|at|deliver(?:ed)? to|send (?:it|them) to|ship (?:it|them) to|new address)\b",
@@ -117,6 +124,15 @@ ORDINALS = {
     "last": -1,
 }
 ORDINAL = re.compile(r"\b(first|1st|top|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b", re.IGNORECASE)
+#: an ordinal that picks an option: "the 2nd one", "the top one, has it shipped", "i'll take the second", not an
+#: adverb ("quick question first - how much is ...") or a time ("the seam split the first time i filled it")
+ORDINAL_PICK = re.compile(
+    r"\b(first|1st|top|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\s{1,3}"
+    r"(?:one|ones|option|item|product|choice|order|on\s{1,3}(?:the|your)\s{1,3}list)\b|"
+    r"\bthe\s{1,3}(first|1st|top|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b"
+    r"(?=\s{0,3}(?:please|pls|plz|thanks|thx)?\s{0,3}(?:[.!,;)]|$))",
+    re.IGNORECASE,
+)
 BARE_NUMBER = re.compile(r"^\s{0,3}(?:number|no\.?|#|option)?\s{0,3}([1-5])\s{0,3}[.!)]?\s{0,3}$", re.IGNORECASE)
 
 
@@ -475,10 +491,18 @@ def reason_in(text: str, *, whole: bool = False, starts_return: bool = False) ->
         cleaned = text.strip(" .!?")
         return cleaned[:500] if len(re.findall(r"[^\W\d_]{2,}", cleaned)) >= 1 else None
     for clause in clauses(text):
-        if REASON_WORDS.search(clause):
+        found = REASON_WORDS.search(clause)
+        if found:
             cue = REASON_CUE.search(clause)
-            return (clause[cue.start() :] if cue else clause)[:500]
-    for clause in clauses(text)[1:]:
+            if cue:
+                return clause[cue.start() :][:500]
+            # "return the lights from 577841 they flicker": what follows the order number says what is wrong
+            # when it is a sentence of its own ("the board from 580657 is warped" is one sentence)
+            number = next((n for n in ORDER_NUMBER_IN_TEXT.finditer(clause) if n.end() <= found.start()), None)
+            tail = clause[number.end() :].strip(" -:,") if number else ""
+            own = tail and (SUBJECT_START.match(tail) or clause.find(tail) == found.start())
+            return (tail if own else clause)[:500]
+    for clause in [*clauses(text)[1:], *_after_order_number(text)]:
         if REASON_START.search(clause) and len(clause.split()) >= 3 and not re.search(r"[\d@]", clause):
             return clause[:500]
     cue = REASON_CUE.search(text)
@@ -487,6 +511,36 @@ def reason_in(text: str, *, whole: bool = False, starts_return: bool = False) ->
         if len(rest.split()) >= 2:
             return rest[:500]
     return _stated_later(text) if starts_return else None
+
+
+def _after_order_number(text: str) -> list[str]:
+    """The words after an order number up to the end of their clause ("... from 579268 half the bulbs are out
+    and ..." -> "half the bulbs are out"): customers run what is wrong on after the order, without a comma."""
+    found = ORDER_NUMBER_IN_TEXT.search(text)
+    rest = clauses(text[found.end() :]) if found else []
+    return rest[:1]
+
+
+#: words that name a product request themselves; a guess of the classifier without them is only a guess
+PRODUCT_REQUEST_WORDS = {
+    "similar_products": re.compile(
+        r"\b(?:similar|like (?:it|this|that|these|those|the|them)|alternatives?|instead|something else|"
+        r"other (?:options?|ones)|anything else)\b",
+        re.IGNORECASE,
+    ),
+    "bought_together": re.compile(
+        r"\b(?:goes?(?:\s{1,3}well)? with|go(?:\s{1,3}well)? with|together|bought with|buy with|"
+        r"match(?:es|ing)?|pairs? with)\b",
+        re.IGNORECASE,
+    ),
+}
+
+
+def names_product_request(intent: str, text: str) -> bool:
+    """Whether ``text`` asks for ``intent`` in words of its own ("anything similar?" for similar products);
+    True for requests without such words."""
+    words = PRODUCT_REQUEST_WORDS.get(intent)
+    return words is None or bool(words.search(text[:MAX_TEXT]))
 
 
 #: "what about mine", "and mine?": the customer's own order, after talking about another
@@ -595,10 +649,12 @@ def ordinal_choice(text: str, count: int) -> Optional[int]:
     if bare:
         index = int(bare.group(1)) - 1
         return index if index < count else None
-    found = ORDINAL.search(text[:200])
+    found = ORDINAL_PICK.search(text[:200])
+    if not found and len(text.split()) <= 3:
+        found = ORDINAL.search(text[:200])  # "second pls", "1st"
     if not found:
         return None
-    index = ORDINALS[found.group(1).lower()]
+    index = ORDINALS[(found.group(1) or found.group(2)).lower()]
     index = count - 1 if index == -1 else index
     return index if 0 <= index < count else None
 
@@ -622,10 +678,27 @@ TRACKING = re.compile(
 WHEN = re.compile(r"\b(?:when|arrive|arriving|due|how long|what (?:day|date)|which day)\b", re.IGNORECASE)
 
 
+#: "did 579414 arrive?", "has my parcel come yet": whether it arrived (its status), not when it will
+ARRIVED = re.compile(
+    r"\b(?:did|has|have|had)\s{1,3}(?:\w{1,12}\s{1,3}){0,4}?"
+    r"(?:arrived?|come|came|turned up|turn up|shown up|been delivered|got here|get here)\b",
+    re.IGNORECASE,
+)
+#: when, as the question asked ("when did it arrive" is still a question of when)
+ASKS_WHEN = re.compile(r"\b(?:when|how long|what (?:day|date|time)|which day)\b", re.IGNORECASE)
+
+
+def asks_if_arrived(text: str) -> bool:
+    """ "did 579414 arrive? i wasnt in all week": whether an order has arrived, a question of its status."""
+    return bool(ARRIVED.search(text[:MAX_TEXT])) and not ASKS_WHEN.search(text[:MAX_TEXT])
+
+
 def order_question_of(text: str) -> str:
     """The order question a sentence asks: tracking, when it arrives, or (by default) where it is."""
     if TRACKING.search(text[:MAX_TEXT]):
         return "track_order"
+    if asks_if_arrived(text):
+        return "order_status"
     if WHEN.search(text[:MAX_TEXT]):
         return "delivery_estimate"
     return "order_status"

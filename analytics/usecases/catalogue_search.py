@@ -83,6 +83,11 @@ COMMON_WEIGHT = 0.1
 EVERYDAY_WORDS = 5000
 #: Words of a purpose phrase ("... for the front door") weigh this much: the product comes before "for".
 PURPOSE_WEIGHT = 0.3
+#: Chat spellings of a word's sound ("nite", "lite", "brite"): a typed ending and the ending it stands for.
+#: Edit distance alone finds the wrong word for them ("nite" is nearer "invite" than "night").
+SOUND_ALIKE_ENDINGS = (("ite", "ight"),)
+#: How much a word spelt as it sounds counts towards a match (a little less than the word itself).
+SOUND_ALIKE_SIMILARITY = 0.95
 #: A single best candidate must cover at least this much of the query ...
 MIN_COVERAGE = 0.5
 #: ... and lead the next by this much, to be *the* product meant.
@@ -273,6 +278,9 @@ class CatalogIndex:
             # a name's own misspelling ("Hanging Strawbery") also stands for the word it misspells
             found = [(word, 1.0), *self._misspelt.get(word, ())]
             return [(term, similarity) for term, similarity in found if held(term)]
+        respelt = _spelt_as_said(word)
+        if respelt in self.idf and word not in everyday_words() and held(respelt):
+            return [(respelt, SOUND_ALIKE_SIMILARITY)]  # "nite lights": the night lights
         if len(word) < 4 or not word.isalpha() or word in english_words():
             return []
         vocabulary = self._fuzzy_vocabulary
@@ -344,6 +352,14 @@ class CatalogIndex:
             )
         )
         return Linked(text, tuple(found[:limit]), named)
+
+
+def _spelt_as_said(word: str) -> str:
+    """The spelling ``word`` sounds like ("nite" -> "night"), or ``word`` itself."""
+    for typed, meant in SOUND_ALIKE_ENDINGS:
+        if word.endswith(typed) and len(word) > len(typed):
+            return word[: -len(typed)] + meant
+    return word
 
 
 def _after_for(text: str) -> list[str]:

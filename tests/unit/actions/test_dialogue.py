@@ -284,6 +284,41 @@ def test_and_the_other_two_asks_the_same_question_about_the_newest_other_orders(
     assert told == ["581107", "581105"]
 
 
+def test_another_order_after_a_detail_of_the_first_gets_the_question_the_talk_started_with(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "16000")
+    assert chat.say("where is 581107", "order_status", {"order_number": "581107"}) == ["utter_order_shipped"]
+    assert chat.say("when will it arrive", "delivery_estimate") == ["utter_delivery_window"]
+    # "when" was a detail of 581107; of the other order they want where it is (its tracking, its date)
+    answer = chat.say("and the other one, 581105?", "nlu_fallback", {"order_number": "581105"}, confidence=0.5)
+    assert answer == ["utter_order_shipped"], chat.text
+    assert chat.said("utter_order_shipped")["order_number"] == "581105"
+    # a question about when that opened the talk stays the question
+    other = signed_in(seeded, "16000")
+    assert other.say("when will 581107 arrive", "delivery_estimate", {"order_number": "581107"}) == [
+        "utter_delivery_window"
+    ]
+    assert other.say("and 581105?", "inform", {"order_number": "581105"}) == ["utter_delivery_window"]
+
+
+def test_whether_an_order_arrived_is_its_status_and_the_next_order_gets_its_status_too(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "16000")
+    # the classifier hesitates between "when" and "where"; "did it arrive" asks whether it is there yet
+    answer = chat.say(
+        "did 581107 arrive? i was out all week",
+        "nlu_fallback",
+        {"order_number": "581107"},
+        confidence=0.5,
+        ranking=(("delivery_estimate", 0.35), ("order_status", 0.29)),
+    )
+    assert answer == ["utter_order_shipped"], chat.text
+    answer = chat.say("and what about 581105", "nlu_fallback", {"order_number": "581105"}, confidence=0.5)
+    assert answer == ["utter_order_shipped"] and chat.said("utter_order_shipped")["order_number"] == "581105"
+
+
 def test_tracking_of_an_order_not_yet_shipped_says_so(seeded: SqlAlchemyUnitOfWork) -> None:
     number, owner = open_order(seeded, "12680")
     answer = Chat(owner).say(f"tracking {number}", "track_order", {"order_number": number})
@@ -655,6 +690,49 @@ def test_an_item_that_is_not_on_the_order_is_never_returned_in_its_place(seeded:
         assert seeded.session.scalar(select(func.count(Return.id))) == returns_before
 
 
+def test_an_item_named_in_part_is_the_order_line_holding_every_word_said(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12749")
+    with seeded:
+        on_order = {line.product.name for line in seeded.orders.by_number("580750").lines}  # type: ignore[union-attr]
+    # the catalogue also sells a "Storage Tin Vintage Leaf", which is not on this order: the customer's words
+    # are all in the line they bought
+    assert "Round Storage Tin Vintage Leaf" in on_order and "Storage Tin Vintage Leaf" not in on_order
+    text = "return the storage tin vintage leaf from 580750 - the lid is dented"
+    assert chat.say(text, "return_request", {"order_number": "580750"}) == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == "Round Storage Tin Vintage Leaf"
+
+
+def test_what_is_wrong_run_on_after_the_order_number_opens_the_return(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "12749")
+    text = "i want to return the alarm clock bakelike green from 580750 it buzzes and my son cant sleep"
+    assert chat.say(text, "return_request", {"order_number": "580750"}) == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == "Alarm Clock Bakelike Green"
+    with seeded:
+        written = seeded.session.scalars(select(Return).order_by(Return.id.desc())).first()
+        assert written is not None and written.reason == "it buzzes"
+
+
+def test_a_price_question_asked_first_while_the_item_is_asked_is_answered_and_the_return_goes_on(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = signed_in(seeded, "12749")
+    assert chat.say("return request for order 580750", "return_request", {"order_number": "580750"}) == [
+        "utter_ask_item"
+    ]
+    # "first" is when they ask, not the first item of the list
+    answer = chat.say(
+        "one thing first - how much is the regency cakestand?",
+        "product_info",
+        {"product": "regency cakestand"},
+        confidence=0.99,
+    )
+    assert answer == ["utter_product_info", "utter_back_to", "utter_ask_item"], chat.text
+    assert chat.said("utter_product_info")["name"] == "Regency Cakestand 3 Tier"
+    assert chat.say("the parisienne key cabinet", "nlu_fallback", confidence=0.5) == ["utter_ask_reason"]
+    assert chat.say("the door came off", "inform") == ["utter_return_created"]
+    assert chat.said("utter_return_created")["product"] == "Parisienne Key Cabinet"
+
+
 def test_can_i_send_bits_back_from_it_is_a_return_of_the_order_just_talked_about(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = signed_in(seeded, "17850")
     assert chat.say("did 536365 get delivered", "order_status", {"order_number": "536365"}) == ["utter_order_delivered"]
@@ -845,6 +923,29 @@ def test_something_similar_after_a_return_is_like_the_returned_product(seeded: S
     answer = chat.say("is there anything similar i could get instead", "similar_products")
     assert answer and answer[0] in {"utter_similar", "utter_similar_instead"}, chat.text
     assert item in chat.text
+
+
+def test_another_product_after_a_price_is_its_price_when_the_classifier_only_guesses_otherwise(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    chat = Chat()
+    assert chat.say("how much is the regency cakestand", "product_info") == ["utter_product_info"]
+    # unsure, the classifier leans to "similar products" ("same range"); nothing in the words asks for that
+    answer = chat.say(
+        "and the regency teapot from the same range",
+        "nlu_fallback",
+        confidence=0.5,
+        ranking=(("similar_products", 0.41), ("inform", 0.06)),
+    )
+    assert answer == ["utter_product_info"], chat.text
+    assert chat.said("utter_product_info")["name"] == "Regency Teapot Roses"
+
+
+def test_a_kind_spelt_as_it_sounds_lists_that_kind(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("do you sell nite lites", "product_info", confidence=0.57) == ["utter_products_of_kind"]
+    listed = chat.said("utter_products_of_kind")["items"].splitlines()
+    assert listed and all("Light" in line for line in listed), listed
 
 
 def test_a_pick_list_of_one_product_is_never_shown(seeded: SqlAlchemyUnitOfWork) -> None:

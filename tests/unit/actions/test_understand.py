@@ -21,7 +21,9 @@ from actions.dialogue.understand import (
     is_follow_up,
     is_gibberish,
     means_all_of_them,
+    names_product_request,
     order_numbers,
+    order_question_of,
     ordinal_choice,
     reason_in,
     says_latest,
@@ -110,6 +112,20 @@ def test_a_later_clause_that_states_something_is_the_reason_of_a_return(message:
     assert reason_in(message, starts_return=True) == reason
 
 
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("i want to return the fairy lights from 580611 they keep cutting out", "they keep cutting out"),
+        ("return the desk lamp from 577092 it buzzes", "it buzzes"),
+        ("send back the led candles from 580137 half of them are dead and my son is upset", "half of them are dead"),
+        ("return the string lights from 578192 most of the bulbs have gone out", "most of the bulbs have gone out"),
+    ],
+)
+def test_what_is_wrong_said_right_after_the_order_number_is_the_reason(message: str, reason: str) -> None:
+    # no comma, no "because": what is wrong runs on after the order number
+    assert reason_in(message, starts_return=True) == reason
+
+
 def test_a_smaller_than_imagined_item_has_a_reason() -> None:
     text = "I'd like to return the hot water bottle from my last order please, it's rather smaller than I'd imagined"
     assert reason_in(text) == "it's rather smaller than I'd imagined"
@@ -153,6 +169,28 @@ def test_emails_last_orders_and_cues() -> None:
 def test_a_choice_by_position() -> None:
     assert ordinal_choice("the second one", 3) == 1 and ordinal_choice("2", 3) == 1
     assert ordinal_choice("the last one please", 3) == 2 and ordinal_choice("number 5", 3) is None
+    assert ordinal_choice("i'll take the second", 3) == 1 and ordinal_choice("3rd pls", 3) == 2
+    assert ordinal_choice("the top one, has it shipped", 3) == 0
+
+
+def test_first_as_a_word_of_time_picks_nothing() -> None:
+    assert ordinal_choice("oh one thing first, do you deliver to ireland?", 5) is None
+    assert ordinal_choice("first of all how much is the doormat", 5) is None
+    assert ordinal_choice("the handle snapped the first time i used it", 5) is None
+
+
+def test_whether_an_order_arrived_is_a_question_of_its_status_not_of_when() -> None:
+    assert order_question_of("did 580611 arrive? i've been away") == "order_status"
+    assert order_question_of("did my parcel ever arrive") == "order_status"
+    assert order_question_of("when will it arrive") == "delivery_estimate"
+    assert order_question_of("when did it arrive") == "delivery_estimate"
+
+
+def test_a_product_request_is_named_in_words_or_not() -> None:
+    assert names_product_request("similar_products", "anything similar but cheaper?")
+    assert not names_product_request("similar_products", "and the tea towels from that range")
+    assert names_product_request("bought_together", "what goes well with it")
+    assert names_product_request("product_info", "and the tea towels")  # no words of its own to check
 
 
 def test_comparisons_several_orders_and_greetings() -> None:

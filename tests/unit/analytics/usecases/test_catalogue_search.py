@@ -153,3 +153,17 @@ def test_a_name_inside_a_longer_product_phrase_is_not_that_product(index: Catalo
     shop = CatalogIndex([*CATALOGUE, item(15, "99999", "Heart T-Light Holder", 5)])
     # "hanging" belongs to the phrase: the two hanging ones fit, not the plain one
     assert picked(shop, "how much is the hanging heart t-light holder") is None
+
+
+def test_a_word_spelt_as_it_sounds_is_the_word_not_the_nearest_spelling() -> None:
+    # by letters "nite" is nearer "invites" than "night": customers who type it mean the night lights
+    index = CatalogIndex(
+        [
+            item(1, "22616", "Party Invites Spaceman", 50),
+            item(2, "23084", "Owl Night Light"),
+            item(3, "21731", "Bright Star Garland"),
+        ]
+    )
+    assert picked(index, "do you have any nite lights") == "Owl Night Light"
+    assert picked(index, "do you have any nite lites") == "Owl Night Light"
+    assert picked(index, "the party invites") == "Party Invites Spaceman"
