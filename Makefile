@@ -74,7 +74,7 @@ run: env store train $(WEB_ASSETS) ## create what is missing, then start the ser
 	CRM_DEMO=1 $(VENV)/bin/crm serve
 
 # the production profile on this machine (README "Operating it"): PostgreSQL (customer store, Rasa's tracker
-# store), Redis (Rasa's lock store, attempt limits), several Rasa processes and action-server workers, nginx in front
+# store), Redis (Rasa's lock store, attempt limits), several Rasa processes and action-server processes, nginx in front
 run-prod: env train nginx $(WEB_ASSETS) ## the production profile: PostgreSQL, Redis, 2 Rasa processes, nginx gateway on :8080
 	$(VENV)/bin/crm serve --production
 

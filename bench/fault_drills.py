@@ -7,8 +7,9 @@ port as its Redis (the machine's own Redis is shared and is never touched), then
 one at a time. Each drill is one load phase of ``bench/load.py``'s customers (its conversations,
 its driver, its tracker-store check), with the fault injected ``--before`` seconds in:
 
-- ``actions``: SIGKILL the action server (supervisord starts it again; meanwhile the customer
-  must get the polite apology, never silence);
+- ``actions``: SIGKILL the action server, or its first process (``actions-1``) where the profile
+  runs several (supervisord starts it again; meanwhile the customer must get a reply, the polite
+  apology at worst, never silence);
 - ``rasa``: SIGKILL one Rasa process (the gateway must send its turns to the other);
 - ``redis``: SIGKILL the private Redis, start it again on the same port ``--redis-down`` seconds
   later (empty: locks and limits are not persisted);
@@ -257,6 +258,11 @@ class Supervisor:
             raise SystemExit(f"{program} is not running: {self.ctl('status')}")
         return int(out)
 
+    def first_of(self, kind: str) -> str:
+        """The program ``kind``, or the first of its kind (``actions-1``) where the profile runs several."""
+        names = [line.split()[0] for line in self.ctl("status").splitlines() if line.strip()]
+        return kind if kind in names else f"{kind}-1"
+
     def all_running(self) -> bool:
         lines = [line.split() for line in self.ctl("status").splitlines() if line.strip()]
         return bool(lines) and all(len(parts) > 1 and parts[1] == "RUNNING" for parts in lines)
@@ -492,7 +498,7 @@ def main() -> None:
                     return began, ended
 
                 injectors = {
-                    "actions": kill("actions"),
+                    "actions": kill(supervisor.first_of("actions")),
                     "rasa": kill("rasa-1"),
                     "redis": redis_outage,
                     "postgres": drop_connections,

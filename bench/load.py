@@ -5,8 +5,9 @@ Four stacks run on loopback, each with the tracker store it would have in that s
 - ``ours-run``: ``crm serve`` as ``make run`` starts it (supervisord; one Rasa process, one
   action-server worker, the web app; SQLite customer and tracker stores);
 - ``ours-prod``: ``crm serve --production`` (``bot/production.py``): PostgreSQL customer and
-  tracker stores, Redis locks and limits, ``--processes`` Rasa processes, two action-server
-  workers, customers reaching it through the nginx gateway;
+  tracker stores, Redis locks and limits, ``--processes`` Rasa processes, the profile's
+  action-server processes (``CRM_PROD_ACTION_PROCESSES``, 2), customers reaching it through the
+  nginx gateway;
 - ``ours-prod-w`` (only when asked for): the same with one Rasa process of ``--processes``
   Sanic workers (``SANIC_WORKERS``) instead of several processes;
 - ``starter-1``: Rasa's own starter bot (``rasa init``, trained here), one process, SQLite
@@ -328,10 +329,11 @@ def ours_prod(
         "CRM_TOKEN_SECRET": TOKEN_SECRET,
     }
     settings = Settings(production=prod, **env)  # type: ignore[arg-type]
-    stack = start_production(
-        settings, model=model, ports=Ports(tuple(free_port() for _ in range(processes)), free_port(), free_port()),
-        state_dir=work / "prod", env={**os.environ, **env},
+    ports = Ports(
+        tuple(free_port() for _ in range(processes)), free_port(), free_port(),
+        tuple(free_port() for _ in range(prod.action_processes)),
     )  # fmt: skip
+    stack = start_production(settings, model=model, ports=ports, state_dir=work / "prod", env={**os.environ, **env})
     try:
         people = customers_of(store.render_as_string(hide_password=False), work / "var", work / "customers.json")
         tracker_url = tracker.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

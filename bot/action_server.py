@@ -20,7 +20,18 @@ run any action. This entry point runs the same rasa-sdk application with
 - JSON log lines, each carrying the conversation id of the call it belongs to
   (:mod:`bot.logging_setup`).
 
-    python -m bot.action_server --port 5055 [--workers N]
+    python -m bot.action_server --port 5055 [--workers N | --single-process]
+
+With workers, Sanic's manager (the main process) builds the app, listens on
+the port, then starts each worker as a fresh interpreter that imports the
+app again; it stops everything if a worker has not said it is ready within
+its threshold (30 s by default). On a loaded machine those imports took
+about 45 s, so the threshold is raised to :data:`WORKER_START_SECONDS`
+(Sanic's documented ``WorkerManager.THRESHOLD``), lest a slow start end in a
+restart loop. ``--single-process`` runs the app in this process with no
+manager: the port is bound only once the app is built, so until then a
+connection is refused (the production profile's gateway then passes the
+call to another process) rather than left waiting.
 
 The identity of a conversation's customer is not taken from the tracker
 either: it travels as a signed, expiring token (:mod:`analytics.security.tokens`).
@@ -41,6 +52,7 @@ from sanic import response as sanic_response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic.worker.loader import AppLoader
+from sanic.worker.manager import WorkerManager
 
 from analytics.core.settings import get_settings
 from analytics.usecases import recommendations, store
@@ -54,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 OPEN_PATHS = frozenset({"/health"})
+#: seconds a Sanic worker has to start (import and build the app) before its manager gives up on all of them
+WORKER_START_SECONDS = 180
 
 
 def guarded_app(
@@ -108,11 +122,24 @@ def main(argv: Optional[list[str]] = None) -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(description="Run the assistant's action server (token required).")
     parser.add_argument("--port", type=int, default=5055)
-    parser.add_argument("--workers", type=int, default=settings.action_workers)
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--workers", type=int, default=settings.action_workers)
+    how.add_argument(
+        "--single-process",
+        action="store_true",
+        help="serve from this process, without Sanic's worker manager (the port is bound once the app is built)",
+    )
     args = parser.parse_args(argv)
     configure_json_logging()
     loader = AppLoader(factory=partial(guarded_app, action_token(settings), metrics_token=settings.metrics_token))
     app: Any = loader.load()
+    if args.single_process:
+        app.prepare(host=settings.action_host, port=args.port, single_process=True, access_log=False)
+        logger.info("action server on http://%s:%d (token required, one process)", settings.action_host, args.port)
+        Sanic.serve_single(primary=app)
+        return
+    # in 0.1 s steps; read when the manager starts, so it is set before (sanic.dev: Worker Manager, "Worker ack")
+    WorkerManager.THRESHOLD = WORKER_START_SECONDS * 10
     app.prepare(host=settings.action_host, port=args.port, workers=max(1, args.workers), access_log=False)
     logger.info("action server on http://%s:%d (token required)", settings.action_host, args.port)
     Sanic.serve(primary=app, app_loader=loader)

@@ -1,8 +1,11 @@
 """The nginx gateway of the production profile: its configuration, and how it is started.
 
 :func:`render` fills ``deploy/nginx/crm.conf.template`` for a set of Rasa servers and a
-web app (:class:`GatewayPlan`); :func:`write_config` writes it under the profile's state
-directory and has nginx check it (``nginx -t``); :func:`gateway` is the
+web app (:class:`GatewayPlan`), and, when the plan has action-server processes, adds
+``deploy/nginx/actions.conf.template``: a server on a loopback port of its own that Rasa
+calls for actions, balancing them over those processes (a call goes to another process
+only when it never reached the first). :func:`write_config` writes it under the
+profile's state directory and has nginx check it (``nginx -t``); :func:`gateway` is the
 :class:`~bot.launch.Launch` supervisord runs. nginx runs with ``-p <state dir>`` and
 ``-e <error log>``, so it reads and writes nothing outside the project.
 
@@ -24,6 +27,7 @@ from analytics.core.settings import PROJECT_ROOT, ProductionSettings
 from bot.launch import Launch, ServeError
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "nginx" / "crm.conf.template"
+ACTIONS_TEMPLATE = TEMPLATE.with_name("actions.conf.template")
 _PLACEHOLDER = re.compile(r"\{\{(\w{1,40})\}\}")
 
 
@@ -42,14 +46,27 @@ class GatewayPlan:
     tls_certificate: Optional[Path] = None
     tls_key: Optional[Path] = None
     tls_port: int = 8443
+    #: the action-server processes' ports, and the loopback port where Rasa reaches them (both or neither)
+    action_ports: tuple[int, ...] = ()
+    actions_port: Optional[int] = None
 
     @classmethod
     def from_settings(
-        cls, settings: ProductionSettings, *, rasa_ports: tuple[int, ...], web_port: int, state_dir: Path, log_dir: Path
+        cls,
+        settings: ProductionSettings,
+        *,
+        rasa_ports: tuple[int, ...],
+        web_port: int,
+        state_dir: Path,
+        log_dir: Path,
+        action_ports: tuple[int, ...] = (),
+        actions_port: Optional[int] = None,
     ) -> GatewayPlan:
         return cls(
             rasa_ports=rasa_ports,
             web_port=web_port,
+            action_ports=action_ports,
+            actions_port=actions_port,
             state_dir=state_dir,
             log_dir=log_dir,
             host=settings.gateway_host,
@@ -65,6 +82,11 @@ class GatewayPlan:
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def actions_url(self) -> Optional[str]:
+        """Where Rasa calls the action servers (the ``action_endpoint`` base), if the plan has them."""
+        return f"http://127.0.0.1:{self.actions_port}" if self.actions_port is not None else None
 
     @property
     def config_path(self) -> Path:
@@ -89,7 +111,34 @@ def _listen(plan: GatewayPlan) -> str:
     return "\n".join(lines)
 
 
-def render(plan: GatewayPlan, template: Path = TEMPLATE) -> str:
+def _fill(template: Path, values: dict[str, str]) -> str:
+    text = template.read_text(encoding="utf-8")
+    missing = sorted(set(_PLACEHOLDER.findall(text)) - set(values))
+    if missing:
+        raise ServeError(f"{template} has placeholders this version does not fill: {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def _action_gateway(plan: GatewayPlan, template: Path) -> str:
+    """The loopback server in front of the action-server processes ("" when the plan has none)."""
+    if bool(plan.action_ports) != (plan.actions_port is not None):
+        raise ServeError("the action servers' gateway needs both the processes' ports and its own port")
+    if not plan.action_ports:
+        return ""
+    return "\n\n" + _fill(
+        template,
+        {
+            # a process that refused a connection is left out for 2 s; trying it again costs a refused connect
+            "action_servers": "\n".join(
+                f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;" for port in plan.action_ports
+            ),
+            "actions_port": str(plan.actions_port),
+            "actions_access_log": str(plan.log_dir / "gateway-actions-access.log"),
+        },
+    ).rstrip("\n")
+
+
+def render(plan: GatewayPlan, template: Path = TEMPLATE, actions_template: Path = ACTIONS_TEMPLATE) -> str:
     """The nginx configuration for ``plan`` (every placeholder of ``template`` filled, or :class:`ServeError`)."""
     if not plan.rasa_ports:
         raise ServeError("the gateway needs at least one Rasa server")
@@ -107,12 +156,9 @@ def render(plan: GatewayPlan, template: Path = TEMPLATE) -> str:
         ),
         "web_server": f"127.0.0.1:{plan.web_port}",
         "listen": _listen(plan),
+        "action_gateway": _action_gateway(plan, actions_template),
     }
-    text = template.read_text(encoding="utf-8")
-    missing = sorted(set(_PLACEHOLDER.findall(text)) - set(values))
-    if missing:
-        raise ServeError(f"{template} has placeholders this version does not fill: {', '.join(missing)}")
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+    return _fill(template, values)
 
 
 def nginx_executable(configured: Path) -> Path:

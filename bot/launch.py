@@ -67,9 +67,10 @@ def quiet_rasa_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
     return env
 
 
-def action_server_command(port: int) -> list[str]:
-    """The command that starts the action server (closed to all but Rasa: :mod:`bot.action_server`)."""
-    return [sys.executable, "-m", "bot.action_server", "--port", str(port)]
+def action_server_command(port: int, *, single_process: bool = False) -> list[str]:
+    """The command that starts the action server (closed to all but Rasa: :mod:`bot.action_server`);
+    ``single_process``: without Sanic's worker manager."""
+    return [sys.executable, "-m", "bot.action_server", "--port", str(port), *(["--single-process"] * single_process)]
 
 
 #: the largest HTTP request body the Rasa server reads (a message is at most 1,000 characters)
@@ -152,9 +153,11 @@ class Launch:
         )  # fmt: skip
 
 
-def action_server(port: int, *, env: Mapping[str, str] = {}, cwd: Path = PROJECT_ROOT) -> Launch:
+def action_server(
+    port: int, *, env: Mapping[str, str] = {}, cwd: Path = PROJECT_ROOT, single_process: bool = False
+) -> Launch:
     """The action server on ``127.0.0.1:port``; ``env`` holds the stack's secrets (:func:`server_secrets`)."""
-    return Launch(action_server_command(port), {**os.environ, **env}, cwd)
+    return Launch(action_server_command(port, single_process=single_process), {**os.environ, **env}, cwd)
 
 
 def rasa_server(

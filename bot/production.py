@@ -2,8 +2,12 @@
 
 What runs, under the same supervisord as ``crm serve`` (:func:`bot.supervise.start_programs`):
 
-- the action server with several Sanic workers (``CRM_PROD_ACTION_WORKERS``; their
-  Prometheus figures added up in a multi-process directory);
+- several action-server processes (``CRM_PROD_ACTION_PROCESSES``), each a supervisord program
+  on a loopback port of its own, behind one loopback port of the gateway that Rasa calls: a call
+  goes to another process when one is down (connection refused), never a second time once a
+  process received it. One crashed process is restarted while the others answer. Their
+  Prometheus figures add up in one multi-process directory, so either process's ``/metrics``
+  has the totals;
 - several Rasa server processes (``CRM_PROD_RASA_PROCESSES``) sharing Rasa's SQL tracker
   store in PostgreSQL and its lock store in Redis, so any of them may answer any message
   (both stores as :mod:`bot.rasa_runtime.stores` makes them survive faults: a dropped
@@ -11,7 +15,7 @@ What runs, under the same supervisord as ``crm serve`` (:func:`bot.supervise.sta
 - the web app, with the customer store in PostgreSQL and the identity, login and handoff
   limits counted in Redis (``CRM_ENV=production``);
 - the nginx gateway (:mod:`bot.gateway`) on the one public port, in front of the channels
-  and the web app.
+  and the web app, and on a loopback port in front of the action servers.
 
 Before anything starts, PostgreSQL and Redis must answer (:func:`check_services`; a clear
 error otherwise), the two databases are created if missing (never dropped), and the
@@ -35,6 +39,7 @@ import yaml
 from analytics.core.settings import PROJECT_ROOT, ProductionSettings, Settings
 from bot import gateway
 from bot.launch import (
+    Launch,
     ServeError,
     action_endpoint,
     action_server,
@@ -61,15 +66,29 @@ LOCK_STORE_SOCKET_TIMEOUT = 2
 
 @dataclass(frozen=True)
 class Ports:
-    """The loopback ports of the profile's servers (the public one is the gateway's, from the settings)."""
+    """The loopback ports of the profile's servers (the public one is the gateway's, from the settings).
+
+    ``actions`` is the gateway's loopback port that Rasa calls for actions; ``action_servers`` are the
+    action-server processes' own ports behind it (one process each).
+    """
 
     rasa: tuple[int, ...]
     actions: int
     web: int
+    action_servers: tuple[int, ...] = ()
 
     @classmethod
-    def counting_from(cls, rasa_port: int, processes: int, *, actions: int, web: int) -> Ports:
-        return cls(tuple(rasa_port + RASA_PORT_STEP * i for i in range(processes)), actions, web)
+    def counting_from(
+        cls, rasa_port: int, processes: int, *, actions: int, web: int, action_processes: int = 1
+    ) -> Ports:
+        """Rasa on ``rasa_port``, ``rasa_port + RASA_PORT_STEP``, ...; the action-server processes on
+        ``actions + 1``, ``actions + 2``, ... behind the gateway's ``actions``."""
+        return cls(
+            tuple(rasa_port + RASA_PORT_STEP * i for i in range(processes)),
+            actions,
+            web,
+            tuple(actions + 1 + i for i in range(action_processes)),
+        )
 
 
 @dataclass
@@ -78,6 +97,8 @@ class ProductionStack(SupervisedStack):
 
     gateway_url: str = ""
     rasa_urls: tuple[str, ...] = ()
+    #: the action-server processes (``actions_url`` is the gateway's loopback port in front of them)
+    action_urls: tuple[str, ...] = ()
 
 
 def _url(text: str) -> Any:
@@ -232,6 +253,8 @@ def start_production(
     every server's log; ``env`` is the environment the servers start from (default: this process's).
     """
     prod = settings.production
+    if not ports.action_servers:
+        raise ServeError("the production profile needs at least one action-server port (Ports.action_servers)")
     nginx = gateway.nginx_executable(prod.nginx_bin)
     if not rasa_executable(settings).exists():
         raise ServeError(f"{rasa_executable(settings)} is missing; run `make env` to create the Rasa environment.")
@@ -248,7 +271,7 @@ def start_production(
     log_dir.mkdir(parents=True, exist_ok=True)
     supervisor_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     metrics_dir = state_dir / "metrics-actions"
-    shutil.rmtree(metrics_dir, ignore_errors=True)  # figures of a previous run's workers would add up
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # figures of a previous run's processes would add up
     metrics_dir.mkdir(parents=True)
     rasa_token = rasa_token or keys.rasa_token(settings)
     server_keys = {**server_secrets(shared), "CRM_RASA_TOKEN": rasa_token}
@@ -256,21 +279,20 @@ def start_production(
     runtime = state_dir / "endpoints.runtime.yml"
     production_endpoints(endpoints, runtime, prod=prod, actions_port=ports.actions, key_prefix=lock_key_prefix())
     plan = gateway.GatewayPlan.from_settings(
-        prod, rasa_ports=ports.rasa, web_port=ports.web, state_dir=state_dir / "gateway", log_dir=log_dir
+        prod,
+        rasa_ports=ports.rasa,
+        web_port=ports.web,
+        action_ports=ports.action_servers,
+        actions_port=ports.actions,
+        state_dir=state_dir / "gateway",
+        log_dir=log_dir,
     )
     gateway.write_config(plan, nginx)
     rasa_urls = tuple(f"http://127.0.0.1:{port}" for port in ports.rasa)
-    actions_url = f"http://127.0.0.1:{ports.actions}"
+    actions_url = f"http://127.0.0.1:{ports.actions}"  # the gateway's loopback port in front of them
     workers = {"SANIC_WORKERS": str(prod.rasa_sanic_workers)} if prod.rasa_sanic_workers > 1 else {}
     launches = {
-        "actions": action_server(
-            ports.actions,
-            env={
-                **base_env,
-                "CRM_ACTION_WORKERS": str(prod.action_workers),
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-            },
-        ),
+        **action_launches(ports.action_servers, prod, env=base_env, metrics_dir=metrics_dir),
         **{
             f"rasa-{i + 1}": rasa_server(
                 port, model, runtime, credentials, rasa_token=rasa_token, env={**base_env, **workers}, behind_proxy=True
@@ -303,6 +325,7 @@ def start_production(
         web_url=f"http://127.0.0.1:{ports.web}",
         gateway_url=plan.url,
         rasa_urls=rasa_urls,
+        action_urls=tuple(f"http://127.0.0.1:{port}" for port in ports.action_servers),
     )
     start_programs(
         launches,
@@ -311,10 +334,11 @@ def start_production(
         state_dir=supervisor_dir,
         log_dir=log_dir,
         answers=[
-            (f"{actions_url}/health", "action server"),
+            *((f"{url}/health", f"action server {i + 1}") for i, url in enumerate(stack.action_urls)),
             *((f"{url}/", f"Rasa server {i + 1}") for i, url in enumerate(rasa_urls)),
             (f"http://127.0.0.1:{ports.web}/health", "web app"),
             (f"{plan.url}/", "gateway"),
+            (f"{actions_url}/health", "gateway to the action servers"),
         ],
         models_loaded=[(url, log_dir / f"rasa-{i + 1}.log") for i, url in enumerate(rasa_urls)],
         timeout=timeout,
@@ -323,13 +347,36 @@ def start_production(
     return stack
 
 
+def action_launches(
+    ports: tuple[int, ...], prod: ProductionSettings, *, env: dict[str, str], metrics_dir: Path
+) -> dict[str, Launch]:
+    """The action-server processes, ``actions-1``, ``actions-2``, ... on ``ports``: supervisord restarts each
+    on its own. With one Sanic worker each (the default) a process runs without Sanic's worker manager, so a
+    restarted one refuses connections (the gateway passes the call on) until it can answer them."""
+    single = prod.action_workers == 1
+    return {
+        f"actions-{i + 1}": action_server(
+            port,
+            env={
+                **env,
+                "CRM_ACTION_WORKERS": str(prod.action_workers),
+                # one directory for all: either process's /metrics has the totals, and a restarted process's
+                # counts add to those of its previous run (files are named by process id)
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            },
+            single_process=single,
+        )
+        for i, port in enumerate(ports)
+    }
+
+
 def run_production(settings: Settings, *, model: Path, ports: Ports) -> None:
     """``crm serve --production``: start the profile, say where to reach it, run until SIGINT/SIGTERM."""
     prod = settings.production
     state_dir = settings.var_dir / "prod"
     print(
-        f"production profile: {len(ports.rasa)} Rasa processes, {prod.action_workers} action-server workers, "
-        f"PostgreSQL and Redis, nginx in front; model {model.name} ...",
+        f"production profile: {len(ports.rasa)} Rasa processes, {len(ports.action_servers)} action-server "
+        f"processes, PostgreSQL and Redis, nginx in front; model {model.name} ...",
         flush=True,
     )
     stack = start_production(settings, model=model, ports=ports, state_dir=state_dir)
@@ -346,7 +393,8 @@ def run_production(settings: Settings, *, model: Path, ports: Ports) -> None:
         f"  socket.io    : {stack.gateway_url}/socket.io/\n"
         "  loopback only (not through the gateway):\n"
         f"    Rasa servers : {', '.join(stack.rasa_urls)} (HTTP API: token in var/rasa-token)\n"
-        f"    action server: {stack.actions_url}/health, /metrics\n"
+        f"    action servers: {stack.actions_url}/health, /metrics (the gateway, in front of "
+        f"{', '.join(f':{port}' for port in ports.action_servers)})\n"
         f"    web app      : {stack.web_url}/health, /metrics\n"
         f"  stores       : customers {_url(prod.database_url).render_as_string()}, "
         f"conversations {_url(prod.tracker_url).render_as_string()}, locks {_redis_where(prod.lock_store_url)}\n"

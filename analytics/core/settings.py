@@ -217,7 +217,24 @@ class ProductionSettings(BaseSettings):
         description="SANIC_WORKERS of each Rasa process. Above 1, socket.io's polling transport breaks "
         "(a session lives in one worker and the kernel picks the worker): prefer more processes.",
     )
-    action_workers: int = Field(default=2, ge=1, le=16, validation_alias="CRM_PROD_ACTION_WORKERS")
+    action_processes: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        validation_alias="CRM_PROD_ACTION_PROCESSES",
+        description="Action-server processes, each a supervisord program on its own loopback port; Rasa reaches "
+        "them through one loopback port of the gateway, which passes a call to another process when one refuses "
+        "the connection (a crashed process is restarted meanwhile).",
+    )
+    action_workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        validation_alias="CRM_PROD_ACTION_WORKERS",
+        description="Sanic workers of each action-server process. Above 1, Sanic's manager listens on the port "
+        "before its workers can answer, so a restarted process takes calls it leaves waiting until its workers "
+        "have started: prefer more processes.",
+    )
     gateway_host: str = Field(
         default="127.0.0.1",
         validation_alias="CRM_PROD_GATEWAY_HOST",

@@ -1,7 +1,7 @@
 """``crm serve``: the action server, the Rasa server and the web app, supervised (:mod:`bot.supervise`).
 
 ``crm serve --production``: the production profile (:mod:`bot.production`): PostgreSQL, Redis,
-several Rasa processes and action-server workers, behind the nginx gateway.
+several Rasa processes and action-server processes, behind the nginx gateway.
 """
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ from bot.ops.project import Project
 
 def serve(
     rasa_port: Annotated[int, typer.Option(help="Rasa's port (production: the first of its processes').")] = 5005,
-    actions_port: int = 5055,
+    actions_port: Annotated[
+        int,
+        typer.Option(
+            help="The action server's port (production: the gateway's, Rasa calls; its processes take the next ones)."
+        ),
+    ] = 5055,
     web_port: int = 8000,
     model: Annotated[Optional[Path], typer.Option(help="Model file; default: newest in models/.")] = None,
     production: Annotated[
         bool,
         typer.Option(
             "--production",
-            help="PostgreSQL and Redis, several Rasa processes and action-server workers behind the nginx gateway "
+            help="PostgreSQL and Redis, several Rasa processes and action-server processes behind the nginx gateway "
             "(CRM_PROD_* settings; README 'Operating it').",
         ),
     ] = False,
@@ -45,7 +50,11 @@ def serve(
 
             store = settings.production.database_url
             ports = Ports.counting_from(
-                rasa_port, settings.production.rasa_processes, actions=actions_port, web=web_port
+                rasa_port,
+                settings.production.rasa_processes,
+                actions=actions_port,
+                web=web_port,
+                action_processes=settings.production.action_processes,
             )
             model = model or live_model_file(Project(PROJECT_ROOT), store) or newest_model()
             run_production(settings, model=model, ports=ports)

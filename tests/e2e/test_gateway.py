@@ -2,7 +2,7 @@
 
 One profile runs for the module (``bot.production.start_production``): a fresh PostgreSQL
 customer store and tracker store (dropped at the end), Redis locks and limits, two Rasa
-processes, two action-server workers, the web app and nginx on a free port, all under
+processes, two action-server processes, the web app and nginx on a free port, all under
 supervisord. Each test talks to the gateway only, from a client address of its own
 (127.0.0.x), so one test's requests never count against another's rate limit.
 """
@@ -14,19 +14,23 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from analytics.core.settings import ProductionSettings, Settings
 from bot.production import Ports, ProductionStack, start_production
-from tests.conftest import POSTGRES_ADMIN_URL
+from bot.rasa_runtime.degradation import APOLOGY
+from tests.conftest import POSTGRES_ADMIN_URL, ROOT
 from tests.e2e.conftest import TOKEN_SECRET, free_port
 
 pytestmark = [
@@ -77,7 +81,7 @@ def production(
         CRM_PROD_GATEWAY_PORT=free_port(),
         CRM_PROD_CHAT_RATE=CHAT_RATE,
         CRM_PROD_RASA_PROCESSES=2,
-        CRM_PROD_ACTION_WORKERS=2,
+        CRM_PROD_ACTION_PROCESSES=2,
     )
     env = {
         "CRM_VAR_DIR": str(work / "var"),
@@ -88,7 +92,7 @@ def production(
     stack = start_production(
         settings,
         model=trained_model,
-        ports=Ports((free_port(), free_port()), free_port(), free_port()),
+        ports=Ports((free_port(), free_port()), free_port(), free_port(), (free_port(), free_port())),
         state_dir=work / "prod",
         env={**os.environ, **env},
     )
@@ -219,3 +223,40 @@ def test_every_message_is_stored_once_in_the_shared_tracker_store_whichever_proc
         ""
     }
     assert len(upstreams) == 2, f"REST turns went to {upstreams}, not to both Rasa processes"
+
+
+def apology_text() -> str:
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    return str(domain["responses"][APOLOGY][0]["text"])
+
+
+def test_customers_get_normal_replies_while_one_action_server_process_is_down(production: ProductionStack) -> None:
+    """Every message runs an action; with one of the two action-server processes killed, the gateway passes
+    the calls that its port refuses to the other one. Started again, the process answers again."""
+    killed = production.pid("actions-1")
+    os.kill(killed, signal.SIGKILL)
+    seen_dead = time.monotonic() + 30
+    while production.pid("actions-1") == killed and time.monotonic() < seen_dead:  # until supervisord saw it die
+        time.sleep(0.1)
+    # held down while the customer chats: its restart on a fast machine could otherwise beat the turns
+    production.ctl("stop", "actions-1")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{production.action_urls[0]}/health")
+    sender = f"gw-down-{uuid.uuid4().hex[:8]}"
+    with client_from_new_address(production.gateway_url) as client:
+        answers = [rest_turn(client, sender, message) for message in ("hello", "how many points do I have", "thanks")]
+    for answer in answers:
+        assert answer.status_code == 200
+        texts = [m["text"] for m in answer.json() if m.get("text")]
+        assert texts and apology_text() not in texts, texts
+    production.ctl("start", "actions-1")
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{production.action_urls[0]}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(1)
+    else:
+        raise AssertionError(f"actions-1 did not answer again: {production.ctl('status').stdout}")
+    assert production.pid("actions-1") not in (0, killed)

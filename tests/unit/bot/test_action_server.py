@@ -1,4 +1,5 @@
-"""The action server's observability: its health, its metrics, and logs that name the conversation.
+"""The action server's observability (its health, its metrics, and logs that name the conversation), and how
+it starts: with Sanic's worker manager, or as one process.
 
 The Sanic app runs in-process over ASGI (httpx's transport, the client address
 chosen per test); the executor runs recorded trackers, as Rasa sends them.
@@ -11,6 +12,7 @@ import copy
 import io
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,7 +22,9 @@ from prometheus_client import REGISTRY
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sanic import Sanic
+from sanic.worker.manager import WorkerManager
 
+from bot import action_server
 from bot.action_metrics import ObservedExecutor
 from bot.action_server import guarded_app
 from bot.health import Health, sync_check
@@ -171,3 +175,42 @@ def test_metrics_are_served_to_loopback_and_refused_to_others(serve: Any) -> Non
         assert name in local.text
     assert remote.status_code == 403 and proxied.status_code == 403
     assert with_token.status_code == 200
+
+
+def how_main_serves(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> dict[str, Any]:
+    """What ``python -m bot.action_server ARGV`` would serve with: Sanic's manager (and the start-up time it
+    gives a worker) or one process. Serving itself is recorded instead of run."""
+    seen: dict[str, Any] = {}
+    app = Sanic(f"main-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(WorkerManager, "THRESHOLD", WorkerManager.THRESHOLD)  # put back afterwards
+    monkeypatch.setattr(action_server, "guarded_app", lambda *args, **kwargs: app)
+    monkeypatch.setattr(action_server, "action_token", lambda settings: TOKEN)
+    monkeypatch.setattr(action_server, "configure_json_logging", lambda: None)
+
+    def manager(cls: type[Sanic], primary: Sanic, app_loader: Any) -> None:
+        seen.update(how="manager", worker_start_s=WorkerManager.THRESHOLD / 10, workers=primary.state.workers)
+
+    def single(cls: type[Sanic], primary: Sanic) -> None:
+        seen.update(how="single process")
+
+    monkeypatch.setattr(Sanic, "serve", classmethod(manager))
+    monkeypatch.setattr(Sanic, "serve_single", classmethod(single))
+    try:
+        action_server.main(argv)
+    finally:
+        Sanic._app_registry.pop(app.name, None)
+    return seen
+
+
+def test_a_worker_slow_to_import_the_app_on_a_loaded_machine_is_not_given_up_after_30_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sanic's manager stops every worker when one has not started within WorkerManager.THRESHOLD (30 s by
+    # default); restarted on a loaded machine, the workers took about 45 s
+    seen = how_main_serves(monkeypatch, ["--port", "5999", "--workers", "2"])
+    assert seen["how"] == "manager" and seen["workers"] == 2
+    assert seen["worker_start_s"] >= 120
+
+
+def test_one_process_serves_without_sanics_worker_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert how_main_serves(monkeypatch, ["--port", "5999", "--single-process"]) == {"how": "single process"}

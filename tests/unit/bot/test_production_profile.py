@@ -6,11 +6,16 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import socket
+import socketserver
 import stat
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,7 +25,8 @@ import yaml
 from analytics.core.settings import ProductionSettings, Settings
 from bot import gateway
 from bot.launch import ServeError
-from bot.production import check_services, production_endpoints, production_env
+from bot.production import Ports, action_launches, check_services, production_endpoints, production_env
+from bot.supervise import supervisor_config, write_private
 from tests.e2e.conftest import free_port
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -33,6 +39,8 @@ def plan(tmp_path: Path, **overrides: object) -> gateway.GatewayPlan:
         "state_dir": tmp_path / "gw",
         "log_dir": tmp_path / "log",
         "port": 8181,
+        "action_ports": (5156, 5157),
+        "actions_port": 8191,
     }
     values.update(overrides)
     return gateway.GatewayPlan(**values)  # type: ignore[arg-type]
@@ -170,13 +178,29 @@ def lone_gateway(tmp_path: Path) -> Iterator[str]:
     """The gateway with nothing behind it: what it refuses itself answers 404/413/429, what it passes on 503."""
     if NGINX is None:
         pytest.skip("nginx is not installed (Debian: apt-get install -y nginx)")
-    lone = plan(tmp_path, rasa_ports=(free_port(),), web_port=free_port(), port=free_port(), chat_rate=2)
-    gateway.write_config(lone, Path(NGINX))
-    launch = gateway.gateway(lone, Path(NGINX))
+    lone = plan(
+        tmp_path,
+        rasa_ports=(free_port(),),
+        web_port=free_port(),
+        port=free_port(),
+        chat_rate=2,
+        action_ports=(free_port(),),
+        actions_port=free_port(),
+    )
+    with running_gateway(lone):
+        yield lone.url
+
+
+@contextmanager
+def running_gateway(config: gateway.GatewayPlan) -> Iterator[None]:
+    """nginx with ``config`` until the block ends (it answers on its public port when the block starts)."""
+    assert NGINX is not None
+    gateway.write_config(config, Path(NGINX))
+    launch = gateway.gateway(config, Path(NGINX))
     proc = subprocess.Popen(launch.argv, env=launch.env)
     try:
         for _ in range(100):
-            probe = http.client.HTTPConnection("127.0.0.1", lone.port, timeout=1)
+            probe = http.client.HTTPConnection("127.0.0.1", config.port, timeout=1)
             try:
                 probe.connect()
                 break
@@ -184,7 +208,7 @@ def lone_gateway(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.05)
             finally:
                 probe.close()
-        yield lone.url
+        yield
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -232,3 +256,141 @@ def test_the_gateway_refuses_a_body_over_one_mebibyte(lone_gateway: str) -> None
 def test_the_gateway_limits_a_clients_chat_requests(lone_gateway: str) -> None:
     statuses = [status_of(lone_gateway, "GET", "/webhooks/rest/") for _ in range(20)]
     assert 429 in statuses and statuses[0] == 503
+
+
+class ActionProcess(socketserver.ThreadingTCPServer):
+    """Stands in for one action-server process on a free loopback port: counts the calls it receives, and
+    answers each with 200, or (``drops``) reads it and closes the connection without answering, as a
+    process that dies under a call."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, *, drops: bool = False) -> None:
+        self.received = 0
+        self.drops = drops
+        super().__init__(("127.0.0.1", 0), _CallHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _CallHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server = self.server
+        assert isinstance(server, ActionProcess)
+        headers = b""
+        while not headers.endswith(b"\r\n\r\n"):
+            line = self.rfile.readline()
+            if not line:
+                return
+            headers += line
+        length = next(
+            (int(h.split(b":")[1]) for h in headers.split(b"\r\n") if h.lower().startswith(b"content-length:")), 0
+        )
+        self.rfile.read(length)
+        server.received += 1
+        if server.drops:
+            # closed with a reset (linger on, 0 s), nothing answered
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+
+def post_calls(config: gateway.GatewayPlan, count: int) -> list[int]:
+    """POST ``count`` action calls, one connection each, to the gateway's loopback port for the action servers."""
+    assert config.actions_port is not None
+    port, statuses = config.actions_port, []
+    for _ in range(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("POST", "/webhook", body=b'{"next_action": "action_respond"}')
+            statuses.append(conn.getresponse().status)
+        finally:
+            conn.close()
+    return statuses
+
+
+def gateway_before(tmp_path: Path, action_ports: tuple[int, ...]) -> gateway.GatewayPlan:
+    return plan(
+        tmp_path,
+        rasa_ports=(free_port(),),
+        web_port=free_port(),
+        port=free_port(),
+        action_ports=action_ports,
+        actions_port=free_port(),
+    )
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install -y nginx)")
+def test_an_action_call_goes_to_the_other_process_when_one_is_down(tmp_path: Path) -> None:
+    live = ActionProcess()
+    try:
+        config = gateway_before(tmp_path, (free_port(), live.port))  # nothing listens on the first
+        with running_gateway(config):
+            statuses = post_calls(config, 6)
+    finally:
+        live.stop()
+    assert statuses == [200] * 6
+    assert live.received == 6
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install -y nginx)")
+def test_an_action_call_a_process_received_is_never_sent_to_another(tmp_path: Path) -> None:
+    dying, live = ActionProcess(drops=True), ActionProcess()
+    try:
+        config = gateway_before(tmp_path, (dying.port, live.port))
+        with running_gateway(config):
+            statuses = post_calls(config, 6)
+    finally:
+        dying.stop()
+        live.stop()
+    assert dying.received >= 1, "the balancer never tried the first process"
+    # each call was received once: the dropped ones failed (Rasa then apologises), the others were answered
+    assert statuses.count(502) == dying.received
+    assert statuses.count(200) == live.received
+    assert dying.received + live.received == 6
+
+
+def test_each_action_server_process_is_a_supervisord_program_of_its_own(tmp_path: Path) -> None:
+    from supervisor.options import ServerOptions
+
+    metrics = tmp_path / "metrics"
+    launches = action_launches((5156, 5157), ProductionSettings(), env={}, metrics_dir=metrics)
+    path = write_private(
+        tmp_path / "sup" / "supervisord.conf",
+        supervisor_config(launches, base_env=dict(os.environ), state_dir=tmp_path / "sup", log_dir=tmp_path),
+    )
+    options = ServerOptions()
+    options.realize(args=["-c", str(path)])
+    programs = {g.name: g.process_configs[0] for g in options.process_group_configs if g.name != "reaper"}
+    assert sorted(programs) == ["actions-1", "actions-2"]
+    ports = []
+    for program in programs.values():
+        argv = program.command.split()
+        assert argv[1:3] == ["-m", "bot.action_server"] and "--single-process" in argv
+        ports.append(argv[argv.index("--port") + 1])
+        assert program.autorestart
+        # one Prometheus multi-process directory: either process's /metrics adds up both
+        assert program.environment["PROMETHEUS_MULTIPROC_DIR"] == str(metrics)
+    assert sorted(ports) == ["5156", "5157"]
+
+
+def test_with_several_workers_an_action_server_process_runs_sanics_manager(tmp_path: Path) -> None:
+    prod = ProductionSettings(CRM_PROD_ACTION_WORKERS=2)
+    launches = action_launches((5156,), prod, env={}, metrics_dir=tmp_path)
+    assert "--single-process" not in launches["actions-1"].argv
+    assert launches["actions-1"].env["CRM_ACTION_WORKERS"] == "2"
+
+
+def test_the_action_server_processes_take_the_ports_after_the_one_rasa_calls() -> None:
+    ports = Ports.counting_from(5005, 2, actions=5055, web=8000, action_processes=3)
+    assert ports.actions == 5055 and ports.action_servers == (5056, 5057, 5058)
+    assert ports.rasa == (5005, 5015)
+    assert ProductionSettings().action_processes == 2
