@@ -12,6 +12,7 @@ checks the same figures against thresholds.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -68,9 +69,12 @@ def score(rows: list[dict[str, object]]) -> dict[str, float]:
 
 
 def main() -> None:
-    models = [Path(m).resolve() for m in sys.argv[1:]]
-    if not models:
-        sys.exit(__doc__)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path, help="trained models (.tar.gz), scored in this order")
+    models = [m.resolve() for m in parser.parse_args().models]
+    missing = [str(m) for m in models if not m.is_file()]
+    if missing:
+        parser.error(f"no trained model at {', '.join(missing)} (train one with `rasa train`)")
     env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
     print("| model | intent macro-F1 | intent accuracy | fallbacks | entity P | entity R | entity F1 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
