@@ -1,6 +1,7 @@
 """Benchmark: demand forecasting on M4 Weekly and Hourly, ours and statsforecast side by side.
 
-    .venv/bin/python bench/m4_tune.py     # once: global-model settings chosen on validation
+    .venv/bin/python bench/m4_tune.py                 # once: global-model settings chosen on validation
+    .venv/bin/python bench/m4_tune.py --stage auto    # then: the automatic forecaster's selection settings
     .venv/bin/python bench/m4_eval.py [--frequency weekly|hourly|all] [--n-jobs 2] [--skip-peer]
 
 Data: the M4 competition's Weekly (359 series, horizon 13) and Hourly (414
@@ -15,10 +16,12 @@ series, horizon 48) train/test files (Makridakis, Spiliotis & Assimakopoulos
 2. Runs every model of ``analytics.forecast`` on every series (local models
    in ``--n-jobs`` processes, one thread each), then the automatic
    ``PanelForecaster``: candidates chosen or combined by a rolling-origin
-   backtest on the last ``horizon`` values of the *training* part only; the
-   test part is used for scoring and nothing else. The global model's
-   settings are read from ``bench/m4_settings.json``, written by
-   ``bench/m4_tune.py`` from the same validation window.
+   backtest on the last ``n_windows`` horizons of the *training* part only;
+   the test part is used for scoring and nothing else. The global model's
+   settings and the automatic forecaster's selection settings (backtest
+   windows, how candidates are combined, panel or per-series choice) are
+   read from ``bench/m4_settings.json``, written by ``bench/m4_tune.py``
+   on a validation window cut from the end of the training part.
 3. Runs statsforecast (the peer named by the issue) on the same series in
    the same run: SeasonalNaive, Theta, AutoETS, AutoARIMA (weekly only:
    seasonal ARIMA on 414 hourly series would take hours) and their
@@ -60,6 +63,8 @@ ROOT = Path(__file__).resolve().parents[1]
 M4_DIR = ROOT.parent / "shared" / "datasets" / "m4_hourly_weekly"
 OUT = ROOT / "bench" / "out"
 SETTINGS_FILE = ROOT / "bench" / "m4_settings.json"
+#: Selection settings of the automatic forecaster when ``m4_tune.py --stage auto`` has not chosen them.
+AUTO_DEFAULTS: dict[str, Any] = {"n_windows": 1, "combine": "best-combination", "select": "panel"}
 
 sys.path.insert(0, str(ROOT))
 
@@ -217,6 +222,20 @@ def tuned_settings(setup: Setup) -> tuple[str, dict[str, Any]]:
         ) from exc
 
 
+def auto_settings(setup: Setup) -> tuple[str, dict[str, Any], Optional[str]]:
+    """The automatic forecaster's selection settings ``m4_tune.py --stage auto`` chose, else ``AUTO_DEFAULTS``.
+
+    Returns a description, the settings, and the global-model settings they were chosen with (None if untuned).
+    """
+    key = setup.name.lower()
+    try:
+        chosen = json.loads(SETTINGS_FILE.read_text())["auto"][key]
+        params = {name: chosen["params"][name] for name in AUTO_DEFAULTS}
+        return str(chosen["chosen"]), params, str(chosen["global"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "not tuned: " + ", ".join(f"{k}={v}" for k, v in AUTO_DEFAULTS.items()), dict(AUTO_DEFAULTS), None
+
+
 # -- running our models ---------------------------------------------------------------------------------
 
 
@@ -287,7 +306,8 @@ def global_models(setup: Setup, n_jobs: int) -> dict[str, GlobalLagBoosting]:
 
 
 def auto_forecaster(setup: Setup, n_jobs: int) -> PanelForecaster:
-    """The automatic forecaster: a few strong local candidates, the global model(s), panel-level choice."""
+    """The automatic forecaster: a few strong local candidates, the global model, and the selection settings
+    chosen on validation (:func:`auto_settings`)."""
     m = setup.season
     if setup.name == "Weekly":
         local: dict[str, BaseForecaster] = {
@@ -312,9 +332,7 @@ def auto_forecaster(setup: Setup, n_jobs: int) -> PanelForecaster:
         local=local,
         global_models=glob,
         horizon=setup.horizon,
-        n_windows=1,
-        combine="best-combination",
-        select="panel",
+        **auto_settings(setup)[1],
         season_length=setup.mase_m,
         n_jobs=n_jobs,
     )
@@ -426,6 +444,14 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
         ours.append(Result(name, "ours", 0.0, 0.0, sec, forecasts=fc))
         print(f"  {name}: {sec:.1f} s", file=sys.stderr, flush=True)
     auto = auto_forecaster(setup, n_jobs)
+    auto_chosen, auto_params, auto_global = auto_settings(setup)
+    if auto_global is not None and auto_global != tuned_settings(setup)[0]:
+        print(
+            f"  warning: the auto settings were chosen with the global model '{auto_global}', not the current "
+            f"'{tuned_settings(setup)[0]}'; re-run bench/m4_tune.py --stage auto --frequency {key}.",
+            file=sys.stderr,
+            flush=True,
+        )
     start = time.perf_counter()
     auto.fit(train)
     auto_seconds = time.perf_counter() - start
@@ -499,7 +525,11 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
         ranked.append(min(peer, key=lambda r: owa_of(r.smape, r.mase, naive2)))
     print("\n".join(rank_lines(setup, ranked, naive2)))
     print()
-    print("Automatic forecaster, backtest on the last window of the training part (what chose the forecast):")
+    source = "chosen by m4_tune.py --stage auto" if auto_global else "defaults"
+    print(
+        f"Automatic forecaster, selection settings {auto_chosen} ({source}); its backtest on the training part "
+        "(what chose the forecast):"
+    )
     print()
     print(
         "| candidate | backtest sMAPE | backtest MASE | backtest OWA vs seasonal naive "
@@ -537,6 +567,7 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
         ],
         "auto_choice": auto.chosen_,
         "global_settings": tuned_settings(setup)[1],
+        "auto_settings": auto_params,
         "owa": auto_owa,
         "rank_by_owa": rank,
         "goal_met": bool(met_accuracy),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
+from analytics.forecast import Drift, GlobalLagBoosting, Naive, PanelForecaster, SeasonalNaive
 from bench import m4_eval
-from bench.m4_tune import candidates, validation_split
+from bench.m4_tune import AUTO_GRID, backtest_forecasts, candidates, replay, validation_split
 
 
 def official(*owas: float) -> pd.DataFrame:
@@ -63,3 +68,59 @@ def test_the_evaluation_refuses_to_run_without_tuned_settings(tmp_path, monkeypa
 
     with pytest.raises(SystemExit, match=r"m4_tune\.py --frequency weekly"):
         m4_eval.global_models(m4_eval.SETUPS["weekly"], n_jobs=1)
+
+
+def small_auto_forecaster() -> PanelForecaster:
+    return PanelForecaster(
+        local={"naive": Naive(), "drift": Drift(), "snaive": SeasonalNaive(season_length=4)},
+        global_models={"global": GlobalLagBoosting(season_length=4, lags=[1, 2, 4], max_iter=20)},
+        horizon=3,
+        season_length=1,
+    )
+
+
+def small_panel() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    t = np.arange(60.0)
+    return [
+        10 + k + np.sin(2 * np.pi * t / 4) * k + rng.normal(0, 0.5 + k / 4, len(t)) + 0.05 * k * t for k in range(8)
+    ]
+
+
+def test_every_tuning_setting_chooses_as_a_fresh_fit_with_it_would() -> None:
+    template, panel = small_auto_forecaster(), small_panel()
+    names, forecasts, offsets, _ = backtest_forecasts(template, panel, max_windows=3)
+
+    for settings in AUTO_GRID:
+        replayed = replay(template, settings, names, panel, forecasts, offsets)
+        fresh = clone(template).set_params(**settings).fit(panel)
+
+        assert replayed.chosen_ == fresh.chosen_, settings
+        np.testing.assert_allclose(replayed.predict(3), fresh.predict(3), err_msg=str(settings))
+    assert len({tuple(s.values()) for s in AUTO_GRID}) == len(AUTO_GRID) <= 12
+
+
+def write_settings(path: Path, **extra: object) -> None:
+    weekly = {"chosen": "tuned", "params": {"season_length": 52, "strategy": "direct", "horizon": 13}}
+    path.write_text(json.dumps({"weekly": weekly, **extra}))
+
+
+def test_the_automatic_forecaster_uses_the_selection_settings_chosen_on_validation(tmp_path, monkeypatch) -> None:
+    chosen = {"n_windows": 3, "combine": "best", "select": "series"}
+    write_settings(tmp_path / "s.json", auto={"weekly": {"chosen": "3 windows", "params": chosen, "global": "tuned"}})
+    monkeypatch.setattr(m4_eval, "SETTINGS_FILE", tmp_path / "s.json")
+
+    auto = m4_eval.auto_forecaster(m4_eval.SETUPS["weekly"], n_jobs=1)
+
+    assert (auto.n_windows, auto.combine, auto.select) == (3, "best", "series")
+
+
+def test_without_tuned_selection_settings_the_automatic_forecaster_keeps_the_previous_ones(
+    tmp_path, monkeypatch
+) -> None:
+    write_settings(tmp_path / "s.json")
+    monkeypatch.setattr(m4_eval, "SETTINGS_FILE", tmp_path / "s.json")
+
+    auto = m4_eval.auto_forecaster(m4_eval.SETUPS["weekly"], n_jobs=1)
+
+    assert (auto.n_windows, auto.combine, auto.select) == (1, "best-combination", "panel")
