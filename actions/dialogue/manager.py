@@ -216,6 +216,10 @@ class Dialogue(Tasks):
             return order_question_of(turn.text)  # "and what about my other order, the older one?"
         requests = [name for name, _, _ in turn.secondary if name not in SMALL_TALK and name != "greet"]
         if requests:
+            if requests[0] == "inform" and any(
+                n == "return_request" and RETURN_QUESTION.search(clause) for n, _, clause in turn.secondary
+            ):
+                return "return_request"  # "return order 581487, i ordered too many frames": the return it asks
             return requests[0]
         name, confidence = turn.best_real
         if says_reorder(turn.text) and name in ("reorder_when", "next_order_due", "recommend_products"):
@@ -548,6 +552,9 @@ class Dialogue(Tasks):
                 if asked and asked not in done:
                     done.add(asked)
                     later.append([asked, number])
+        kind_too = self._kind_asked_too() if main == "product_info" else None
+        if kind_too:
+            later.append(["product_info", kind_too])
         for name, _confidence, clause in self.turn.secondary:
             if name in done or name not in SECONDARY:
                 continue
@@ -561,6 +568,20 @@ class Dialogue(Tasks):
             self.state.task.details.setdefault("then", []).extend(later)
             return
         self._then(later)
+
+    def _kind_asked_too(self) -> Optional[str]:
+        """ "how much is the botanical gardens wall clock and do you sell doormats": a later clause asking
+        what we have of another kind of product than the one just answered, to be answered after it."""
+        focus = str(self.state.product or "").upper()
+        if not focus:
+            return None
+        for clause in clauses(self.turn.text)[1:]:
+            if not asks_for_kind(clause) or not self._mentions_product(clause):
+                continue
+            linked = index_for(self.ctx.uow()).link(clause)
+            if focus not in {c.listing.sku.upper() for c in linked.best_group}:
+                return clause
+        return None
 
     def _faq(self) -> None:
         """A question of the FAQ: the answer the response selector chose, and the other FAQs the message asks.

@@ -22,7 +22,7 @@ from actions.dialogue.specs import (
     SPECS,
 )
 from actions.dialogue.state import DialogueState, Task
-from actions.dialogue.understand import PRODUCT_PARTS, THAT_ONE, Turn, compares
+from actions.dialogue.understand import PRODUCT_PARTS, THAT_ONE, THE_PRODUCT_AGAIN, Turn, compares
 from analytics.core.errors import IdentityNotVerified, InvalidInput, OrderNotFound
 from analytics.core.text import name_terms
 from analytics.security.throttle import TooManyAttempts
@@ -259,6 +259,11 @@ class Resolution:
                 return None
             if linked.named:
                 self.ctx.say("utter_item_not_on_order", item=", ".join(linked.named), order_number=order.number)
+        focus = next((s for s in skus if s.upper() == str(self.state.product or "").upper()), None)
+        if focus is not None and not d.get("item") and THE_PRODUCT_AGAIN.search(self.turn.text):
+            # "how much are chilli lights" ... "i got some in my last order and they're faulty": those
+            d["item_sku"] = focus
+            return focus
         names = {line.sku: line.name for line in order.lines}
         listed = [Listing(0, sku, names[sku], "", line.unit_price, True, 0) for sku, line in zip(skus, order.lines)]
         self._ask_item(task, order, list({item.sku: item for item in listed}.values())[:5])

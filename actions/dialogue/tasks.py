@@ -36,6 +36,7 @@ from actions.dialogue.understand import (
     quantity_in,
     reason_in,
     refers_back,
+    returned_thing,
     says_latest,
     says_other_order,
 )
@@ -46,6 +47,9 @@ from analytics.usecases.orders import OrderDetail
 from analytics.usecases.returns import return_refusal
 
 logger = logging.getLogger(__name__)
+
+#: Several products holding (nearly) every word of an ideas request ("backpacks for kids?") are what it asks for.
+KIND_COVERAGE = 0.9
 
 
 class Tasks(Questions):
@@ -93,7 +97,10 @@ class Tasks(Questions):
         if "item" in needs:
             # an e-mail address names no product ("mei.rossi...@example.com" is not the "rossi" mug)
             words = " ".join(EMAIL_IN_TEXT.sub(" ", text).split())
-            if asked == "item" or (words and self._mentions_product(words)):
+            thing = returned_thing(words) if name == "return_request" else None
+            # "return the pencils from my last order": what is returned is an item, everyday word or not
+            named = words and (self._mentions_product(words) or (thing and self._mentions_product(thing, loose=True)))
+            if asked == "item" or named:
                 found["item"] = words or text
         if "product" in needs and text is turn.text:
             text = self._asking_clause(name) or text
@@ -265,9 +272,14 @@ class Tasks(Questions):
                 return can.products_of_kind(self.ctx, options)
         query = task.details.get("product_query")
         if query:
-            one = index_for(self.ctx.uow()).link(query).pick()
+            linked = index_for(self.ctx.uow()).link(query)
+            one = linked.pick()
             if one is not None:
                 mentioned.append(one.sku)
+            options = linked.options(limit=5)
+            if one is None and not kind and len(options) > 1 and linked.candidates[0].coverage >= KIND_COVERAGE:
+                # "backpacks for kids?": the products its words name, not best sellers
+                return can.products_of_kind(self.ctx, options)
         return can.recommend(
             self.ctx,
             max_price=task.details.get("max_price"),

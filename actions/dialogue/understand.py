@@ -64,7 +64,7 @@ KIND_QUESTION = re.compile(
 )
 REASON_WORDS = re.compile(
     r"\b(?:broken|broke|damaged|damage|chipped|chip|cracked|crack|scratched|scratch|smashed|shattered|split|"
-    r"snapped|melted|sticky|faulty|defective|doesn'?t work|does not work|not working|stopped working|"
+    r"snapped|snaps|snapping|melted|sticky|faulty|defective|doesn'?t work|does not work|not working|stopped working|"
     r"(?:does ?n'?t|do ?n'?t|does not|do not|won'?t|wont|will not|did ?n'?t|did not|is ?n'?t|is not|are ?n'?t)"
     r"\s{1,3}(?:\w{1,12}\s{1,3})?(?:heat|work|fit|close|open|light|stick|charge|weigh|switch on|turn on|light up|"
     r"switch off|turn off|hold|lock|zip|boil|ring|tick|stay|lie flat|stand up|spin|pour|seal)|"
@@ -76,7 +76,9 @@ REASON_WORDS = re.compile(
     r"changed my mind|change of mind|no longer (?:need|want)|don'?t (?:need|want|like)|didn'?t (?:like|want)|"
     r"not needed|duplicate|ordered (?:two|twice|too many|by mistake)|by mistake|got too many|too many|"
     r"flicker(?:s|ing|y)?|buzz(?:es|ing)?|blown|fused|dead|won'?t stay on|cuts? out|cutting out|"
-    r"keeps? (?:going|switching|turning|cutting) (?:off|out)|(?:is|are|was|were|went|gone) out(?! of)|"
+    r"keeps? (?:going|switching|turning|cutting) (?:off|out)|"
+    r"keeps? (?:breaking|snapping|cracking|splitting|tearing|ripping|leaking|jamming|falling (?:off|apart|over))|"
+    r"(?:is|are|was|were|went|gone) out(?! of)|"
     r"missing|arrived (?:late|broken|damaged)|poor quality|bad quality|cheap looking|stained|dirty|damp|mou?ldy?|"
     r"smell(?:s|ing|y)?|wet|leak(?:s|ing|ed)?|torn|ripped|rip|tear|bent|dented|dent|peeling|faded|fell apart|"
     r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|marks|scuffed|not working|doesn'?t close|"
@@ -439,6 +441,29 @@ SAYS_YES = re.compile(
 )
 
 
+#: what a return names after its verb: "return the notebooks from my last order", "send these mugs back"
+RETURNED_THING = re.compile(
+    r"\b(?:return|retrun|send back)\s{1,3}(?:the|my|these|those|this|that|some|both|all|a|an|\d{1,2})?\s{0,3}"
+    r"([a-z][a-z' -]{1,40}?)\s{0,3}(?=\bfrom\b|\bi\s{1,3}(?:got|bought|ordered)\b|\bthat\b|\bwhich\b|[,.;!?]|$)",
+    re.IGNORECASE,
+)
+#: words that stand for the order or its contents, not for one of its products
+NOT_A_PRODUCT = re.compile(
+    r"\b(?:orders?|items?|it|them|everything|stuff|purchases?|parcels?|packages?|things?|products?|goods|"
+    r"one|ones|something|anything|all|both)\b",
+    re.IGNORECASE,
+)
+
+
+def returned_thing(text: str) -> Optional[str]:
+    """The words of the thing a return names ("return the pencils from my last order" -> "pencils"), or None
+    when it names the order or its contents as a whole ("return my last order", "return the items")."""
+    found = RETURNED_THING.search(text[:MAX_TEXT])
+    if not found or NOT_A_PRODUCT.search(found.group(1)):
+        return None
+    return found.group(1).strip() or None
+
+
 def names_a_problem(text: str) -> bool:
     """The message says what is wrong with an item in words of a problem ("it leaks", "arrived chipped")."""
     return bool(REASON_WORDS.search(text[:MAX_TEXT]))
@@ -727,6 +752,8 @@ COMPARISON = re.compile(
 PRODUCT_PARTS = re.compile(r"\band\b|,|&|\bor\b|\bvs\b\.?|\bversus\b|\bthan\b|\bcompared (?:to|with)\b", re.I)
 #: a part of a comparison that is the product talked about: "is that cheaper than ...", "it or the large one"
 THAT_ONE = re.compile(r"\b(?:that|this|it)\b", re.IGNORECASE)
+#: "i got some in my last order", "can i return them": the product just talked about
+THE_PRODUCT_AGAIN = re.compile(r"\b(?:some|them|it|one|those|these|that|this|a few|a couple)\b", re.IGNORECASE)
 #: "both", "all of them", "each of them": every order just talked about
 ALL_OF_THEM = re.compile(
     r"\b(?:both|all (?:of )?(?:them|those|these|three)|each (?:of )?(?:them|one)|them all|the two(?: of them)?|"

@@ -145,6 +145,8 @@ class Candidate:
     """Pairs of query words that stand side by side in the name too ("tea set" in "Retrospot Tea Set")."""
     how: str
     """``sku``, ``exact`` (the whole name), ``all_words`` or ``some_words``."""
+    numbers: int = 0
+    """Numbers of the query the name holds too ("dolly cabinet 3 drawers": the 3, not the 2 drawers)."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,11 @@ class Linked:
         top = self.candidates[0]
         if top.how in ("sku", "exact"):
             return (top,)
-        return tuple(c for c in self.candidates if abs(c.coverage - top.coverage) < 1e-9 and c.adjacent == top.adjacent)
+        return tuple(
+            c
+            for c in self.candidates
+            if abs(c.coverage - top.coverage) < 1e-9 and c.adjacent == top.adjacent and c.numbers == top.numbers
+        )
 
     def pick(self) -> Optional[Listing]:
         """The one product the query means, or ``None`` (nothing fits, or several fit equally)."""
@@ -326,6 +332,7 @@ class CatalogIndex:
                 scores[i] += weight[w] * similarity
         # the exact name compares word for word, before compounds were joined
         phrase = " ".join(w for w in query.words if not w.isdigit() and (w in self.idf or self._resolve(w)))
+        numbers = _small_numbers(text)
         found: list[Candidate] = []
         for i, score in scores.items():
             item = self.listings[i]
@@ -337,7 +344,8 @@ class CatalogIndex:
             extra = len([w for w in name.words if w not in named])
             neighbours = set(zip(name.words, name.words[1:]))
             adjacent = sum(pair in neighbours for pair in itertools.pairwise(sequence))
-            found.append(Candidate(item, coverage, extra, adjacent, how))
+            held = len(numbers & {w for w in name.words if w.isdigit()})
+            found.append(Candidate(item, coverage, extra, adjacent, how, held))
         if not any(c.how == "exact" for c in found):
             found = _whole_name_inside(found, text)
         found.sort(
@@ -345,6 +353,7 @@ class CatalogIndex:
                 c.how != "exact",
                 -round(c.coverage, 9),
                 -c.adjacent,
+                -c.numbers,
                 c.extra_words,
                 -c.listing.popularity,
                 not c.listing.in_stock,
@@ -352,6 +361,12 @@ class CatalogIndex:
             )
         )
         return Linked(text, tuple(found[:limit]), named)
+
+
+def _small_numbers(text: str) -> set[str]:
+    """Numbers of a message that can be part of a product name ("3 drawers", "set of 6"), not an order
+    number or a product code (those have four digits or more)."""
+    return set(re.findall(r"(?<![\w.£$])\d{1,3}(?![\w.])", text.lower()))
 
 
 def _spelt_as_said(word: str) -> str:
@@ -440,4 +455,7 @@ def _whole_name_inside(found: list[Candidate], text: str) -> list[Candidate]:
     phrase = f" {name_terms(longest.listing.name).phrase} "
     if any(f" {name_terms(c.listing.name).phrase} " not in phrase for c in alone):
         return found  # two products named ("the spaceboy lunch box and the dolly girl lunch box"): both stay options
-    return [Candidate(c.listing, c.coverage, c.extra_words, c.adjacent, "exact") if c is longest else c for c in found]
+    return [
+        Candidate(c.listing, c.coverage, c.extra_words, c.adjacent, "exact", c.numbers) if c is longest else c
+        for c in found
+    ]

@@ -1248,3 +1248,41 @@ def test_a_verified_identity_expires_after_half_an_hour_of_silence_and_is_never_
     elsewhere = Chat()
     elsewhere.slots["identity"] = sign_conversation_identity(hugo.id, "another-conversation")
     assert elsewhere.say("how many points do I have", "loyalty_status") == ["utter_ask_email"]
+
+
+def test_a_return_of_an_order_beside_a_clause_heard_as_information_is_that_return(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner = open_order(seeded, "12748")
+    chat = Chat(owner)
+    secondary = (("inform", 0.85, "we bought two by mistake"), ("return_request", 0.73, f"send back order {number}"))
+    answer = chat.say(
+        f"send back order {number}, we bought two by mistake",
+        "nlu_fallback",
+        {"order_number": number},
+        confidence=0.5,
+        secondary=secondary,
+        ranking=(("return_request", 0.46), ("inform", 0.15)),
+    )
+    assert answer == ["utter_cannot_return"], chat.text
+
+
+def test_some_of_the_product_just_talked_about_is_the_order_line_returned(seeded: SqlAlchemyUnitOfWork) -> None:
+    number, owner, item = _returnable(seeded, 8)  # a line no other test returns
+    chat = Chat(owner)
+    chat.say(f"how much is the {item.lower()}", "product_info")
+    text = f"i bought a couple of those in order {number} and they're faulty, can i send them back?"
+    answer = chat.say(text, "return_request", {"order_number": number})
+    assert answer == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == item
+
+
+def test_a_price_and_a_question_of_what_we_sell_in_one_message_are_both_answered(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    answer = chat.say("what does the botanical gardens wall clock cost and have you got any doormats", "product_info")
+    assert answer == ["utter_product_info", "utter_products_of_kind"], chat.text
+    assert "Doormat" in chat.said("utter_products_of_kind")["items"]
+
+
+def test_ideas_asked_for_a_kind_of_product_list_that_kind_not_best_sellers(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    assert chat.say("mini backpacks for children?", "recommend_products", confidence=0.7) == ["utter_products_of_kind"]
+    assert "Mini Backpack" in chat.said("utter_products_of_kind")["items"]

@@ -26,6 +26,7 @@ from actions.dialogue.understand import (
     order_question_of,
     ordinal_choice,
     reason_in,
+    returned_thing,
     says_latest,
     says_mine,
     says_not_received,
@@ -253,3 +254,16 @@ def test_requests_said_in_passing_are_recognised() -> None:
     assert says_reorder("what would i normally reorder") and not says_reorder("where is my order")
     assert asks_what_we_have("what have you got for the garden")
     assert in_catalogue_sizes("the big one") == "the large one"
+
+
+def test_the_thing_a_return_names_is_found_but_not_the_order_or_its_contents_as_a_whole() -> None:
+    assert returned_thing("can i return the glasses from my last order, two are chipped") == "glasses"
+    assert returned_thing("I'd like to send back the memo board") == "memo board"
+    assert returned_thing("i want to return my last order") is None
+    assert returned_thing("can i return the items from 577492") is None
+    assert returned_thing("can i return them?") is None
+
+
+def test_a_part_that_keeps_breaking_is_a_reason_for_a_return() -> None:
+    assert reason_in("I want to return the crayons from my last order, they keep snapping") == "they keep snapping"
+    assert reason_in("return the tin from my last order, the lid keeps breaking") == "the lid keeps breaking"

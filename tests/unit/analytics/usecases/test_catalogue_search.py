@@ -167,3 +167,16 @@ def test_a_word_spelt_as_it_sounds_is_the_word_not_the_nearest_spelling() -> Non
     assert picked(index, "do you have any nite lights") == "Owl Night Light"
     assert picked(index, "do you have any nite lites") == "Owl Night Light"
     assert picked(index, "the party invites") == "Party Invites Spaceman"
+
+
+def test_a_number_in_the_question_picks_the_name_that_holds_it() -> None:
+    shop = CatalogIndex(
+        [
+            item(1, "22149", "Dolly Cabinet 2 Drawers", 60),
+            item(2, "22150", "Dolly Cabinet 3 Drawers", 20),
+        ]
+    )
+    assert picked(shop, "dolly cabinet 3 drawers price") == "Dolly Cabinet 3 Drawers"
+    assert picked(shop, "how much is the dolly cabinet with 2 drawers") == "Dolly Cabinet 2 Drawers"
+    # an order number is not part of a name: both still fit
+    assert picked(shop, "the dolly cabinet from order 581487") is None
