@@ -276,13 +276,12 @@ class Resolution:
         if found is None:
             return None
         index = index_for(self.ctx.uow())
-        line = index.link(query, within=[found.sku])
-        holds_all = set(line.named) >= set(index.link(query).named)
-        if holds_all and line.candidates and line.candidates[0].coverage > 1 - 1e-9:
+        line, anywhere = index.link(query, within=[found.sku]), index.link(query)
+        if set(line.named) >= set(anywhere.named) and line.candidates and line.candidates[0].coverage > 1 - 1e-9:
             # the line holds every word said ("the deluxe sewing kit" of "Vintage Doily Deluxe Sewing Kit"),
             # even if another product is called exactly that: the customer named their own line
             return None
-        elsewhere = index.link(query).pick()
+        elsewhere = anywhere.pick()
         if elsewhere is None or elsewhere.sku in skus:
             return None
         better: Optional[Listing] = index.link(query, within=[found.sku, elsewhere.sku]).pick()
