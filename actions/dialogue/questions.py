@@ -118,7 +118,7 @@ class Questions(Resolution):
         if self.state.task is not None or self.state.confirm is not None or self._paused():
             return
         what = str(confirm.get("what"))
-        labels = {"cancel": "cancellation", "delete": "deletion request", "offer": "offer", "handoff": "question"}
+        labels = {"cancel": "cancellation", "delete": "request to delete your data", "offer": "offer", "handoff": "question"}
         self.ctx.say("utter_back_to", what=labels.get(what, "question"))
         if what == "cancel" and self.ctx.customer_id is not None:
             order = self._own_order(str(confirm.get("order") or ""))

@@ -133,7 +133,7 @@ SPECS: dict[str, Spec] = {
     "reorder_when": Spec(("identity",), "reorder question"),
     "next_order_due": Spec(("identity",), "next-order question"),
     "privacy_data": Spec(("identity",), "data question"),
-    "delete_data": Spec(("identity",), "deletion request"),
+    "delete_data": Spec(("identity",), "request to delete your data"),
 }
 ORDER_INTENTS = frozenset(name for name, spec in SPECS.items() if "order" in spec.needs)
 PRODUCT_INTENTS = frozenset(name for name, spec in SPECS.items() if "product" in spec.needs)

@@ -1058,6 +1058,21 @@ def test_privacy_summary_masks_the_email_and_deletion_needs_a_yes(seeded: SqlAlc
         assert len(requests) == 1
 
 
+def test_a_question_while_deletion_is_confirmed_is_answered_and_nothing_is_deleted_before_the_yes(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    ines = customer(seeded, "16812")
+    chat = Chat(ines.id)
+    assert chat.say("pls remove my data from your system", "delete_data") == ["utter_confirm_delete"]
+    answer = chat.say("hang on, how many points have i got first", "loyalty_status")
+    assert answer == ["utter_loyalty_status", "utter_back_to", "utter_confirm_delete"], chat.text
+    # back to the question, in words that do not say a request was already made
+    assert "deletion request" not in chat.said("utter_back_to")["what"]
+    with seeded:
+        assert not seeded.session.scalars(select(PrivacyRequest).where(PrivacyRequest.customer_id == ines.id)).all()
+    assert chat.say("ok yes delete my data", "affirm") == ["utter_deletion_requested"]
+
+
 def test_an_offer_is_shown_then_applied_on_yes(seeded: SqlAlchemyUnitOfWork) -> None:
     with seeded:
         ids = [c.id for c in seeded.session.scalars(select(Customer).order_by(Customer.id)).all()]
