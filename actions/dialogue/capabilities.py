@@ -87,9 +87,12 @@ def delivery_estimate(ctx: Context, order: OrderDetail) -> Memory:
     elif estimate.most_likely is None:
         ctx.say("utter_delivery_none", order_number=estimate.number)
     else:
+        # "is my order on the way? and when will it arrive": where it is, then when it comes
+        progress = {"shipped": "is on its way and", "processing": "is being prepared and"}.get(order.status, "")
         ctx.say(
             "utter_delivery_window",
             order_number=estimate.number,
+            progress=progress,
             window=delivery_window(estimate.earliest, estimate.latest, estimate.most_likely),
             basis=estimate.basis,
         )

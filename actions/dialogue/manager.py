@@ -58,6 +58,7 @@ from actions.dialogue.specs import (
     ORDER_QUESTIONS,
     OTHER_BUSINESS,
     PRODUCT_INTENTS,
+    REQUEST_BESIDE_IDENTITY,
     SECONDARY,
     SMALL_TALK,
     SPECS,
@@ -101,6 +102,7 @@ from actions.dialogue.understand import (
     says_not_received,
     says_other_order,
     says_reorder,
+    speaks_of_next_order,
     wants_cheaper,
     wants_to_stop,
     with_new_postcode,
@@ -208,6 +210,11 @@ class Dialogue(Tasks):
         short = len(turn.text.split()) <= 12
         if turn.intent in ("thank", "nlu_fallback") and short and THANKS.search(turn.text) and BYE.search(turn.text):
             return "goodbye"  # "cheers mate, thats me sorted, have a good one"
+        asked_beside = self._request_beside_identity()
+        if asked_beside:
+            return asked_beside
+        if turn.intent == "inform" and self._asks_a_return(REQUEST_BESIDE_IDENTITY):
+            return "return_request"  # "return poppys playhouse kitchen from order 577077, it was missing pieces"
         if turn.intent != "nlu_fallback":
             return turn.intent
         if self._compares_products():
@@ -216,9 +223,7 @@ class Dialogue(Tasks):
             return order_question_of(turn.text)  # "and what about my other order, the older one?"
         requests = [name for name, _, _ in turn.secondary if name not in SMALL_TALK and name != "greet"]
         if requests:
-            if requests[0] == "inform" and any(
-                n == "return_request" and RETURN_QUESTION.search(clause) for n, _, clause in turn.secondary
-            ):
+            if requests[0] == "inform" and self._asks_a_return(0.0):
                 return "return_request"  # "return order 581487, i ordered too many frames": the return it asks
             return requests[0]
         name, confidence = turn.best_real
@@ -259,6 +264,32 @@ class Dialogue(Tasks):
         if (asks_for_kind(turn.text) or asks_price(turn.text)) and self._mentions_product(turn.text):
             return "product_info"
         return "nlu_fallback"
+
+    def _asks_a_return(self, confidence: float) -> bool:
+        """One of the message's clauses asks for a return in so many words (beside details heard as "inform"),
+        the classifier at least ``confidence`` sure of it."""
+        return any(
+            n == "return_request" and c >= confidence and RETURN_QUESTION.search(clause)
+            for n, c, clause in self.turn.secondary
+        )
+
+    def _request_beside_identity(self) -> Optional[str]:
+        """ "delete my data please, email ... order 566937", "i want to return a toy helicopter, email is ...":
+        the e-mail is only how the customer proves who they are; the request beside it is what they ask, and it
+        runs (verifying them first) when one of the message's clauses asks it clearly."""
+        turn = self.turn
+        if turn.intent not in ("identify", "nlu_fallback") or not email_in(turn):
+            return None
+        if turn.intent == "nlu_fallback" and turn.best_real[0] not in ("identify", *SPECS):
+            return None
+        for name, confidence, _clause in turn.secondary:
+            needs = SPECS[name].needs if name in SPECS else ()
+            if name != "identify" and "identity" in needs and confidence >= REQUEST_BESIDE_IDENTITY:
+                # "email is x@y.com and my order is 581502, where is it?" is the identify task's own question
+                if name in ORDER_QUESTIONS:
+                    return None
+                return name
+        return None
 
     def _keeps(self, intent: str) -> bool:
         """ "actually dont cancel my order, i'll keep it", even after other questions: nothing is cancelled."""
@@ -555,6 +586,15 @@ class Dialogue(Tasks):
         kind_too = self._kind_asked_too() if main == "product_info" else None
         if kind_too:
             later.append(["product_info", kind_too])
+        # "any ideas for my next order": the ideas, then when that order is likely due
+        ideas_for_next = main == "recommend_products" and speaks_of_next_order(self.turn.text)
+        if ideas_for_next and self.ctx.customer_id is not None and "next_order_due" not in done:
+            done.add("next_order_due")
+            later.append(["next_order_due", self.turn.text])
+        price_too = self._price_asked_too() if main in ("bought_together", "similar_products") else None
+        if price_too and "product_info" not in done:
+            done.add("product_info")
+            later.append(["product_info", price_too])
         for name, _confidence, clause in self.turn.secondary:
             if name in done or name not in SECONDARY:
                 continue
@@ -568,6 +608,18 @@ class Dialogue(Tasks):
             self.state.task.details.setdefault("then", []).extend(later)
             return
         self._then(later)
+
+    def _price_asked_too(self) -> Optional[str]:
+        """ "what goes with the rococo wall mirror white and how much is it": the price of the product just
+        answered about, asked in a later clause that names no other product (its name, to look it up by)."""
+        focus = str(self.state.product or "").upper()
+        if not focus:
+            return None
+        for clause in clauses(self.turn.text)[1:]:
+            if asks_price(clause) and refers_back(clause) and not self._mentions_product(clause):
+                listing = index_for(self.ctx.uow()).by_sku.get(focus)
+                return listing.name if listing is not None else None
+        return None
 
     def _kind_asked_too(self) -> Optional[str]:
         """ "how much is the botanical gardens wall clock and do you sell doormats": a later clause asking

@@ -78,6 +78,13 @@ class Questions(Resolution):
         }
         no = intent == "deny" or wants_to_stop(self.turn.text) or refuses(self.turn.text)
         # "actually no, dont cancel it" reads like a cancel request: a no is never taken for a yes
+        asked_again = intent == same_request.get(str(what)) and not says_yes(self.turn.text)
+        if not no and asked_again and what == "cancel" and is_question(self.turn.text):
+            # "right, can you cancel my latest order" after an aside: the request asked anew, asked back (an order
+            # is cancelled on a yes, or on "cancel it", never on a question)
+            self.state.confirm = None
+            self._run(Task("cancel_order", self._details("cancel_order")))
+            return True
         yes = not no and (intent == "affirm" or intent == same_request.get(str(what)) or says_yes(self.turn.text))
         if yes:
             numbers = order_numbers(self.turn)
@@ -118,7 +125,12 @@ class Questions(Resolution):
         if self.state.task is not None or self.state.confirm is not None or self._paused():
             return
         what = str(confirm.get("what"))
-        labels = {"cancel": "cancellation", "delete": "request to delete your data", "offer": "offer", "handoff": "question"}
+        labels = {
+            "cancel": "cancellation",
+            "delete": "request to delete your data",
+            "offer": "offer",
+            "handoff": "question",
+        }
         self.ctx.say("utter_back_to", what=labels.get(what, "question"))
         if what == "cancel" and self.ctx.customer_id is not None:
             order = self._own_order(str(confirm.get("order") or ""))

@@ -32,6 +32,12 @@ from analytics.usecases.orders import OrderDetail, OrderSummary, list_orders, or
 
 logger = logging.getLogger(__name__)
 
+#: Among an order's few lines, a line holding nearly every word said ("the green goose fether xmas tree", a
+#: typo costing a little) is the one meant when it leads the next line by this much (the catalogue-wide lead is
+#: :data:`~analytics.usecases.catalogue_search.CLEAR_LEAD`).
+NEARLY_ALL_WORDS = 0.95
+LEAD_ON_AN_ORDER = 0.1
+
 
 class Resolution:
     """Identity, order, item and product resolution, and the questions that ask for them."""
@@ -239,7 +245,7 @@ class Resolution:
             index = index_for(self.ctx.uow())
             linked = index.link(query, within=skus)
             without = index.link(rest, within=skus) if rest else None
-            one = linked.pick()
+            one = linked.pick() or _nearly_all_words(linked)
             if one is None and without is not None and (without.pick() is not None or len(without.options()) > 1):
                 # "the lunch box from 580137, the lid is broken": the lid is what is wrong, not the item
                 linked, one = without, without.pick()
@@ -496,3 +502,14 @@ class Resolution:
             self.ctx.say("utter_ask_address_for", order_number=str(task.details["order"]))
             return
         self.ctx.say(ASK_RESPONSES[what])
+
+
+def _nearly_all_words(linked: Linked) -> Optional[Listing]:
+    """The order line that holds nearly every word said, clearly ahead of the order's other lines, or None."""
+    if not linked.candidates:
+        return None
+    top = linked.candidates[0]
+    runner_up = linked.candidates[1].coverage if len(linked.candidates) > 1 else 0.0
+    if top.coverage >= NEARLY_ALL_WORDS and top.coverage - runner_up >= LEAD_ON_AN_ORDER:
+        return top.listing
+    return None

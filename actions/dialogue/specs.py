@@ -14,6 +14,8 @@ from typing import Optional
 MAX_IDENTITY_ATTEMPTS = 3
 #: An unrelated request must be at least this sure to interrupt a question the bot asked.
 DIGRESSION_CONFIDENCE = 0.5
+#: A clause asking an account request beside the customer's e-mail must be this sure to be what the message asks.
+REQUEST_BESIDE_IDENTITY = 0.8
 #: Confident requests that can follow another in the same message without a question of their own.
 SECONDARY = frozenset(
     {

@@ -81,7 +81,8 @@ REASON_WORDS = re.compile(
     r"(?:is|are|was|were|went|gone) out(?! of)|"
     r"missing|arrived (?:late|broken|damaged)|poor quality|bad quality|cheap looking|stained|dirty|damp|mou?ldy?|"
     r"smell(?:s|ing|y)?|wet|leak(?:s|ing|ed)?|torn|ripped|rip|tear|bent|dented|dent|peeling|faded|fell apart|"
-    r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|marks|scuffed|not working|doesn'?t close|"
+    r"holes?|got a hole|stopped|broken off|came apart|loose|cracks|chips|marks|scuffed|not working|doesn'?t close|"
+    r"sheds|shedding|packed (?:in|up)|gave up|given up|"
     r"not what i (?:ordered|expected)|unwanted|not (?:the )?(?:right|same|one i ordered)|"
     r"wobbly|wobbles|unstable|flimsy|falling apart|coming apart|seams?|stitching|not the size|"
     r"colou?rs? (?:ran|run|bled|have run|has run|faded|came out)|"
@@ -102,6 +103,8 @@ REASON_START = re.compile(
     r"split|broke|cracked|leaks|leaked|melted|smells|stopped|doesn'?t|don'?t|didn'?t)\b",
     re.IGNORECASE,
 )
+#: the verb after an item that says what is wrong with it ("the cakestand ... has a chipped plate")
+ITEM_HAS = re.compile(r"\b(?:has|have|had|is|are|was|were|arrived|came|got)\b", re.IGNORECASE)
 #: the subject a sentence starts with ("they flicker", "half the bulbs are out", "my son broke it")
 SUBJECT_START = re.compile(
     r"^\s{0,3}(?:it|its|it's|they|they're|theyre|the|one|some|both|all|half|most|mine|my|our|we|i)\b", re.IGNORECASE
@@ -526,7 +529,14 @@ def reason_in(text: str, *, whole: bool = False, starts_return: bool = False) ->
             number = next((n for n in ORDER_NUMBER_IN_TEXT.finditer(clause) if n.end() <= found.start()), None)
             tail = clause[number.end() :].strip(" -:,") if number else ""
             own = tail and (SUBJECT_START.match(tail) or clause.find(tail) == found.start())
-            return (tail if own else clause)[:500]
+            if own:
+                return tail[:500]
+            # "the regency cakestand in my last order has a chipped plate": what the item has, not the item
+            # (said as "the <item> in/from <the order> <verb>"; "a piece is missing" is a reason of its own)
+            before = clause[: found.start()] if number is None else ""
+            ordered = LATEST.search(before) or ORDER_REFERENCE.search(before)
+            verb = [v for v in ITEM_HAS.finditer(before) if ordered and v.start() >= ordered.end()]
+            return (clause[verb[-1].start() :] if verb else clause)[:500]
     for clause in [*clauses(text)[1:], *_after_order_number(text)]:
         if REASON_START.search(clause) and len(clause.split()) >= 3 and not re.search(r"[\d@]", clause):
             return clause[:500]
@@ -685,6 +695,14 @@ def ordinal_choice(text: str, count: int) -> Optional[int]:
 
 
 PRICE = re.compile(r"\b(?:how much|price|prices|priced|cost|costs|£)\b|£", re.IGNORECASE)
+
+
+#: "any ideas for my next order": ideas, and when that order is likely due
+NEXT_ORDER = re.compile(r"\b(?:my|the|our)\s{1,3}next\s{1,3}(?:order|shop|purchase|basket)\b", re.IGNORECASE)
+
+
+def speaks_of_next_order(text: str) -> bool:
+    return bool(NEXT_ORDER.search(text[:MAX_TEXT]))
 
 
 def asks_price(text: str) -> bool:

@@ -290,6 +290,7 @@ def test_another_order_after_a_detail_of_the_first_gets_the_question_the_talk_st
     chat = signed_in(seeded, "16000")
     assert chat.say("where is 581107", "order_status", {"order_number": "581107"}) == ["utter_order_shipped"]
     assert chat.say("when will it arrive", "delivery_estimate") == ["utter_delivery_window"]
+    assert chat.said("utter_delivery_window")["progress"] == "is on its way and"  # where it is, then when it comes
     # "when" was a detail of 581107; of the other order they want where it is (its tracking, its date)
     answer = chat.say("and the other one, 581105?", "nlu_fallback", {"order_number": "581105"}, confidence=0.5)
     assert answer == ["utter_order_shipped"], chat.text
@@ -457,6 +458,21 @@ def test_dont_cancel_it_keeps_the_order_even_when_heard_as_a_cancel_request(seed
     assert chat.say("actually no, dont cancel it", "cancel_order") == ["utter_keep_order"]
     with seeded:
         assert seeded.orders.by_number(number).status == OrderStatus.PROCESSING  # type: ignore[union-attr]
+
+
+def test_a_cancel_request_asked_again_as_a_question_is_asked_back_not_carried_out(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    number, owner = open_order(seeded, "12680")
+    chat = Chat(owner)
+    assert chat.say("can you cancel my latest order", "cancel_order") == ["utter_confirm_cancel"]
+    chat.say("hang on, how much is the spaceboy lunch box?", "product_info", {"product": "spaceboy lunch box"})
+    answer = chat.say("right, can you cancel my latest order", "cancel_order", confidence=0.99)
+    assert answer == ["utter_confirm_cancel"], chat.text
+    assert chat.said("utter_confirm_cancel")["order_number"] == number
+    with seeded:
+        assert seeded.orders.by_number(number).status == OrderStatus.PROCESSING  # type: ignore[union-attr]
+    assert chat.say("no", "deny") == ["utter_keep_order"]
 
 
 def test_a_yes_with_more_words_is_a_yes(seeded: SqlAlchemyUnitOfWork) -> None:
@@ -778,6 +794,100 @@ def test_a_return_question_about_an_order_with_the_email_verifies_then_starts_th
     assert answer == ["utter_identity_verified", "utter_ask_item"], chat.text
 
 
+def _email(uow: SqlAlchemyUnitOfWork, ref: str) -> str:
+    with uow:
+        found = uow.customers.by_external_ref(ref)
+        assert found is not None
+        return str(found.email)
+
+
+def test_a_request_beside_the_email_and_order_number_is_run_once_the_customer_is_verified(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    email = _email(seeded, "12995")
+    text = f"delete my data please, email {email} order 566937"
+    chat = Chat()
+    answer = chat.say(
+        text,
+        "identify",
+        {"email": email, "order_number": "566937"},
+        confidence=0.71,
+        secondary=(("delete_data", 1.0, "delete my data please"),),
+        ranking=(("delete_data", 0.14),),
+    )
+    assert answer == ["utter_identity_verified", "utter_confirm_delete"], chat.text
+    assert chat.say("yes i'm sure", "affirm") == ["utter_deletion_requested"]
+
+
+def test_a_return_told_with_the_email_goes_on_once_the_order_number_proves_who_it_is(
+    seeded: SqlAlchemyUnitOfWork,
+) -> None:
+    email = _email(seeded, "14508")
+    chat = Chat()
+    text = f"hiya i want to return a toy helicopter, it doesnt fly at all, email is {email}"
+    answer = chat.say(
+        text,
+        "nlu_fallback",
+        {"email": email, "category": "Toys & Games"},
+        confidence=0.5,
+        ranking=(("return_request", 0.47), ("identify", 0.07)),
+        secondary=(
+            ("identify", 0.96, f"email is {email}"),
+            ("return_request", 0.88, "hiya i want to return a toy helicopter"),
+        ),
+    )
+    assert answer == ["utter_ask_identity_order"], chat.text
+    answer = chat.say("577128", "inform", {"order_number": "577128"})
+    assert answer == ["utter_identity_verified", "utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == "Yellow Shark Helicopter"
+
+
+def test_a_return_heard_as_details_is_the_return_its_first_clause_asks(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "17799")
+    text = "return poppys playhouse kitchen from order 577077, it was missing pieces"
+    answer = chat.say(
+        text,
+        "inform",
+        {"order_number": "577077"},
+        confidence=0.77,
+        ranking=(("return_request", 0.2),),
+        secondary=(
+            ("inform", 1.0, "it was missing pieces"),
+            ("return_request", 0.95, "return poppy's playhouse kitchen from order 577077"),
+        ),
+    )
+    assert answer == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == "Poppy's Playhouse Kitchen"
+
+
+@pytest.mark.parametrize(
+    ("ref", "message", "number", "product"),
+    [
+        # a typo ("fether") and "xmas": the order's green tree, not its white one
+        (
+            "15916",
+            "return the green goose fether xmas tree from order 578275 - its shedding feathers all over",
+            "578275",
+            "Green Goose Feather Christmas Tree",
+        ),
+        # what is wrong ("a chipped plate") is not a second item
+        (
+            "12462",
+            "the regency cakestand in my last order has a chipped plate, i want to return it",
+            "",
+            "Regency Cakestand 3 Tier",
+        ),
+    ],
+)
+def test_the_item_of_a_return_is_the_order_line_its_words_name(
+    seeded: SqlAlchemyUnitOfWork, ref: str, message: str, number: str, product: str
+) -> None:
+    chat = signed_in(seeded, ref)
+    answer = chat.say(message, "return_request", {"order_number": number} if number else {})
+    assert answer == ["utter_return_created"], chat.text
+    assert chat.said("utter_return_created")["product"] == product
+
+
 def test_never_mind_drops_the_request(seeded: SqlAlchemyUnitOfWork) -> None:
     chat = signed_in(seeded, "13694")
     assert chat.say("I'd like to return something", "return_request") == ["utter_ask_order"]
@@ -988,6 +1098,27 @@ def test_a_shop_question_after_a_product_question_is_answered_as_asked(seeded: S
 def test_a_product_we_sell_is_in_scope_however_the_question_was_heard(seeded: SqlAlchemyUnitOfWork) -> None:
     answer = Chat().say("have you got money banks for children", "out_of_scope", confidence=0.7)
     assert answer == ["utter_products_of_kind"]
+
+
+def test_the_price_asked_beside_what_goes_with_a_product_is_that_products_price(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = Chat()
+    text = "what goes with the rococo wall mirror white and how much is it"
+    answer = chat.say(
+        text,
+        "bought_together",
+        {"product": "rococo wall mirror white"},
+        confidence=0.82,
+        ranking=(("product_info", 0.11),),
+        secondary=(("bought_together", 1.0, "what goes with the rococo wall mirror white"),),
+    )
+    assert answer[-1] == "utter_product_info", chat.text
+    assert chat.said("utter_product_info")["name"] == "Rococo Wall Mirror White"
+
+
+def test_ideas_for_my_next_order_also_say_when_it_is_likely_due(seeded: SqlAlchemyUnitOfWork) -> None:
+    chat = signed_in(seeded, "14245")
+    answer = chat.say("any ideas for my next order", "recommend_products", confidence=0.91)
+    assert answer[0] == "utter_recommendations" and answer[-1] == "utter_next_order", chat.text
 
 
 def test_what_goes_together_is_said_as_bought_together_or_as_similar(seeded: SqlAlchemyUnitOfWork) -> None:

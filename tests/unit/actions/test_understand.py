@@ -87,6 +87,14 @@ def test_an_email_and_an_order_number_are_no_address() -> None:
             "the colour isn't what I expected",
         ),
         ("also the night light from the same order, one of them doesnt light up", "one of them doesnt light up"),
+        # what the item has, not the item itself, when the item opens the sentence
+        (
+            "the regency cakestand in my last order has a chipped plate, i want to return it",
+            "has a chipped plate",
+        ),
+        ("i need to return the black flock doormat from order 576321, it sheds everywhere", "it sheds everywhere"),
+        ("the red retrospot cake stands in 578152 arrived with chips", "arrived with chips"),
+        ("the chilli lights from my last order have packed in already, could I return them?", "have packed in already"),
     ],
 )
 def test_a_reason_given_up_front_is_found(message: str, reason: str) -> None:
