@@ -10,6 +10,8 @@ its driver, its tracker-store check), with the fault injected ``--before`` secon
 - ``actions``: SIGKILL the action server, or its first process (``actions-1``) where the profile
   runs several (supervisord starts it again; meanwhile the customer must get a reply, the polite
   apology at worst, never silence);
+- ``actions-all``: SIGKILL every action-server process at once (no process is left to answer until
+  supervisord has started them again: the apology, then normal replies);
 - ``rasa``: SIGKILL one Rasa process (the gateway must send its turns to the other);
 - ``redis``: SIGKILL the private Redis, start it again on the same port ``--redis-down`` seconds
   later (empty: locks and limits are not persisted);
@@ -53,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import load  # noqa: E402  (after the path insert: run as a script)
 
-DRILLS = ("actions", "rasa", "redis", "postgres")
+DRILLS = ("actions", "actions-all", "rasa", "redis", "postgres")
 #: a customer waits this long for a reply at most
 LIMIT_MS = 5000.0
 #: the product answers normally again within this many seconds after the fault
@@ -262,6 +264,11 @@ class Supervisor:
         """The program ``kind``, or the first of its kind (``actions-1``) where the profile runs several."""
         names = [line.split()[0] for line in self.ctl("status").splitlines() if line.strip()]
         return kind if kind in names else f"{kind}-1"
+
+    def all_of(self, kind: str) -> list[str]:
+        """The programs of ``kind``: ``kind`` itself, or ``kind-1``, ``kind-2`` ... where the profile runs several."""
+        names = [line.split()[0] for line in self.ctl("status").splitlines() if line.strip()]
+        return [n for n in names if n == kind or (n.startswith(f"{kind}-") and n[len(kind) + 1 :].isdigit())]
 
     def all_running(self) -> bool:
         lines = [line.split() for line in self.ctl("status").splitlines() if line.strip()]
@@ -483,6 +490,17 @@ def main() -> None:
 
                     return inject
 
+                def kill_all(kind: str) -> Callable[[], tuple[float, float]]:
+                    def inject() -> tuple[float, float]:
+                        pids = [supervisor.pid(program) for program in supervisor.all_of(kind)]
+                        began = time.time()
+                        for pid in pids:
+                            os.kill(pid, signal.SIGKILL)
+                        print(f"  {kind}: {len(pids)} processes killed", flush=True)
+                        return began, began
+
+                    return inject
+
                 def redis_outage() -> tuple[float, float]:
                     began = time.time()
                     redis_server.kill()
@@ -499,6 +517,7 @@ def main() -> None:
 
                 injectors = {
                     "actions": kill(supervisor.first_of("actions")),
+                    "actions-all": kill_all("actions"),
                     "rasa": kill("rasa-1"),
                     "redis": redis_outage,
                     "postgres": drop_connections,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.fault_drills import OBSERVE_S, RECOVERY_GOAL_S, recovery_after, score_drill
+from bench.fault_drills import OBSERVE_S, RECOVERY_GOAL_S, Supervisor, recovery_after, score_drill
 
 
 def turn(t: float, outcome: str = "ok", ms: float = 200.0) -> dict[str, object]:
@@ -70,3 +70,18 @@ def test_slow_recovery_lost_or_duplicated_messages_miss_the_goal() -> None:
 def test_a_reply_slower_than_a_customer_waits_is_not_back_to_normal() -> None:
     turns = [turn(21, "http 500"), turn(25, "ok", ms=9000), turn(30)]
     assert recovery_after(turns, fault_start=20.0, fault_end=20.0) == 10.0
+
+
+def test_the_kill_every_action_process_drill_finds_each_process_of_that_kind_and_no_other() -> None:
+    status = (
+        "actions-1   RUNNING   pid 101, uptime 0:01:00\n"
+        "actions-2   RUNNING   pid 102, uptime 0:01:00\n"
+        "actions-gateway   RUNNING   pid 103, uptime 0:01:00\n"
+        "rasa-1   RUNNING   pid 104, uptime 0:01:00\n"
+    )
+    several = Supervisor.__new__(Supervisor)
+    several.ctl = lambda *args: status  # type: ignore[method-assign]
+    assert several.all_of("actions") == ["actions-1", "actions-2"]
+    one = Supervisor.__new__(Supervisor)
+    one.ctl = lambda *args: "actions   RUNNING   pid 7, uptime 0:00:09\nweb   RUNNING   pid 8\n"  # type: ignore[method-assign]
+    assert one.all_of("actions") == ["actions"]
