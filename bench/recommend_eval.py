@@ -1,6 +1,6 @@
 """Benchmark: top-10 recommendations on MovieLens-100K and on the full Online Retail file.
 
-    .venv/bin/python bench/recommend_eval.py [--dataset movielens|retail|all]
+    .venv/bin/python bench/recommend_eval.py [--dataset movielens|retail|all] [--validation-only]
 
 Protocol
 --------
@@ -26,6 +26,10 @@ definitions of microsoft/recommenders (:mod:`analytics.recommend.metrics`).
   they bought before allowed) and "discovery" (only items new to the
   customer, seen items excluded). Component hyperparameters are tuned once
   on the discovery validation; the hybrid's weights per task.
+
+``--validation-only`` (MovieLens) tunes as usual and prints each model's
+best validation nDCG@10 instead of scoring the test: for trying models
+without looking at the test.
 
 Prints one Markdown table per dataset/split (date, data, fit times), the
 serving latency of the fitted Online Retail hybrid (top-10 with
@@ -53,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from analytics.recommend import (  # noqa: E402
     ALSRecommender,
+    BaggedALSRecommender,
     BPRRecommender,
     ContentRecommender,
     EASERecommender,
@@ -73,7 +78,7 @@ from analytics.recommend.evaluation import (  # noqa: E402
     stratified_split,
     temporal_split,
 )
-from analytics.recommend.graph import RP3betaRecommender  # noqa: E402
+from analytics.recommend.graph import GFCFRecommender, RP3betaRecommender  # noqa: E402
 from bench.recommend_data import RETAIL_FILE, load_movielens, load_retail_as_of  # noqa: E402
 
 K = 10
@@ -101,6 +106,11 @@ def movielens_specs() -> list[Spec]:
             expand_grid(factors=[64, 128], regularization=[10.0, 30.0, 60.0, 100.0], alpha=[5.0, 10.0, 20.0]),
         ),
         Spec(
+            "bagged ALS (implicit)",
+            BaggedALSRecommender,
+            expand_grid(n_models=[5], factors=[64, 128], regularization=[30.0, 60.0, 100.0], alpha=[5.0, 10.0, 20.0]),
+        ),
+        Spec(
             "BPR (implicit)",
             BPRRecommender,
             expand_grid(factors=[64, 128], learning_rate=[0.01, 0.05], regularization=[0.001, 0.01]),
@@ -113,6 +123,7 @@ def movielens_specs() -> list[Spec]:
             RP3betaRecommender,
             expand_grid(k=[100, 400], alpha=[0.5, 0.75, 1.0], beta=[0.0, 0.25, 0.5, 0.65]),
         ),
+        Spec("GF-CF", GFCFRecommender, expand_grid(k=[16, 32, 64], alpha=[0.3, 1.0])),
     ]
 
 
@@ -158,6 +169,7 @@ class Tuned:
     model: Recommender
     fit_seconds: float
     tune_seconds: float
+    validation: float = float("nan")  # the best validation nDCG@K of the tuning
 
 
 def tune_and_refit(
@@ -168,12 +180,13 @@ def tune_and_refit(
     for spec in specs:
         make = _with_threads(spec)
         start = time.perf_counter()
-        params, _ = grid_search(make, spec.grid, sub_train, validation, k=K, max_users=max_users)
+        params, table = grid_search(make, spec.grid, sub_train, validation, k=K, max_users=max_users)
         tuned = time.perf_counter() - start
+        best = float(table.iloc[0][f"ndcg@{K}"])
         start = time.perf_counter()
         model = make(**params).fit(train)
-        out.append(Tuned(spec.name, params, model, time.perf_counter() - start, tuned))
-        print(f"  tuned {spec.name}: {params} ({tuned:.1f} s)", file=sys.stderr)
+        out.append(Tuned(spec.name, params, model, time.perf_counter() - start, tuned, best))
+        print(f"  tuned {spec.name}: {params}, validation nDCG@{K} {best:.4f} ({tuned:.1f} s)", file=sys.stderr)
     return out
 
 
@@ -197,7 +210,7 @@ def tune_hybrid(
     only serves new products and new customers."""
     start = time.perf_counter()
     fitted = {t.name: _with_threads(Spec(t.name, type(t.model)))(**t.params).fit(sub_train) for t in components}
-    weights, fusion, _ = tune_weights(
+    weights, fusion, table = tune_weights(
         fitted, validation, k=K, step=hybrid_step(len(fitted)), exclude_seen=exclude_seen, max_users=max_users
     )
     tuned = time.perf_counter() - start
@@ -216,8 +229,9 @@ def tune_hybrid(
     params = {"fusion": fusion, "weights": {t.name: round(float(w), 3) for t, w in zip(components, weights)}}
     if cold_start is not None:
         params["cold start"] = cold_start.name
-    print(f"  tuned hybrid: {params} ({tuned:.1f} s)", file=sys.stderr)
-    return Tuned("hybrid", params, hybrid, fit, tuned)
+    best = float(table.iloc[0]["ndcg"])
+    print(f"  tuned hybrid: {params}, validation nDCG@{K} {best:.4f} ({tuned:.1f} s)", file=sys.stderr)
+    return Tuned("hybrid", params, hybrid, fit, tuned, best)
 
 
 def short_params(params: dict[str, Any]) -> str:
@@ -259,7 +273,19 @@ def print_table(title: str, note: str, rows: list[tuple[Tuned, dict[str, float]]
 # -- MovieLens ---------------------------------------------------------------------------------------------------------
 
 
-def run_movielens() -> None:
+def print_validation_table(title: str, tuned: list[Tuned]) -> None:
+    print(f"### {title}: validation only ({date.today():%Y-%m-%d})")
+    print()
+    print(f"Best validation nDCG@{K} of each model's tuning (the 80/20 split inside train); the test is not scored.")
+    print()
+    print(f"| model | chosen on validation | validation nDCG@{K} |")
+    print("|---|---|---:|")
+    for t in tuned:
+        print(f"| {t.name} | {short_params(t.params)} | {t.validation:.4f} |")
+    print()
+
+
+def run_movielens(validation_only: bool = False) -> None:
     ratings = load_movielens()
     pairs = ratings[["user_id", "item_id"]]
     for by, label in (("user_id", "per-user"), ("item_id", "per-item")):
@@ -271,13 +297,19 @@ def run_movielens() -> None:
         tuned = tune_and_refit(movielens_specs(), X_sub, validation, X_train, max_users=5000)
         by_name = {t.name: t for t in tuned}
         hybrid = tune_hybrid(
-            [by_name[n] for n in ("ALS (implicit)", "BM25 item-kNN (implicit)", "EASE", "user-kNN Pearson", "RP3beta")],
+            [
+                by_name[n]
+                for n in ("ALS (implicit)", "BM25 item-kNN (implicit)", "EASE", "user-kNN Pearson", "RP3beta", "GF-CF")
+            ],
             X_sub,
             validation,
             X_train,
         )
         tuned.append(hybrid)
         total = time.perf_counter() - start
+        if validation_only:
+            print_validation_table(f"MovieLens-100K, {label} split", tuned)
+            continue
         rows = [(t, evaluate(t.model, test, k=K)) for t in tuned]
         note = (
             f"MovieLens-100K (Harper & Konstan 2015; read from the RecBole 1.2.1 wheel), every rating an implicit "
@@ -425,11 +457,18 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=["movielens", "retail", "all"], default="all")
     parser.add_argument("--file", type=Path, default=RETAIL_FILE, help="the full Online Retail CSV")
+    parser.add_argument(
+        "--validation-only",
+        action="store_true",
+        help="MovieLens: tune and print validation scores, never score the test",
+    )
     args = parser.parse_args(argv)
+    if args.validation_only and args.dataset != "movielens":
+        parser.error("--validation-only needs --dataset movielens")
     print(f"## Recommendations, top-{K} ({date.today():%Y-%m-%d})")
     print()
     if args.dataset in ("movielens", "all"):
-        run_movielens()
+        run_movielens(validation_only=args.validation_only)
     if args.dataset in ("retail", "all"):
         if not args.file.exists():
             sys.exit(f"error: {args.file} not found; pass --file with the full Online Retail CSV.")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from analytics.recommend.base import Recommendation, Recommendations, Recommender
 from analytics.recommend.content import ContentRecommender
 from analytics.recommend.errors import UnknownItem, UnknownUser
-from analytics.recommend.factorization import ALSRecommender, BPRRecommender, ImplicitItemKNN
+from analytics.recommend.factorization import ALSRecommender, BaggedALSRecommender, BPRRecommender, ImplicitItemKNN
 from analytics.recommend.filters import (
     CategoryMMR,
     ExcludeItems,
@@ -27,7 +27,7 @@ from analytics.recommend.filters import (
     PriceRange,
     Reranker,
 )
-from analytics.recommend.graph import RP3betaRecommender
+from analytics.recommend.graph import GFCFRecommender, RP3betaRecommender
 from analytics.recommend.hybrid import HybridRecommender, tune_weights
 from analytics.recommend.interactions import Interactions
 from analytics.recommend.neighbours import EASERecommender, ItemKNNRecommender, UserKNNRecommender
@@ -36,10 +36,12 @@ from analytics.recommend.popularity import PopularityRecommender, RepeatPurchase
 __all__ = [
     "ALSRecommender",
     "BPRRecommender",
+    "BaggedALSRecommender",
     "CategoryMMR",
     "ContentRecommender",
     "EASERecommender",
     "ExcludeItems",
+    "GFCFRecommender",
     "HybridRecommender",
     "ImplicitItemKNN",
     "InCategories",

