@@ -202,6 +202,55 @@ def run(args: list[str], env: dict[str, str], timeout: int = 1800) -> None:
         sys.exit(f"failed: {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
+def rasa_env() -> dict[str, str]:
+    """The environment the Rasa processes run in."""
+    return dict(
+        os.environ,
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONWARNINGS="ignore",
+        PYTHONPATH=str(ROOT),
+    )
+
+
+def validation_sets(held: list[tuple[str, str]]) -> tuple[list[str], list[str], list[str]]:
+    """The true intents, the validation messages as written and as :class:`EvalTypist` types them."""
+    truth = [intent for intent, _ in held]
+    clean = [text for _, text in held]
+    typed = [EvalTypist(seed=1000 + i).type_out(text) for i, text in enumerate(clean)]
+    return truth, clean, typed
+
+
+def train_and_score(
+    config: Path, slug: str, work: Path, truth: list[str]
+) -> tuple[dict[str, tuple[float, float, float]], float]:
+    """Train ``config`` on ``work/data`` and parse ``work/{clean,typed}.json`` in fresh processes.
+
+    Returns (macro-F1, accuracy, fallback share) per set, and the seconds ``rasa train nlu`` took.
+    """
+    env = rasa_env()
+    started = time.perf_counter()
+    run(
+        [str(RASA_BIN), "train", "nlu", "--config", str(config), "--nlu", str(work / "data"),
+         "--out", str(work / "models"), "--fixed-model-name", slug],
+        {**env, "RASA_CACHE_DIRECTORY": str(work / f"cache-{slug}")},
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    model = work / "models" / f"{slug}.tar.gz"
+    scores = {}
+    for kind in ("clean", "typed"):
+        out = work / f"{slug}-{kind}.out.json"
+        run([str(RASA_PYTHON), __file__, "--worker", str(model), str(work / f"{kind}.json"), str(out)], env)
+        predicted = json.loads(out.read_text())
+        scores[kind] = (
+            macro_f1(truth, predicted),
+            sum(t == p for t, p in zip(truth, predicted)) / len(truth),
+            sum(p == "nlu_fallback" for p in predicted) / len(truth),
+        )
+    return scores, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
@@ -212,19 +261,9 @@ def main() -> None:
         return
     examples, others = read_examples()
     train, held = split(examples)
-    truth = [intent for intent, _ in held]
-    clean = [text for _, text in held]
-    typed = [EvalTypist(seed=1000 + i).type_out(text) for i, text in enumerate(clean)]
+    truth, clean, typed = validation_sets(held)
     changed = sum(a != b for a, b in zip(clean, typed))
     print(f"{sum(map(len, train.values()))} training examples, {len(held)} validation ({changed} typed differently)")
-    env = dict(
-        os.environ,
-        RASA_TELEMETRY_ENABLED="false",
-        SQLALCHEMY_SILENCE_UBER_WARNING="1",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONWARNINGS="ignore",
-        PYTHONPATH=str(ROOT),
-    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="nlu-robustness-") as tmp:
         work = Path(tmp)
@@ -236,24 +275,7 @@ def main() -> None:
                 continue
             slug = re.sub(r"\W+", "-", name)
             config = variant_config(settings, work / f"{slug}.yml")
-            started = time.perf_counter()
-            run(
-                [str(RASA_BIN), "train", "nlu", "--config", str(config), "--nlu", str(work / "data"),
-                 "--out", str(work / "models"), "--fixed-model-name", slug],
-                {**env, "RASA_CACHE_DIRECTORY": str(work / f"cache-{slug}")},
-            )  # fmt: skip
-            seconds = time.perf_counter() - started
-            model = work / "models" / f"{slug}.tar.gz"
-            scores = {}
-            for kind in ("clean", "typed"):
-                out = work / f"{slug}-{kind}.out.json"
-                run([str(RASA_PYTHON), __file__, "--worker", str(model), str(work / f"{kind}.json"), str(out)], env)
-                predicted = json.loads(out.read_text())
-                scores[kind] = (
-                    macro_f1(truth, predicted),
-                    sum(t == p for t, p in zip(truth, predicted)) / len(truth),
-                    sum(p == "nlu_fallback" for p in predicted) / len(truth),
-                )
+            scores, seconds = train_and_score(config, slug, work, truth)
             rows.append((name, scores, seconds))
             print(
                 f"{name:48s} clean F1 {scores['clean'][0]:.3f}  typed F1 {scores['typed'][0]:.3f}  "
