@@ -416,6 +416,7 @@ def print_table(results: list[Result], naive2: tuple[float, float]) -> None:
 
 
 def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
+    load_at_start = os.getloadavg()[0]
     setup = SETUPS[key]
     ids, train, test = load_m4(setup)
     h, m = setup.horizon, setup.mase_m
@@ -500,8 +501,8 @@ def evaluate(key: str, n_jobs: int, skip_peer: bool) -> dict[str, Any]:
         f"sMAPE and MASE as the M4 organisers score them (MASE period {m}); OWA against the official "
         f"Naive2 ({naive2[0]:.3f} / {naive2[1]:.3f}). Metric check: {check_name} reproduces the official "
         f"{check_smape:.3f} / {check_mase:.3f}. Our seasonal models use season {setup.season}. "
-        f"Wall times on {os.cpu_count()} cores with --n-jobs {n_jobs} (load average at start "
-        f"{os.getloadavg()[0]:.1f})."
+        f"Wall times on {os.cpu_count()} cores with --n-jobs {n_jobs} (1-minute load average "
+        f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)."
     )
     print()
     official_rows = [
